@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""Write build.ninja for cspipe.
+
+    ./configure.py [--install-deps[=GROUPS]] [--debug] [--sanitize=thread]
+                   [--sanitize=address,undefined] [--cc CC] [--prefix DIR]
+                   [--werror]
+
+The default configuration writes ./build.ninja, builds objects under
+build/default and links ./cspipe.  A variant (--debug, --sanitize=...)
+writes build/VARIANT/build.ninja and builds everything inside that folder,
+so that variants never overwrite one another:  ninja -C build/thread test
+
+Only the Python standard library is used: this script must run on a fresh
+Debian machine that has nothing but python3.
+"""
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+TOP = os.path.dirname(os.path.abspath(__file__))
+
+# Every source file, listed explicitly.  A new stage kind adds one line here.
+RUNTIME = [
+    'src/csp/csp.c',
+    'src/csp/clock.c',
+    'src/csp/wait.c',
+    'src/csp/chan.c',
+    'src/csp/ctx.c',
+    'src/csp/sync.c',
+    'src/csp/rate.c',
+    'src/csp/breaker.c',
+    'src/csp/errgroup.c',
+    'src/csp/thread.c',
+    'src/csp/signal.c',
+]
+
+CORE = [
+    'src/util.c',
+    'src/json.c',
+    'src/spec.c',
+    'src/config.c',
+    'src/batch.c',
+    'src/framer.c',
+    'src/fdio.c',
+    'src/pattern.c',
+    'src/template.c',
+    'src/graph.c',
+    'src/engine.c',
+    'src/stats.c',
+    'src/progress.c',
+    'src/dot.c',
+    'src/cli.c',
+]
+
+STAGES = [
+    'stages/registry.c',
+    'stages/stdin.c',
+    'stages/files.c',
+    'stages/generate.c',
+    'stages/stdout.c',
+    'stages/file.c',
+    'stages/filter.c',
+    'stages/map.c',
+    'stages/compress.c',
+    'stages/decompress.c',
+    'stages/merge.c',
+    'stages/route.c',
+    'stages/head.c',
+    'stages/rate.c',
+    'stages/exec.c',
+]
+
+MAIN = 'src/main.c'
+
+# C unit tests (cmocka): test/unit/NAME.c -> BUILDDIR/test/NAME
+UNIT_TESTS = [
+    'test/unit/test_chan.c',
+    'test/unit/test_select.c',
+    'test/unit/test_ctx.c',
+    'test/unit/test_sync.c',
+    'test/unit/test_rate.c',
+    'test/unit/test_breaker.c',
+    'test/unit/test_errgroup.c',
+    'test/unit/test_stress.c',
+    'test/unit/test_spec.c',
+    'test/unit/test_framer.c',
+    'test/unit/test_engine.c',
+    'test/unit/test_zlib.c',
+    'test/unit/test_pattern.c',
+    'test/unit/test_filter.c',
+    'test/unit/test_map.c',
+]
+
+# Unit tests that exercise only the runtime: CI runs them under both
+# sanitizers even when the whole suite is not.
+RUNTIME_TESTS = [t for t in UNIT_TESTS
+                 if os.path.basename(t)[5:-2] in
+                 ('chan', 'select', 'ctx', 'sync', 'rate', 'breaker',
+                  'errgroup', 'stress')]
+
+FUZZ_TARGETS = [
+    'test/fuzz/fuzz_spec.c',
+    'test/fuzz/fuzz_framer.c',
+    'test/fuzz/fuzz_decompress.c',
+]
+
+LIBS = [
+    # (pkg-config name, Debian package, header that proves it is there)
+    ('yaml-0.1', 'libyaml-dev', 'yaml.h'),
+    ('zlib', 'zlib1g-dev', 'zlib.h'),
+    ('libpcre2-8', 'libpcre2-dev', 'pcre2.h'),
+]
+
+# Debian packages by purpose, for --install-deps.
+DEPS = {
+    'build': ['gcc', 'ninja-build', 'pkg-config', 'libyaml-dev',
+              'zlib1g-dev', 'libpcre2-dev'],
+    'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
+             'graphviz', 'mandoc', 'util-linux', 'valgrind'],
+    'bench': ['hyperfine', 'ripgrep', 'pigz', 'parallel', 'golang-go',
+              'time'],
+    'fuzz': ['clang', 'libclang-rt-14-dev'],
+}
+
+WARNINGS = ('-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes '
+            '-Wpedantic -Wpointer-arith -Wformat=2 -Wundef -Wvla '
+            '-Wno-unused-parameter')
+
+
+def die(msg):
+    sys.stderr.write('configure.py: %s\n' % msg)
+    sys.exit(1)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, **kw)
+
+
+def install_deps(groups, cc):
+    pkgs = []
+    for g in groups:
+        if g not in DEPS:
+            die('--install-deps: unknown group %r (known: %s)'
+                % (g, ', '.join(sorted(DEPS))))
+        pkgs += DEPS[g]
+    if cc and os.path.basename(cc).startswith('clang'):
+        pkgs.append('clang')
+    missing = []
+    for p in dict.fromkeys(pkgs):
+        r = run(['dpkg-query', '-W', '-f=${Status}', p])
+        if r.returncode != 0 or 'install ok installed' not in r.stdout:
+            missing.append(p)
+    if not missing:
+        return
+    sudo = [] if os.geteuid() == 0 else ['sudo']
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    sys.stderr.write('configure.py: installing %s\n' % ' '.join(missing))
+    # A fresh machine may have no package lists yet.
+    subprocess.run(sudo + ['apt-get', 'update', '-qq'], env=env)
+    r = subprocess.run(sudo + ['apt-get', 'install', '-y', '-qq',
+                               '--no-install-recommends'] + missing, env=env)
+    if r.returncode != 0:
+        die('apt-get install failed for: %s' % ' '.join(missing))
+
+
+def find_cc(cc):
+    cands = [cc] if cc else [os.environ.get('CC'), 'cc', 'gcc', 'clang']
+    for c in cands:
+        if c and shutil.which(c):
+            return c
+    die('no C compiler found; install one with: sudo apt-get install gcc'
+        ' (or run ./configure.py --install-deps)')
+
+
+def find_libs():
+    """Return (cflags, libs) for the libraries, or stop naming the package."""
+    if not shutil.which('pkg-config'):
+        die('pkg-config is missing; install it with: sudo apt-get install '
+            'pkg-config (or run ./configure.py --install-deps)')
+    cflags, libs, missing = [], [], []
+    for name, pkg, _ in LIBS:
+        r = run(['pkg-config', '--cflags', '--libs', name])
+        if r.returncode != 0:
+            missing.append((name, pkg))
+            continue
+        c = run(['pkg-config', '--cflags', name]).stdout.split()
+        l = run(['pkg-config', '--libs', name]).stdout.split()
+        cflags += [x for x in c if x not in cflags]
+        libs += [x for x in l if x not in libs]
+    if missing:
+        die('missing libraries: %s\n  install them with: sudo apt-get install'
+            ' %s\n  (or run ./configure.py --install-deps)'
+            % (', '.join(n for n, _ in missing),
+               ' '.join(p for _, p in missing)))
+    return cflags, libs
+
+
+def have_cmocka():
+    return run(['pkg-config', '--exists', 'cmocka']).returncode == 0
+
+
+class Writer:
+    """A small writer for the ninja syntax."""
+
+    def __init__(self):
+        self.lines = []
+
+    def comment(self, text):
+        self.lines.append('# ' + text)
+
+    def newline(self):
+        self.lines.append('')
+
+    def variable(self, key, value, indent=0):
+        if isinstance(value, (list, tuple)):
+            value = ' '.join(v for v in value if v)
+        self.lines.append('  ' * indent + '%s = %s' % (key, value))
+
+    def rule(self, name, command, **kw):
+        self.lines.append('rule ' + name)
+        self.variable('command', command, 1)
+        for k, v in kw.items():
+            self.variable(k, v, 1)
+
+    def build(self, outputs, rule, inputs=(), implicit=(), order_only=(),
+              variables=None, implicit_outputs=()):
+        outs = ' '.join(map(esc, as_list(outputs)))
+        if implicit_outputs:
+            outs += ' | ' + ' '.join(map(esc, as_list(implicit_outputs)))
+        line = 'build %s: %s' % (outs, rule)
+        if inputs:
+            line += ' ' + ' '.join(map(esc, as_list(inputs)))
+        if implicit:
+            line += ' | ' + ' '.join(map(esc, as_list(implicit)))
+        if order_only:
+            line += ' || ' + ' '.join(map(esc, as_list(order_only)))
+        self.lines.append(line)
+        for k, v in (variables or {}).items():
+            self.variable(k, v, 1)
+
+    def default(self, targets):
+        self.lines.append('default ' + ' '.join(map(esc, as_list(targets))))
+
+    def text(self):
+        return '\n'.join(self.lines) + '\n'
+
+
+def as_list(x):
+    return [x] if isinstance(x, str) else list(x)
+
+
+def esc(path):
+    return path.replace('$', '$$').replace(' ', '$ ').replace(':', '$:')
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description='Configure the cspipe build (writes build.ninja).')
+    ap.add_argument('--install-deps', nargs='?', const='build,test',
+                    metavar='GROUPS',
+                    help='install missing Debian packages with apt-get; '
+                         'GROUPS is a comma list of build,test,bench,fuzz '
+                         '(default: build,test)')
+    ap.add_argument('--debug', action='store_true',
+                    help='no optimisation, assertions on (build/debug)')
+    ap.add_argument('--sanitize', choices=['thread', 'address,undefined'],
+                    help='sanitizer build (build/thread or '
+                         'build/address-undefined)')
+    ap.add_argument('--cc', help='C compiler (default: $CC, cc, gcc, clang)')
+    ap.add_argument('--prefix', default='/usr/local',
+                    help='installation prefix (default: /usr/local)')
+    ap.add_argument('--werror', action='store_true',
+                    help='treat warnings as errors')
+    args = ap.parse_args()
+
+    if args.install_deps:
+        install_deps([g.strip() for g in args.install_deps.split(',') if g],
+                     args.cc)
+    cc = find_cc(args.cc)
+    cflags, libs = find_libs()
+    cmocka = have_cmocka()
+    if not cmocka:
+        sys.stderr.write('configure.py: cmocka not found: `ninja test` needs '
+                         'it (sudo apt-get install libcmocka-dev, or '
+                         './configure.py --install-deps)\n')
+
+    # Which folder, and how to reach the sources from inside it.
+    if args.sanitize == 'thread':
+        variant = 'thread'
+    elif args.sanitize:
+        variant = 'address-undefined'
+    elif args.debug:
+        variant = 'debug'
+    else:
+        variant = None
+    if variant:
+        builddir = os.path.join('build', variant)
+        src = '../..'          # sources, seen from builddir
+        obj = 'obj'
+        binary = 'cspipe'
+    else:
+        builddir = '.'
+        src = '.'
+        obj = 'build/default/obj'
+        binary = 'cspipe'
+    testdir = 'test' if variant else 'build/default/test'
+    fuzzdir = 'fuzz' if variant else 'build/default/fuzz'
+
+    opt = ['-O0', '-g3'] if args.debug else ['-O2', '-g']
+    if args.sanitize == 'thread':
+        opt = ['-O1', '-g', '-fsanitize=thread']
+    elif args.sanitize:
+        opt = ['-O1', '-g', '-fsanitize=address,undefined',
+               '-fno-omit-frame-pointer', '-fno-sanitize-recover=all']
+    if not args.debug and not args.sanitize:
+        opt.append('-DNDEBUG')
+
+    def s(path):
+        return path if src == '.' else src + '/' + path
+
+    def o(path):
+        return obj + '/' + os.path.splitext(path)[0] + '.o'
+
+    w = Writer()
+    w.comment('Written by configure.py; edit that, not this.')
+    w.comment('configure arguments: %s' % ' '.join(
+        shlex.quote(a) for a in sys.argv[1:]))
+    w.newline()
+    w.variable('ninja_required_version', '1.10')
+    w.variable('cc', cc)
+    w.variable('prefix', args.prefix)
+    w.variable('cflags', ['-std=c11', '-D_GNU_SOURCE', '-pthread'] + opt +
+               WARNINGS.split() + (['-Werror'] if args.werror else []) +
+               ['-I' + s('src'), '-I' + s('stages')] + cflags)
+    w.variable('ldflags', ['-pthread'] + [x for x in opt if
+                                          x.startswith('-fsanitize')])
+    w.variable('libs', libs + ['-lm'])
+    w.variable('cmocka_libs', '-lcmocka')
+    w.newline()
+    w.rule('cc', '$cc -MMD -MF $out.d $cflags -c $in -o $out',
+           depfile='$out.d', deps='gcc', description='CC $out')
+    w.rule('ar', 'rm -f $out && ar crs $out $in', description='AR $out')
+    w.rule('link', '$cc $ldflags -o $out $in $libs',
+           description='LINK $out')
+    w.rule('link_test', '$cc $ldflags -o $out $in $cmocka_libs $libs',
+           description='LINK $out')
+    regen = ' '.join(shlex.quote(a) for a in sys.argv[1:]
+                     if not a.startswith('--install-deps'))
+    w.rule('configure', 'cd %s && python3 configure.py %s' % (s('.'), regen),
+           generator='1', description='CONFIGURE')
+    w.rule('run_tests', 'cd %s && python3 test/run.py --binary $binary '
+           '--unit-dir $unitdir $suites' % s('.'),
+           pool='console', description='TEST')
+    w.rule('bench', 'cd %s && bench/run $binary' % s('.'), pool='console',
+           description='BENCH')
+    w.rule('install', 'cd %s && sh test/install.sh "$prefix" $binary' % s('.'),
+           pool='console', description='INSTALL')
+    w.rule('fuzz_cc', 'clang -std=c11 -D_GNU_SOURCE -g -O1 '
+           '-fsanitize=fuzzer,address,undefined -I%s -I%s %s -o $out $in '
+           '%s -lm -pthread' % (s('src'), s('stages'), ' '.join(cflags),
+                                ' '.join(libs)),
+           description='FUZZ-CC $out')
+    w.rule('fuzz_run', 'cd %s && sh test/fuzz/run.sh $fuzzdir' % s('.'),
+           pool='console', description='FUZZ')
+    w.newline()
+
+    def present(files):
+        # While the tree grows, a listed file may not exist yet: say so
+        # rather than write a build that cannot succeed.
+        have = [f for f in files if os.path.exists(os.path.join(TOP, f))]
+        for f in files:
+            if f not in have:
+                sys.stderr.write('configure.py: warning: %s is listed but '
+                                 'missing\n' % f)
+        return have
+
+    lib_srcs = present(RUNTIME + CORE + STAGES)
+    objs = []
+    for f in lib_srcs + [MAIN]:
+        w.build(o(f), 'cc', s(f))
+        if f != MAIN:
+            objs.append(o(f))
+    lib = obj + '/libcspipe.a'
+    w.build(lib, 'ar', objs)
+    w.build(binary, 'link', [o(MAIN), lib])
+    w.newline()
+
+    tests = []
+    if cmocka:
+        for t in present(UNIT_TESTS):
+            name = os.path.splitext(os.path.basename(t))[0]
+            w.build(o(t), 'cc', s(t))
+            w.build(testdir + '/' + name, 'link_test', [o(t), lib])
+            tests.append(testdir + '/' + name)
+    runtime_tests = [testdir + '/' + os.path.splitext(os.path.basename(t))[0]
+                     for t in present(RUNTIME_TESTS)] if cmocka else []
+    binpath = binary if src == '.' else builddir + '/' + binary
+    unitpath = testdir if src == '.' else builddir + '/' + testdir
+    w.build('test', 'run_tests', implicit=[binary] + tests,
+            variables={'binary': binpath, 'unitdir': unitpath,
+                       'suites': ''})
+    w.build('test-runtime', 'run_tests', implicit=[binary] + runtime_tests,
+            variables={'binary': binpath, 'unitdir': unitpath,
+                       'suites': '--runtime-only'})
+    w.build('bench', 'bench', implicit=[binary],
+            variables={'binary': binpath})
+    w.build('install', 'install', implicit=[binary],
+            variables={'binary': binpath})
+    fuzzers = []
+    for f in present(FUZZ_TARGETS):
+        name = os.path.splitext(os.path.basename(f))[0]
+        out = fuzzdir + '/' + name
+        w.build(out, 'fuzz_cc', [s(f)] + [s(x) for x in lib_srcs])
+        fuzzers.append(out)
+    w.build('fuzz', 'fuzz_run', implicit=fuzzers,
+            variables={'fuzzdir': fuzzdir if src == '.'
+                       else builddir + '/' + fuzzdir})
+    w.build('build.ninja', 'configure', implicit=[s('configure.py')])
+    w.default(binary)
+
+    if variant:
+        os.makedirs(os.path.join(TOP, builddir), exist_ok=True)
+    path = os.path.join(TOP, builddir, 'build.ninja')
+    text = w.text()
+    old = None
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    if old != text:
+        with open(path, 'w') as f:
+            f.write(text)
+    where = 'ninja' if not variant else 'ninja -C ' + builddir
+    sys.stderr.write('configure.py: wrote %s; now run `%s`\n'
+                     % (os.path.relpath(path, TOP), where))
+
+
+if __name__ == '__main__':
+    main()
