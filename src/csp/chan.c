@@ -1,0 +1,681 @@
+/*
+ * chan.c - channels and select, after Go's runtime/chan.go and select.go.
+ *
+ * A channel is a lock, a ring buffer of `cap` values and two FIFO queues of
+ * parked calls (sudogs, wait.h).  A receiver parks only while the buffer is
+ * empty and a sender only while it is full, so a call that finds a parked
+ * peer moves the values straight between its own memory and the peer's,
+ * fires the peer, and neither side copies through the buffer.  With
+ * capacity 0 that hand-over is the only way a value moves: a send returns
+ * once a receiver holds its value.
+ *
+ * Every operation runs under the channel's lock; waking a peer is a futex
+ * call made after the lock is released, and only if the peer sleeps.
+ * Select locks its channels in address order, polls its cases in a random
+ * order, and otherwise queues a sudog on each and parks once; the first
+ * waker to claim the thread's waiter decides which case fired.
+ *
+ * Statistics are kept under the lock.  A parked call's blocked time and
+ * wait count go to the channel that completed it (read from the clock by
+ * the waker, once per operation); a call that its context ends counts on
+ * every channel it was queued on.
+ */
+#include "csp/chan.h"
+#include "csp/csp.h"
+#include "csp/wait.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Selects with up to this many cases keep their bookkeeping on the stack. */
+#define SEL_STACK 16
+
+struct chan {
+	struct csp_lock lock;
+	unsigned char closed;    /* by a sender: chan_close */
+	unsigned char abandoned; /* by the reader: chan_abandon */
+	size_t elem_size;
+	size_t cap;
+	size_t head;             /* ring index of the oldest buffered value */
+	size_t len;              /* values buffered */
+	unsigned char *buf;
+	struct waitq sendq, recvq;
+	struct chan_stats stats;
+};
+
+/* Peers an operation completed: fired once the lock is released, so that a
+ * woken thread never runs into a lock its waker still holds. */
+struct wakeup {
+	struct sudog *list;
+	int64_t now; /* read once, when the first parked peer is accounted */
+};
+
+static _Thread_local uint64_t sel_rng;
+static _Thread_local int sel_seeded;
+
+static inline size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Element i of an array of es-byte values; NULL stays NULL (a receive
+ * that discards its values, or zero-size values). */
+static inline unsigned char *at(const void *base, size_t i, size_t es)
+{
+	return base ? (unsigned char *)base + i * es : NULL;
+}
+
+static inline void copy(void *dst, const void *src, size_t bytes)
+{
+	if (bytes)
+		memcpy(dst, src, bytes);
+}
+
+static void ring_put(struct chan *ch, const unsigned char *src, size_t n)
+{
+	size_t es = ch->elem_size, tail = ch->head + ch->len, first;
+
+	if (tail >= ch->cap)
+		tail -= ch->cap;
+	first = min_size(n, ch->cap - tail);
+	copy(ch->buf + tail * es, src, first * es);
+	copy(ch->buf, at(src, first, es), (n - first) * es);
+	ch->len += n;
+}
+
+static void ring_get(struct chan *ch, unsigned char *dst, size_t n)
+{
+	size_t es = ch->elem_size, first = min_size(n, ch->cap - ch->head);
+
+	if (dst) {
+		copy(dst, ch->buf + ch->head * es, first * es);
+		copy(dst + first * es, ch->buf, (n - first) * es);
+	}
+	ch->head += n;
+	if (ch->head >= ch->cap)
+		ch->head -= ch->cap;
+	ch->len -= n;
+}
+
+static void count_wait(struct chan *ch, int dir, int64_t since, int64_t now)
+{
+	if (dir == SEL_SEND) {
+		ch->stats.send_waits++;
+		ch->stats.send_blocked_ns += now - since;
+	} else {
+		ch->stats.recv_waits++;
+		ch->stats.recv_blocked_ns += now - since;
+	}
+}
+
+/* Record that this operation completes the parked call sg (on ch's queue
+ * for dir) with result, and queue it to be fired after the unlock. */
+static void wake_later(struct chan *ch, struct wakeup *wk, struct sudog *sg,
+		       int dir, int result)
+{
+	sg->result = result;
+	if (sg->since) {
+		if (!wk->now)
+			wk->now = csp_now();
+		count_wait(ch, dir, sg->since, wk->now);
+	}
+	sg->next = wk->list;
+	wk->list = sg;
+}
+
+static void wake_all(struct wakeup *wk)
+{
+	struct sudog *sg = wk->list, *next;
+
+	while (sg) {
+		/* Once fired, sg may vanish with its thread's stack frame. */
+		next = sg->next;
+		waiter_fire(sg->w, sg->idx);
+		sg = next;
+	}
+}
+
+static void sudog_init(struct sudog *sg, struct waiter *w, void *elem,
+		       size_t n, int idx, int64_t since)
+{
+	memset(sg, 0, sizeof *sg);
+	sg->w = w;
+	sg->elem = elem;
+	sg->n = n;
+	sg->idx = idx;
+	sg->since = since;
+	sg->result = CSP_OK;
+}
+
+static inline struct waitq *queue(struct chan *ch, int dir)
+{
+	return dir == SEL_SEND ? &ch->sendq : &ch->recvq;
+}
+
+/*
+ * Send up to n values from src without blocking: first to parked
+ * receivers (the buffer is empty when there are any), then into the
+ * buffer.  Returns CSP_OK with *moved >= 1, CSP_WOULDBLOCK with nothing
+ * moved, or CSP_CLOSED when the channel is closed or abandoned.
+ */
+static int send_locked(struct chan *ch, const void *src, size_t n,
+		       size_t *moved, struct wakeup *wk)
+{
+	size_t es = ch->elem_size, k = 0, m;
+	struct sudog *sg;
+
+	*moved = 0;
+	if (ch->closed || ch->abandoned)
+		return CSP_CLOSED;
+	while (k < n && (sg = waitq_claim(&ch->recvq)) != NULL) {
+		m = min_size(n - k, sg->n);
+		if (sg->elem)
+			copy(sg->elem, at(src, k, es), m * es);
+		sg->moved = m;
+		ch->stats.received += m;
+		wake_later(ch, wk, sg, SEL_RECV, CSP_OK);
+		k += m;
+	}
+	if (k < n && ch->len < ch->cap) {
+		m = min_size(n - k, ch->cap - ch->len);
+		ring_put(ch, at(src, k, es), m);
+		k += m;
+	}
+	ch->stats.sent += k;
+	*moved = k;
+	return k ? CSP_OK : CSP_WOULDBLOCK;
+}
+
+/* A receive made room: parked senders (there are some only while the
+ * buffer was full) move their values in behind the ones already there. */
+static void refill(struct chan *ch, struct wakeup *wk)
+{
+	struct sudog *sg;
+	size_t m;
+
+	while (ch->len < ch->cap && (sg = waitq_claim(&ch->sendq)) != NULL) {
+		m = min_size(sg->n, ch->cap - ch->len);
+		ring_put(ch, sg->elem, m);
+		sg->moved = m;
+		ch->stats.sent += m;
+		wake_later(ch, wk, sg, SEL_SEND, CSP_OK);
+	}
+}
+
+/*
+ * Receive up to n values into dst (NULL: discard them) without blocking:
+ * the buffer first, topped up from parked senders, then (capacity 0)
+ * straight from parked senders.  Returns CSP_OK with *moved >= 1,
+ * CSP_WOULDBLOCK, or CSP_CLOSED once the channel is closed or abandoned
+ * and drained; a one-value receive that gets CSP_CLOSED is zeroed.
+ */
+static int recv_locked(struct chan *ch, void *dst, size_t n, size_t *moved,
+		       struct wakeup *wk)
+{
+	size_t es = ch->elem_size, k = 0, m;
+	struct sudog *sg;
+
+	while (k < n) {
+		if (ch->len > 0) {
+			m = min_size(n - k, ch->len);
+			ring_get(ch, at(dst, k, es), m);
+			k += m;
+			refill(ch, wk);
+		} else if ((sg = waitq_claim(&ch->sendq)) != NULL) {
+			m = min_size(n - k, sg->n);
+			if (dst)
+				copy(at(dst, k, es), sg->elem, m * es);
+			sg->moved = m;
+			ch->stats.sent += m;
+			wake_later(ch, wk, sg, SEL_SEND, CSP_OK);
+			k += m;
+		} else {
+			break;
+		}
+	}
+	*moved = k;
+	if (k) {
+		ch->stats.received += k;
+		return CSP_OK;
+	}
+	if (ch->closed || ch->abandoned) {
+		if (n == 1 && dst)
+			memset(dst, 0, es);
+		return CSP_CLOSED;
+	}
+	return CSP_WOULDBLOCK;
+}
+
+/* Close and abandon: nothing will ever reach a parked call again, so each
+ * ends with CSP_CLOSED (a one-value receive zeroed, as Go's zero value). */
+static void flush_waiters(struct chan *ch, struct wakeup *wk)
+{
+	struct sudog *sg;
+
+	while ((sg = waitq_claim(&ch->recvq)) != NULL) {
+		if (sg->n == 1 && sg->elem)
+			memset(sg->elem, 0, ch->elem_size);
+		sg->moved = 0;
+		wake_later(ch, wk, sg, SEL_RECV, CSP_CLOSED);
+	}
+	while ((sg = waitq_claim(&ch->sendq)) != NULL) {
+		sg->moved = 0;
+		wake_later(ch, wk, sg, SEL_SEND, CSP_CLOSED);
+	}
+}
+
+/*
+ * Park the calling thread, whose armed waiter w has its sudogs queued,
+ * until one fires, ctx is done, or a deadline passes (see wait.h).  A
+ * context's done channel is just one more queue to wait on: cancellation
+ * closes it and the close fires this waiter with WAIT_CTX_DONE.
+ */
+int chan_park(struct waiter *w, struct ctx *ctx, int64_t until)
+{
+	struct sudog sg;
+	struct chan *done = NULL;
+	int64_t deadline = until, dl;
+	int fired;
+
+	memset(&sg, 0, sizeof sg);
+	if (!ctx_is_background(ctx)) {
+		dl = ctx_deadline(ctx);
+		if (dl && (!deadline || dl < deadline))
+			deadline = dl;
+		done = ctx_done(ctx);
+		csp_lock(&done->lock);
+		if (done->closed) {
+			/* Loses only to a case that has already fired. */
+			waiter_try_fire(w, WAIT_CTX_DONE);
+			csp_unlock(&done->lock);
+			done = NULL;
+		} else {
+			sudog_init(&sg, w, NULL, 1, WAIT_CTX_DONE, 0);
+			waitq_push(&done->recvq, &sg);
+			csp_unlock(&done->lock);
+		}
+	}
+	fired = waiter_park(w, deadline);
+	if (done && fired != WAIT_CTX_DONE) {
+		csp_lock(&done->lock);
+		if (sg.queued)
+			waitq_remove(&done->recvq, &sg);
+		csp_unlock(&done->lock);
+	}
+	return fired;
+}
+
+/*
+ * The one path of every single-channel call: move up to n values without
+ * blocking if possible; else, when block is set, park until at least one
+ * moves, the channel closes, or ctx ends.  Returns CSP_OK, CSP_CLOSED,
+ * CSP_WOULDBLOCK (only when !block) or the context's error; *moved says
+ * how many values moved in every case.  A context already done wins over
+ * a channel that is ready (only its cancellation flag is read here; its
+ * deadline is checked by the clock when the call would park).
+ */
+static int chan_move(struct chan *ch, int dir, void *elems, size_t n,
+		     size_t *moved, struct ctx *ctx, int block)
+{
+	struct wakeup wk = { NULL, 0 };
+	struct sudog sg;
+	struct waiter *w;
+	int r, fired;
+
+	*moved = 0;
+	if (block && ctx && (r = ctx_err_fast(ctx)) != 0)
+		return r;
+	csp_lock(&ch->lock);
+	if (dir == SEL_SEND)
+		r = send_locked(ch, elems, n, moved, &wk);
+	else
+		r = recv_locked(ch, elems, n, moved, &wk);
+	if (r != CSP_WOULDBLOCK || !block) {
+		csp_unlock(&ch->lock);
+		wake_all(&wk);
+		return r;
+	}
+
+	w = waiter_self();
+	waiter_arm(w);
+	sudog_init(&sg, w, elems, n, 0, csp_now());
+	waitq_push(queue(ch, dir), &sg);
+	csp_unlock(&ch->lock);
+
+	fired = chan_park(w, ctx, 0);
+	if (fired == 0) {
+		*moved = sg.moved;
+		return sg.result;
+	}
+	/* The context ended the wait; no waker can claim sg any more. */
+	csp_lock(&ch->lock);
+	if (sg.queued)
+		waitq_remove(queue(ch, dir), &sg);
+	count_wait(ch, dir, sg.since, csp_now());
+	csp_unlock(&ch->lock);
+	return fired == WAIT_TIMEOUT ? ctx_expire(ctx) : ctx_err_fast(ctx);
+}
+
+/* Never returns NULL (out of memory aborts). */
+struct chan *chan_new(size_t elem_size, size_t cap)
+{
+	struct chan *ch = csp_calloc(1, sizeof *ch);
+
+	if (cap && elem_size > SIZE_MAX / cap)
+		csp_oom();
+	ch->elem_size = elem_size;
+	ch->cap = cap;
+	ch->buf = csp_malloc(cap * elem_size);
+	return ch;
+}
+
+/* No call may be blocked on ch, nor start on it, once this is called. */
+void chan_free(struct chan *ch)
+{
+	if (!ch)
+		return;
+	free(ch->buf);
+	free(ch);
+}
+
+int chan_send(struct chan *ch, const void *elem, struct ctx *ctx)
+{
+	size_t moved;
+
+	return chan_move(ch, SEL_SEND, (void *)elem, 1, &moved, ctx, 1);
+}
+
+int chan_recv(struct chan *ch, void *elem, struct ctx *ctx)
+{
+	size_t moved;
+
+	return chan_move(ch, SEL_RECV, elem, 1, &moved, ctx, 1);
+}
+
+int chan_try_send(struct chan *ch, const void *elem)
+{
+	size_t moved;
+
+	return chan_move(ch, SEL_SEND, (void *)elem, 1, &moved, NULL, 0);
+}
+
+int chan_try_recv(struct chan *ch, void *elem)
+{
+	size_t moved;
+
+	return chan_move(ch, SEL_RECV, elem, 1, &moved, NULL, 0);
+}
+
+/* n == 0 moves nothing and returns CSP_OK at once. */
+int chan_send_n(struct chan *ch, const void *elems, size_t n, size_t *moved,
+		struct ctx *ctx)
+{
+	*moved = 0;
+	if (n == 0)
+		return CSP_OK;
+	return chan_move(ch, SEL_SEND, (void *)elems, n, moved, ctx, 1);
+}
+
+int chan_recv_n(struct chan *ch, void *elems, size_t n, size_t *moved,
+		struct ctx *ctx)
+{
+	*moved = 0;
+	if (n == 0)
+		return CSP_OK;
+	return chan_move(ch, SEL_RECV, elems, n, moved, ctx, 1);
+}
+
+/* Wakes every parked call with CSP_CLOSED; buffered values stay
+ * receivable.  CSP_INVALID, changing nothing, if already closed. */
+int chan_close(struct chan *ch)
+{
+	struct wakeup wk = { NULL, 0 };
+
+	csp_lock(&ch->lock);
+	if (ch->closed) {
+		csp_unlock(&ch->lock);
+		return CSP_INVALID;
+	}
+	ch->closed = 1;
+	flush_waiters(ch, &wk);
+	csp_unlock(&ch->lock);
+	wake_all(&wk);
+	return CSP_OK;
+}
+
+/*
+ * The reader gives up: parked and later sends get CSP_CLOSED at once.
+ * Values already buffered stay receivable (drain them with chan_try_recv);
+ * after them a receive gets CSP_CLOSED too, as on a closed channel, since
+ * nothing can arrive any more.  A sender may still chan_close the channel
+ * afterwards.  Abandoning twice is harmless.
+ */
+void chan_abandon(struct chan *ch)
+{
+	struct wakeup wk = { NULL, 0 };
+
+	csp_lock(&ch->lock);
+	if (!ch->abandoned) {
+		ch->abandoned = 1;
+		flush_waiters(ch, &wk);
+	}
+	csp_unlock(&ch->lock);
+	wake_all(&wk);
+}
+
+int chan_closed(struct chan *ch)
+{
+	int r;
+
+	csp_lock(&ch->lock);
+	r = ch->closed || ch->abandoned;
+	csp_unlock(&ch->lock);
+	return r;
+}
+
+int chan_abandoned(struct chan *ch)
+{
+	int r;
+
+	csp_lock(&ch->lock);
+	r = ch->abandoned;
+	csp_unlock(&ch->lock);
+	return r;
+}
+
+size_t chan_len(struct chan *ch)
+{
+	size_t n;
+
+	csp_lock(&ch->lock);
+	n = ch->len;
+	csp_unlock(&ch->lock);
+	return n;
+}
+
+size_t chan_cap(struct chan *ch)
+{
+	return ch->cap;
+}
+
+size_t chan_elem_size(struct chan *ch)
+{
+	return ch->elem_size;
+}
+
+void chan_stats(struct chan *ch, struct chan_stats *out)
+{
+	csp_lock(&ch->lock);
+	*out = ch->stats;
+	csp_unlock(&ch->lock);
+}
+
+/* splitmix64: any seed, 0 included, gives a good sequence. */
+static uint64_t sel_next(void)
+{
+	uint64_t z;
+
+	if (!sel_seeded) {
+		sel_rng = (uint64_t)csp_now() ^ (uint64_t)(uintptr_t)&sel_rng;
+		sel_seeded = 1;
+	}
+	z = (sel_rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void chan_select_seed(uint64_t seed)
+{
+	sel_rng = seed;
+	sel_seeded = 1;
+}
+
+/* A uniform integer in [0, bound) (Lemire's multiply-shift; the bias for
+ * bounds of a few cases is below 2^-28). */
+static inline int sel_below(int bound)
+{
+	return (int)(((sel_next() >> 32) * (uint64_t)bound) >> 32);
+}
+
+static void lock_cases(const struct sel_case *cases, const int *order, int nl)
+{
+	for (int k = 0; k < nl; k++)
+		if (k == 0 || cases[order[k]].ch != cases[order[k - 1]].ch)
+			csp_lock(&cases[order[k]].ch->lock);
+}
+
+static void unlock_cases(const struct sel_case *cases, const int *order,
+			 int nl)
+{
+	for (int k = nl - 1; k >= 0; k--)
+		if (k == 0 || cases[order[k]].ch != cases[order[k - 1]].ch)
+			csp_unlock(&cases[order[k]].ch->lock);
+}
+
+/* Poll one case of a select whose channels are locked. */
+static int sel_poll(struct sel_case *c, struct wakeup *wk)
+{
+	size_t moved;
+
+	if (c->dir == SEL_SEND)
+		return send_locked(c->ch, c->elem, 1, &moved, wk);
+	return recv_locked(c->ch, c->elem, 1, &moved, wk);
+}
+
+/*
+ * Select: see chan.h.  Returns the index of the case that fired (its
+ * result set), CSP_WOULDBLOCK (SEL_NONBLOCK, nothing ready), the context's
+ * error, or CSP_INVALID for n < 0 or a dir that is neither SEL_RECV nor
+ * SEL_SEND.  A context already done wins over ready cases.  Selects of
+ * more than SEL_STACK cases allocate their bookkeeping; the others never
+ * allocate.  With no case that can ever fire it waits for ctx alone.
+ */
+int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
+{
+	int perm_buf[SEL_STACK], order_buf[SEL_STACK];
+	struct sudog sg_buf[SEL_STACK];
+	int *perm = perm_buf, *order = order_buf;
+	struct sudog *sgs = sg_buf;
+	struct wakeup wk = { NULL, 0 };
+	struct waiter *w;
+	int nl = 0, r, fired, i, j, k;
+	int64_t now;
+
+	if (n < 0)
+		return CSP_INVALID;
+	for (i = 0; i < n; i++)
+		if (cases[i].ch && cases[i].dir != SEL_SEND &&
+		    cases[i].dir != SEL_RECV)
+			return CSP_INVALID;
+	if (ctx && (r = ctx_err_fast(ctx)) != 0)
+		return r;
+	if (n > SEL_STACK) {
+		perm = csp_malloc(2 * (size_t)n * sizeof *perm);
+		order = perm + n;
+	}
+
+	/* Poll order: a uniform random permutation (inside-out Fisher-Yates),
+	 * so that each ready case is equally likely to win. */
+	for (i = 0; i < n; i++) {
+		j = sel_below(i + 1);
+		perm[i] = perm[j];
+		perm[j] = i;
+	}
+	/* Lock order: by channel address, so that two selects never wait
+	 * for each other's locks. */
+	for (i = 0; i < n; i++) {
+		if (!cases[i].ch)
+			continue;
+		for (k = nl; k > 0 && (uintptr_t)cases[order[k - 1]].ch >
+					      (uintptr_t)cases[i].ch; k--)
+			order[k] = order[k - 1];
+		order[k] = i;
+		nl++;
+	}
+
+	lock_cases(cases, order, nl);
+	for (k = 0; k < n; k++) {
+		i = perm[k];
+		if (!cases[i].ch)
+			continue;
+		r = sel_poll(&cases[i], &wk);
+		if (r != CSP_WOULDBLOCK) {
+			cases[i].result = r;
+			unlock_cases(cases, order, nl);
+			wake_all(&wk);
+			r = i;
+			goto out;
+		}
+	}
+	if (flags & SEL_NONBLOCK) {
+		unlock_cases(cases, order, nl);
+		r = CSP_WOULDBLOCK;
+		goto out;
+	}
+
+	if (n > SEL_STACK)
+		sgs = csp_malloc((size_t)n * sizeof *sgs);
+	w = waiter_self();
+	waiter_arm(w);
+	now = csp_now();
+	for (k = 0; k < nl; k++) {
+		i = order[k];
+		sudog_init(&sgs[i], w, cases[i].elem, 1, i, now);
+		waitq_push(queue(cases[i].ch, cases[i].dir), &sgs[i]);
+	}
+	unlock_cases(cases, order, nl);
+
+	fired = chan_park(w, ctx, 0);
+
+	/* Take the other sudogs back before this frame goes away. */
+	now = fired >= 0 && fired < n ? 0 : csp_now();
+	for (k = 0; k < nl; k++) {
+		struct chan *ch = cases[order[k]].ch;
+
+		i = order[k];
+		if (i == fired)
+			continue;
+		csp_lock(&ch->lock);
+		if (sgs[i].queued)
+			waitq_remove(queue(ch, cases[i].dir), &sgs[i]);
+		if (now)
+			count_wait(ch, cases[i].dir, sgs[i].since, now);
+		csp_unlock(&ch->lock);
+	}
+	if (fired >= 0 && fired < n) {
+		cases[fired].result = sgs[fired].result;
+		r = fired;
+	} else if (fired == WAIT_TIMEOUT) {
+		r = ctx_expire(ctx);
+	} else {
+		r = ctx_err_fast(ctx);
+	}
+	if (sgs != sg_buf)
+		free(sgs);
+out:
+	if (perm != perm_buf)
+		free(perm);
+	return r;
+}

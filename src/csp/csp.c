@@ -1,0 +1,67 @@
+/*
+ * csp.c - result names and the out-of-memory policy.
+ */
+#include "csp/csp.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *csp_strerror(int result)
+{
+	switch (result) {
+	case CSP_OK: return "ok";
+	case CSP_CLOSED: return "closed";
+	case CSP_CANCELED: return "context canceled";
+	case CSP_DEADLINE: return "deadline exceeded";
+	case CSP_WOULDBLOCK: return "would block";
+	case CSP_INVALID: return "invalid operation";
+	case CSP_OPEN: return "circuit breaker open";
+	}
+	return "unknown result";
+}
+
+/* The runtime has no partial-failure paths for allocation: a process that
+ * cannot get a few hundred bytes cannot drain a pipeline cleanly either. */
+_Noreturn void csp_oom(void)
+{
+	static const char msg[] = "cspipe: out of memory\n";
+
+	/* stdio could itself allocate; a bare write cannot. */
+	(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+	abort();
+}
+
+void *csp_malloc(unsigned long size)
+{
+	void *p = malloc(size ? size : 1);
+
+	if (!p)
+		csp_oom();
+	return p;
+}
+
+void *csp_calloc(unsigned long n, unsigned long size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		csp_oom();
+	return p;
+}
+
+void *csp_realloc(void *p, unsigned long size)
+{
+	void *q = realloc(p, size ? size : 1);
+
+	if (!q)
+		csp_oom();
+	return q;
+}
+
+char *csp_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(csp_malloc(n), s, n);
+}
