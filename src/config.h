@@ -1,0 +1,106 @@
+/*
+ * config.h - option tables, the single source of truth for a stage's
+ * options: the generic loader reads YAML nodes into a config struct by
+ * offsetof, applies defaults and rejects unknown keys; `cspipe stages`
+ * prints the same table; a test checks that the man page documents it.
+ * Stages never touch libyaml.
+ */
+#ifndef CSPIPE_CONFIG_H
+#define CSPIPE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct node;
+struct diags;
+
+enum opt_type {
+	OPT_STRING,    /* char *          (NULL when absent and no default) */
+	OPT_INT,       /* int64_t         min/max bound it */
+	OPT_BOOL,      /* int             */
+	OPT_DURATION,  /* int64_t ns      Go-style text */
+	OPT_SIZE,      /* uint64_t bytes  4096, 64KiB, 1MiB */
+	OPT_ENUM,      /* int             index into choices */
+	OPT_STRLIST,   /* struct strlist  a string or a list of strings */
+	OPT_CHAR,      /* int             a single character (e.g. a delimiter byte) */
+	OPT_CUSTOM,    /* whatever parse() stores; free() releases it */
+};
+
+struct strlist {
+	char **v;
+	size_t n;
+	struct node **at;  /* where each came from (for later errors); the
+			    * nodes are the spec's; NULL for a default */
+};
+
+struct option {
+	const char *name;
+	enum opt_type type;
+	size_t offset;            /* offsetof(the stage's config struct, field) */
+	const char *def;          /* default, as the file would write it; NULL: none */
+	const char *doc;          /* one line for `cspipe stages` and the man page check */
+	int64_t min, max;         /* OPT_INT/OPT_SIZE/OPT_DURATION bounds when min < max */
+	const char *const *choices;   /* OPT_ENUM: NULL-terminated */
+	/* OPT_CUSTOM: parse node into dst (return 0, or -1 after diag_add);
+	 * free releases what parse stored.  type_name is shown as the type.
+	 * free must accept a zeroed dst and leave dst so that it can run again
+	 * (it runs before every parse, for fields without default, and in
+	 * config_free).  A default reaches parse as a node that dies after
+	 * the call (file "option table", line 0): do not keep it. */
+	int (*parse)(const struct node *n, void *dst, struct diags *d);
+	void (*free)(void *dst);
+	const char *type_name;
+	unsigned flags;
+};
+#define OPT_REQUIRED 1u   /* must be given (no default) */
+
+/* Store defaults, then every key of map (which may be NULL: defaults
+ * only, no check of OPT_REQUIRED).  Unknown keys, wrong types and
+ * out-of-range values add positioned diagnostics (with "did you mean" for
+ * near misses); the loader goes on so that one run reports them all.
+ * Returns 0, or -1 if any error.
+ *
+ * conf must be zeroed before its first load (or hold a previous load's
+ * values: each string, list or custom value is freed when replaced).
+ * Fields without default are set to zero / NULL / an empty list.  Values:
+ * strings are copied (a value with a NUL byte is refused); a null value
+ * (`key:` or `key: ~`) is "missing value" for every type but OPT_CUSTOM;
+ * OPT_STRLIST defaults are one string; OPT_CHAR takes exactly one byte.
+ * A default that does not load is a bug in the table: message, abort().
+ *
+ * Messages (each positioned at the value, or at the key if unknown):
+ *   unknown option 'patern' (did you mean 'pattern'?)
+ *   unknown option 'xyz' (known options: pattern, invert)   (<= 10 options)
+ *   missing required option 'pattern'                      (at the map)
+ *   workers: expected an integer, got a mapping
+ *   workers: expected an integer, got 'many'
+ *   workers: missing value (expected an integer)
+ *   level: 12 is out of range 0..9
+ *   ordered: expected true or false, got 'maybe'
+ *   timeout: bad duration '5 s': unexpected space (write e.g. 5s)
+ *   buffer: bad size '1X': unknown unit (use B, KiB, ...)
+ *   unknown format 'gz' (expected gzip, zlib or deflate; did you mean 'gzip'?)
+ *   paths: item 2: expected a string, got a list
+ *   delimiter: expected a single character (one byte), got 'ab' */
+int config_load(const struct option *opts, void *conf, const struct node *map,
+		struct diags *d);
+/* The same, naming the owner of the options in messages: "unknown option
+ * 'patern' for filter (did you mean 'pattern'?)", "missing required
+ * option 'pattern' for filter" (what NULL: as config_load). */
+int config_load_for(const struct option *opts, void *conf, const struct node *map,
+		    const char *what, struct diags *d);
+/* Load one option from a node (a scalar shorthand, a -s override),
+ * replacing (and freeing) the value stored before.  On error the old value
+ * stays, except for OPT_CUSTOM, whose free has run. */
+int config_load_one(const struct option *opt, void *conf, const struct node *n,
+		    struct diags *d);
+/* Free strings, lists and custom values and empty the fields; repeatable. */
+void config_free(const struct option *opts, void *conf);
+const struct option *config_find(const struct option *opts, const char *name);
+/* "string", "integer", "integer 0..9", "boolean", "duration", "duration
+ * 1ms..1h", "size", "size 4KiB..1GiB", "one of gzip, zlib, deflate",
+ * "string list", "character", or the custom type_name ("value" if none). */
+void config_type_text(const struct option *o, char *out, size_t n);
+size_t config_count(const struct option *opts);  /* table ends with name NULL */
+
+#endif
