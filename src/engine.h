@@ -1,0 +1,26 @@
+/*
+ * engine.h - run a pipeline: threads, channels, the context tree, shutdown
+ * and the accounting of every record.
+ */
+#ifndef CSPIPE_ENGINE_H
+#define CSPIPE_ENGINE_H
+
+#include <stdint.h>
+
+struct pipeline;
+struct ctx;
+
+enum stats_mode { STATS_NONE, STATS_TABLE, STATS_JSON };
+
+struct run_opts {
+	enum stats_mode stats;
+	int progress;            /* 0 off, 1 when stderr is a terminal, 2 forced */
+	struct ctx *signals;     /* cancelled by SIGINT/SIGTERM (ctx_with_signals) */
+	struct chan *usr1;       /* receives SIGUSR1 (prints stats), or NULL */
+};
+
+/* Run p to the end and return the exit status (util.h's EXIT_*), having
+ * printed any error and the requested statistics on stderr. */
+int engine_run(struct pipeline *p, const struct run_opts *o);
+
+#endif

@@ -1,0 +1,475 @@
+/*
+ * fdio.c - descriptors under a context; the sources' reading loop and the
+ * sinks' writer.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "csp/csp.h"
+#include "fdio.h"
+#include "framer.h"
+#include "stage.h"
+
+const char *const input_format_names[] = { "lines", "nul", "chunk", NULL };
+const char *const input_gunzip_names[] = { "auto", "true", "false", NULL };
+
+/* ---- waiting under a context ---------------------------------------- */
+
+static void wake(void *arg)
+{
+	struct fdwait *w = arg;
+	uint64_t one = 1;
+	ssize_t r = write(w->efd, &one, sizeof one);
+	(void)r;
+}
+
+/* Make w able to wait on descriptors until ctx is done.  Returns 0, or -1
+ * with errno when no eventfd could be made. */
+int fdwait_init(struct fdwait *w, struct ctx *ctx)
+{
+	w->ctx = ctx;
+	w->fn = NULL;
+	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->efd < 0)
+		return -1;
+	if (ctx)
+		w->fn = ctx_after_func(ctx, wake, w);
+	return 0;
+}
+
+void fdwait_fini(struct fdwait *w)
+{
+	if (w->efd < 0)
+		return;
+	if (w->fn)
+		ctx_stop_func(w->ctx, w->fn);
+	w->fn = NULL;
+	close(w->efd);
+	w->efd = -1;
+}
+
+/* Wait until fd is ready for events or the context is done: 0 ready, -2
+ * done, -1 error. */
+static int wait_fd(struct fdwait *w, int fd, short events)
+{
+	for (;;) {
+		struct pollfd p[2] = { { fd, events, 0 }, { w->efd, POLLIN, 0 } };
+		if (w->ctx && ctx_err(w->ctx))
+			return -2;
+		int r = poll(p, 2, -1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (p[1].revents)
+			return -2;
+		if (p[0].revents)
+			return 0;
+	}
+}
+
+static int is_regular(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+ssize_t fd_read(struct fdwait *w, int fd, void *buf, size_t n)
+{
+	for (;;) {
+		if (w->ctx && ctx_err(w->ctx))
+			return -2;
+		int r = wait_fd(w, fd, POLLIN);
+		if (r)
+			return r;
+		ssize_t got = read(fd, buf, n);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		return got;
+	}
+}
+
+int fd_write_all(struct fdwait *w, int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		if (w->ctx && ctx_err(w->ctx))
+			return -2;
+		int r = wait_fd(w, fd, POLLOUT);
+		if (r)
+			return r;
+		ssize_t put = write(fd, p, n);
+		if (put < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		p += put;
+		n -= (size_t)put;
+	}
+	return 0;
+}
+
+/* ---- sources ---------------------------------------------------------- */
+
+struct input {
+	struct stage_io *io;
+	struct framer fr;
+	struct fdwait fw;
+	int fd;
+	int regular;
+	int sent;            /* io_send's last result */
+	const char *origin;
+};
+
+static int send_batch(void *arg, struct batch *b)
+{
+	struct input *in = arg;
+	int r = io_send(in->io, b);
+
+	in->sent = r;
+	return r == CSP_OK ? 0 : 1;
+}
+
+/* read(2) for a source: regular files are never waited on. */
+static ssize_t source_read(struct input *in, void *buf, size_t n)
+{
+	if (in->regular) {
+		ssize_t r;
+		if (ctx_err(in->fw.ctx))
+			return -2;
+		do
+			r = read(in->fd, buf, n);
+		while (r < 0 && errno == EINTR);
+		return r;
+	}
+	return fd_read(&in->fw, in->fd, buf, n);
+}
+
+/* What a framer result means for the source. */
+static int framed(struct input *in, int rc)
+{
+	if (rc == 0)
+		return STAGE_OK;
+	if (rc < 0)
+		return STAGE_ERROR;
+	return in->sent == CSP_CLOSED ? STAGE_STOP : STAGE_OK;
+}
+
+static int read_plain(struct input *in, const char *first, size_t nfirst, struct err *e)
+{
+	int rc;
+
+	while (nfirst > 0) {
+		size_t room;
+		char *dst = framer_space(&in->fr, nfirst, &room);
+		size_t n = room < nfirst ? room : nfirst;
+		memcpy(dst, first, n);
+		if ((rc = framer_commit(&in->fr, n, e)) != 0)
+			return framed(in, rc);
+		first += n;
+		nfirst -= n;
+	}
+	for (;;) {
+		size_t room;
+		char *dst = framer_space(&in->fr, BATCH_DATA, &room);
+		ssize_t got = source_read(in, dst, room);
+		if (got == -2)
+			return framed(in, framer_stop(&in->fr));
+		if (got < 0) {
+			err_set(e, "%s: read error: %s", in->origin, strerror(errno));
+			return STAGE_ERROR;
+		}
+		if (got == 0)
+			return framed(in, framer_finish(&in->fr, e));
+		if ((rc = framer_commit(&in->fr, (size_t)got, e)) != 0)
+			return framed(in, rc);
+	}
+}
+
+/*
+ * Decompress gzip input (every member of a multi-member file) into the
+ * framer.  raw holds what was read so far.  Corrupt and truncated data are
+ * errors naming the byte offset in the compressed input.
+ */
+static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, struct err *e)
+{
+	z_stream z;
+	uint64_t consumed = 0;   /* compressed bytes before raw[0] */
+	int rc = STAGE_OK, zr, eof = 0, member_done = 0;
+
+	memset(&z, 0, sizeof z);
+	if (inflateInit2(&z, 15 + 16) != Z_OK)
+		csp_oom();
+	z.next_in = (unsigned char *)raw;
+	z.avail_in = (unsigned)nraw;
+	for (;;) {
+		size_t room;
+		char *dst;
+		int r;
+
+		if (z.avail_in == 0 && !eof) {
+			ssize_t got = source_read(in, raw, rawcap);
+			if (got == -2) {
+				rc = framed(in, framer_stop(&in->fr));
+				goto out;
+			}
+			if (got < 0) {
+				err_set(e, "%s: read error: %s", in->origin, strerror(errno));
+				rc = STAGE_ERROR;
+				goto out;
+			}
+			consumed += (uint64_t)((char *)z.next_in - raw);
+			z.next_in = (unsigned char *)raw;
+			z.avail_in = (unsigned)got;
+			if (got == 0)
+				eof = 1;
+		}
+		if (z.avail_in == 0 && eof) {
+			if (!member_done) {
+				err_set(e, "%s: truncated gzip data (the stream ends at byte %llu)",
+					in->origin, (unsigned long long)consumed);
+				rc = STAGE_ERROR;
+				goto out;
+			}
+			rc = framed(in, framer_finish(&in->fr, e));
+			goto out;
+		}
+		if (member_done) {
+			/* Another member follows: gzip(1) reads concatenated
+			 * members as one stream.  Anything else is an error,
+			 * not silently ignored data. */
+			uint64_t at = consumed + (uint64_t)((char *)z.next_in - raw);
+			if (z.next_in[0] != 0x1f) {
+				err_set(e, "%s: trailing garbage after gzip data at byte %llu",
+					in->origin, (unsigned long long)at);
+				rc = STAGE_ERROR;
+				goto out;
+			}
+			inflateReset(&z);
+			member_done = 0;
+		}
+		dst = framer_space(&in->fr, BATCH_DATA, &room);
+		z.next_out = (unsigned char *)dst;
+		z.avail_out = (unsigned)(room > UINT_MAX ? UINT_MAX : room);
+		zr = inflate(&z, Z_NO_FLUSH);
+		if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+			uint64_t at = consumed + (uint64_t)((char *)z.next_in - raw);
+			err_set(e, "%s: corrupt gzip data at byte %llu: %s", in->origin,
+				(unsigned long long)at, z.msg ? z.msg : zError(zr));
+			rc = STAGE_ERROR;
+			goto out;
+		}
+		if (zr == Z_STREAM_END)
+			member_done = 1;
+		r = framer_commit(&in->fr, room - z.avail_out, e);
+		if (r) {
+			rc = framed(in, r);
+			goto out;
+		}
+	}
+out:
+	inflateEnd(&z);
+	return rc;
+}
+
+/*
+ * Read fd into batches: see fdio.h.  The first read decides whether the
+ * input is gzip (its magic bytes); plain input is then read straight into
+ * the batches.
+ */
+int input_read(struct stage_io *io, int fd, const char *origin,
+	       const struct input_opts *o, struct err *e)
+{
+	struct input in = { .io = io, .fd = fd, .origin = origin };
+	size_t rawcap = BATCH_DATA;
+	char *raw = NULL;
+	ssize_t got;
+	size_t have = 0;
+	int rc, gunzip;
+
+	gunzip = o->gunzip == GUNZIP_YES ||
+		 (o->gunzip == GUNZIP_AUTO && o->format != FRAMING_CHUNK);
+	framer_init(&in.fr, (enum framing)o->format, o->chunk_size, o->max_record, origin,
+		    send_batch, &in);
+	if (fdwait_init(&in.fw, io_ctx(io))) {
+		err_set(e, "%s: %s", origin, strerror(errno));
+		return STAGE_ERROR;
+	}
+	in.regular = is_regular(fd);
+	raw = csp_malloc(rawcap);
+	/* Enough bytes to see the magic, or the end. */
+	while (have < 2) {
+		got = source_read(&in, raw + have, rawcap - have);
+		if (got == -2) {
+			rc = STAGE_OK;
+			goto out;
+		}
+		if (got < 0) {
+			err_set(e, "%s: read error: %s", origin, strerror(errno));
+			rc = STAGE_ERROR;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		have += (size_t)got;
+	}
+	if (gunzip && have >= 2 && (unsigned char)raw[0] == 0x1f && (unsigned char)raw[1] == 0x8b)
+		rc = read_gzip(&in, raw, rawcap, have, e);
+	else
+		rc = read_plain(&in, raw, have, e);
+out:
+	framer_discard(&in.fr);
+	fdwait_fini(&in.fw);
+	free(raw);
+	return rc;
+}
+
+/* ---- sinks ------------------------------------------------------------ */
+
+#define WRITE_BIG 16384     /* a batch this large is written in place */
+#define PENDING_MAX 65536   /* gather smaller ones up to this */
+
+int writer_init(struct writer *w, int fd, const char *name, struct ctx *ctx)
+{
+	memset(w, 0, sizeof *w);
+	w->fd = fd;
+	w->name = name;
+	return fdwait_init(&w->fw, ctx);
+}
+
+static int write_err(struct writer *w, int r, struct err *e)
+{
+	if (r == -2)
+		return STAGE_STOP;   /* cancelled: the engine knows why */
+	if (errno == EPIPE)
+		return STAGE_STOP;
+	err_set(e, "write error on %s: %s", w->name, strerror(errno));
+	return STAGE_ERROR;
+}
+
+int writer_flush(struct writer *w, struct err *e)
+{
+	int r;
+
+	if (w->pending.len == 0)
+		return STAGE_OK;
+	r = fd_write_all(&w->fw, w->fd, w->pending.p, w->pending.len);
+	if (r)
+		return write_err(w, r, e);
+	w->written += w->pending.len;
+	w->pending.len = 0;
+	return STAGE_OK;
+}
+
+/* writev all of iov[0..n), resuming after short writes. */
+static int writev_all(struct writer *w, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		if (w->fw.ctx && ctx_err(w->fw.ctx))
+			return -2;
+		ssize_t put = writev(w->fd, iov, n > IOV_MAX ? IOV_MAX : n);
+		if (put < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				int r = wait_fd(&w->fw, w->fd, POLLOUT);
+				if (r)
+					return r;
+				continue;
+			}
+			return -1;
+		}
+		w->written += (uint64_t)put;
+		while (n > 0 && (size_t)put >= iov->iov_len) {
+			put -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + put;
+			iov->iov_len -= (size_t)put;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Write the records of b, each followed by its terminator.  Runs of
+ * adjacent records are one piece (the terminators are already in place:
+ * batch.h's invariant); a batch with little to write is gathered into the
+ * pending buffer, a large one goes out with one writev.
+ */
+int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, struct err *e)
+{
+	size_t t = batch_term_len(b);
+	size_t total = 0, runs = 0;
+	int r;
+
+	for (uint32_t i = 0; i < b->n; i++) {
+		total += b->recs[i].len + t;
+		if (i == 0 || b->recs[i].off != b->recs[i - 1].off + b->recs[i - 1].len + t)
+			runs++;
+	}
+	if (total < WRITE_BIG) {
+		if (w->pending.len + total > PENDING_MAX && (r = writer_flush(w, e)) != STAGE_OK)
+			goto stopped;
+		buf_reserve(&w->pending, total);
+		for (uint32_t i = 0; i < b->n;) {
+			uint32_t j = i + 1;
+			while (j < b->n && b->recs[j].off == b->recs[j - 1].off + b->recs[j - 1].len + t)
+				j++;
+			size_t span = b->recs[j - 1].off + b->recs[j - 1].len + t - b->recs[i].off;
+			memcpy(w->pending.p + w->pending.len, b->data + b->recs[i].off, span);
+			w->pending.len += span;
+			i = j;
+		}
+	} else {
+		struct iovec stack[64], *iov = runs <= 64 ? stack : csp_malloc(runs * sizeof *iov);
+		int n = 0;
+		if ((r = writer_flush(w, e)) != STAGE_OK) {
+			if (iov != stack)
+				free(iov);
+			goto stopped;
+		}
+		for (uint32_t i = 0; i < b->n;) {
+			uint32_t j = i + 1;
+			while (j < b->n && b->recs[j].off == b->recs[j - 1].off + b->recs[j - 1].len + t)
+				j++;
+			iov[n].iov_base = b->data + b->recs[i].off;
+			iov[n].iov_len = b->recs[j - 1].off + b->recs[j - 1].len + t - b->recs[i].off;
+			n++;
+			i = j;
+		}
+		int wr = writev_all(w, iov, n);
+		if (iov != stack)
+			free(iov);
+		if (wr) {
+			r = write_err(w, wr, e);
+			goto stopped;
+		}
+	}
+	wstat_add(&ws->rec_out, b->records);
+	wstat_add(&ws->bytes_out, total);
+	return STAGE_OK;
+stopped:
+	if (r == STAGE_STOP)
+		wstat_add(&ws->filtered, b->records);
+	return r;
+}
+
+void writer_fini(struct writer *w)
+{
+	fdwait_fini(&w->fw);
+	buf_free(&w->pending);
+}

@@ -1,0 +1,1135 @@
+/*
+ * graph.c - from a pipeline file's tree to validated stages and edges.
+ *
+ * The work happens in passes over the tree, each adding diagnostics and
+ * going on where it can, so that one run reports every error of a file:
+ *
+ *   1. command-line edits to the tree (INPUT, -o, -s)
+ *   2. top-level keys and `defaults`
+ *   3. each stage: its kind, common keys, the kind's options, check()
+ *   4. names, `from`, implicit stdin/stdout, then the graph checks
+ */
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csp/csp.h"
+#include "graph.h"
+#include "pattern.h"
+#include "spec.h"
+#include "stage.h"
+#include "util.h"
+
+/* The keys every stage may have besides its kind. */
+struct common {
+	char *name;
+	struct strlist from;
+	int64_t workers;
+	int64_t buffer;
+	int ordered;
+	int64_t timeout;
+	struct shard_key *shard;
+};
+
+static int parse_shard(const struct node *n, void *dst, struct diags *d);
+static void free_shard(void *dst);
+static struct node *inputs_node(struct spec *spec, const struct graph_opts *o);
+static struct node *output_node(struct spec *spec, const char *path);
+
+#define MAX_WORKERS 10000
+#define MAX_BUFFER 65536
+
+static const struct option common_opts[] = {
+	{ .name = "name", .type = OPT_STRING, .offset = offsetof(struct common, name),
+	  .doc = "the stage's name (default: its kind, or kind-N when the kind repeats)" },
+	{ .name = "from", .type = OPT_STRLIST, .offset = offsetof(struct common, from),
+	  .doc = "the stage or stages it reads (default: the stage listed before)" },
+	{ .name = "workers", .type = OPT_INT, .offset = offsetof(struct common, workers),
+	  .def = "1", .min = 1, .max = MAX_WORKERS,
+	  .doc = "threads running the stage" },
+	{ .name = "buffer", .type = OPT_INT, .offset = offsetof(struct common, buffer),
+	  .def = "16", .min = 0, .max = MAX_BUFFER,
+	  .doc = "capacity of the output channel, in batches (0: unbuffered)" },
+	{ .name = "ordered", .type = OPT_BOOL, .offset = offsetof(struct common, ordered),
+	  .def = "true", .doc = "keep input order across workers" },
+	{ .name = "timeout", .type = OPT_DURATION, .offset = offsetof(struct common, timeout),
+	  .def = "0s", .doc = "deadline for the stage, from the start of the run" },
+	{ .name = "shard_by", .type = OPT_CUSTOM, .offset = offsetof(struct common, shard),
+	  .parse = parse_shard, .free = free_shard, .type_name = "{field: N, delimiter: D} or {pattern: P}",
+	  .doc = "send records with the same key to the same worker" },
+	{ .name = NULL },
+};
+
+/* The keys `defaults` may set. */
+static const char *const default_keys[] = { "workers", "buffer", "ordered", "timeout" };
+
+static const char *const top_keys[] = { "name", "timeout", "shutdown_timeout",
+					"defaults", "stages" };
+
+/* ---- shard_by ------------------------------------------------------- */
+
+static int parse_shard(const struct node *n, void *dst, struct diags *d)
+{
+	struct shard_key *k;
+	struct node *f, *p, *del;
+	int rc = -1;
+
+	if (n->type != NODE_MAP) {
+		diag_add(d, n, "shard_by: expected a mapping ({field: N} or {pattern: P}), got a %s",
+			 node_type_name(n));
+		return -1;
+	}
+	k = csp_calloc(1, sizeof *k);
+	f = node_get(n, "field");
+	p = node_get(n, "pattern");
+	del = node_get(n, "delimiter");
+	for (size_t i = 0; i < n->n; i++) {
+		static const char *const names[] = { "field", "delimiter", "pattern" };
+		const char *key = n->keys[i]->str;
+		if (strcmp(key, "field") && strcmp(key, "delimiter") && strcmp(key, "pattern")) {
+			const char *dym = did_you_mean(key, names, 3);
+			diag_add(d, n->keys[i], "shard_by: unknown key '%s'%s%s%s", key,
+				 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+			goto out;
+		}
+	}
+	if (!!f == !!p) {
+		diag_add(d, n, "shard_by: give exactly one of 'field' and 'pattern'");
+		goto out;
+	}
+	if (f) {
+		int64_t v;
+		const char *why;
+		if (f->type != NODE_SCALAR || parse_int(f->str, &v, &why) || v < 1 || v > 1000000) {
+			diag_add(d, f, "shard_by: field: expected a field number from 1, got '%s'",
+				 f->type == NODE_SCALAR ? f->str : node_type_name(f));
+			goto out;
+		}
+		k->field = (int)v;
+		if (del) {
+			if (del->type != NODE_SCALAR || del->len == 0) {
+				diag_add(d, del, "shard_by: delimiter: expected a non-empty string");
+				goto out;
+			}
+			k->delimiter = csp_strdup(del->str);
+		}
+	} else {
+		char msg[256];
+		size_t off = 0;
+		if (del) {
+			diag_add(d, del, "shard_by: delimiter goes with field, not pattern");
+			goto out;
+		}
+		if (p->type != NODE_SCALAR) {
+			diag_add(d, p, "shard_by: pattern: expected a string");
+			goto out;
+		}
+		k->pattern = pattern_compile(p->str, p->len, 0, msg, sizeof msg, &off);
+		if (!k->pattern) {
+			diag_add(d, p, "shard_by: bad pattern: %s at offset %zu", msg, off);
+			goto out;
+		}
+	}
+	*(struct shard_key **)dst = k;
+	k = NULL;
+	rc = 0;
+out:
+	free_shard(&k);
+	return rc;
+}
+
+static void free_shard(void *dst)
+{
+	struct shard_key *k = *(struct shard_key **)dst;
+
+	if (!k)
+		return;
+	free(k->delimiter);
+	pattern_free(k->pattern);
+	free(k);
+	*(struct shard_key **)dst = NULL;
+}
+
+/* ---- helpers -------------------------------------------------------- */
+
+static int valid_name(const char *s)
+{
+	if (!(isalpha((unsigned char)*s) || *s == '_'))
+		return 0;
+	for (s++; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* The kind key of a stage map, or NULL; *count is set to how many kind
+ * keys it has. */
+static struct node *stage_kind_key(const struct node *m, size_t *count,
+				   const struct stage_kind **kind)
+{
+	struct node *key = NULL;
+
+	*count = 0;
+	*kind = NULL;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct stage_kind *k = stage_find(m->keys[i]->str);
+		if (k) {
+			if (!key) {
+				key = m->keys[i];
+				*kind = k;
+			}
+			(*count)++;
+		}
+	}
+	return key;
+}
+
+/* Default names: the kind when it appears once, else kind-N with N the
+ * stage's position in the list (1-based). */
+static char *default_name(const struct node *stages, size_t i)
+{
+	const struct stage_kind *k, *k2;
+	size_t cnt, same = 0;
+	char buf[128];
+
+	if (stages->items[i]->type != NODE_MAP)
+		return NULL;
+	stage_kind_key(stages->items[i], &cnt, &k);
+	if (!k)
+		return NULL;
+	for (size_t j = 0; j < stages->n; j++) {
+		if (stages->items[j]->type != NODE_MAP)
+			continue;
+		stage_kind_key(stages->items[j], &cnt, &k2);
+		same += k2 == k;
+	}
+	if (same <= 1)
+		return csp_strdup(k->name);
+	snprintf(buf, sizeof buf, "%s-%zu", k->name, i + 1);
+	return csp_strdup(buf);
+}
+
+static char *stage_name_of(const struct node *stages, size_t i)
+{
+	struct node *m = stages->items[i];
+	struct node *n = m->type == NODE_MAP ? node_get(m, "name") : NULL;
+
+	if (n && n->type == NODE_SCALAR)
+		return csp_strdup(n->str);
+	return default_name(stages, i);
+}
+
+static struct node *find_stage_node(const struct node *stages, const char *name)
+{
+	for (size_t i = 0; i < stages->n; i++) {
+		char *s = stage_name_of(stages, i);
+		int hit = s && strcmp(s, name) == 0;
+		free(s);
+		if (hit)
+			return stages->items[i];
+	}
+	return NULL;
+}
+
+/* ---- 1. command-line edits to the tree ------------------------------ */
+
+/* The options a source or sink of another kind keeps when INPUT or -o
+ * replaces it (those the new kind has). */
+static void copy_options(struct spec *s, struct node *to, const struct node *from,
+			 const struct stage_kind *kind, const char *skip)
+{
+	if (!from || from->type != NODE_MAP)
+		return;
+	for (size_t i = 0; i < from->n; i++) {
+		const char *key = from->keys[i]->str;
+		if (strcmp(key, skip) && config_find(kind->options, key))
+			spec_map_set(s, to, key, from->vals[i]);
+	}
+}
+
+/* Replace the kind key of stage map m by `kind: value`, keeping the other
+ * keys (name, workers, ...) where they were. */
+static void replace_kind(struct spec *s, struct node *m, const char *kind, struct node *value)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (stage_find(m->keys[i]->str)) {
+			struct node *key = spec_new_scalar(s, m->keys[i]->file, kind);
+			key->line = m->keys[i]->line;
+			key->col = m->keys[i]->col;
+			m->keys[i] = key;
+			m->vals[i] = value;
+			return;
+		}
+	}
+	spec_map_set(s, m, kind, value);
+}
+
+/* The kind's option map of a stage map (the kind key's value), made a
+ * mapping if it was a shorthand scalar or list, so that a key can be set. */
+static struct node *kind_options(struct spec *s, struct node *m, const struct stage_kind *k,
+				 size_t ki)
+{
+	struct node *v = m->vals[ki];
+
+	if (v->type == NODE_MAP)
+		return v;
+	struct node *map = spec_new_map(s, v->file);
+	map->line = v->line;
+	map->col = v->col;
+	if (!v->is_null && k->shorthand)
+		spec_map_set(s, map, k->shorthand, v);
+	m->vals[ki] = map;
+	return map;
+}
+
+static size_t kind_index(const struct node *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (stage_find(m->keys[i]->str))
+			return i;
+	return m->n;
+}
+
+/*
+ * INPUT files replace the pipeline's source and -o its sink: the stage
+ * keeps its name and position, its kind becomes files / file, and the
+ * options the new kind shares with the old (format, max_record, mode...)
+ * are kept.  Without an explicit source or sink, pass 4 makes the implicit
+ * one of the right kind.
+ */
+static int edit_io(struct spec *s, struct node *stages, const struct graph_opts *o,
+		   struct diags *d)
+{
+	struct node *src = NULL, *sink = NULL;
+	size_t nsrc = 0, nsink = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < stages->n; i++) {
+		const struct stage_kind *k;
+		size_t cnt;
+		if (stages->items[i]->type != NODE_MAP)
+			continue;
+		stage_kind_key(stages->items[i], &cnt, &k);
+		if (!k || cnt != 1)
+			continue;
+		if (k->role == ROLE_SOURCE) {
+			src = stages->items[i];
+			nsrc++;
+		} else if (k->role == ROLE_SINK) {
+			sink = stages->items[i];
+			nsink++;
+		}
+	}
+	if (o->ninputs && nsrc > 1) {
+		diag_addf(d, "command line", "INPUT files replace the pipeline's source, "
+			  "but it has %zu sources", nsrc);
+		rc = -1;
+	} else if (o->ninputs && nsrc == 1) {
+		struct node *v = inputs_node(s, o);
+		size_t ki = kind_index(src);
+
+		copy_options(s, v, src->vals[ki], stage_find("files"), "paths");
+		replace_kind(s, src, "files", v);
+	}
+	if (o->output && nsink > 1) {
+		diag_addf(d, "command line", "-o replaces the pipeline's sink, but it has %zu sinks",
+			  nsink);
+		rc = -1;
+	} else if (o->output && nsink == 1) {
+		struct node *v = output_node(s, o->output);
+		size_t ki = kind_index(sink);
+
+		copy_options(s, v, sink->vals[ki], stage_find("file"), "path");
+		replace_kind(s, sink, "file", v);
+	}
+	return rc;
+}
+
+/*
+ * -s STAGE.KEY=VALUE sets a common key or one of the kind's options of
+ * the named stage; -s KEY=VALUE a top-level key.  VALUE is YAML.
+ */
+static int apply_overrides(struct spec *s, struct node *root, struct node *stages,
+			   const struct graph_opts *o, struct diags *d)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < o->noverrides; i++) {
+		const struct override *ov = &o->overrides[i];
+		char where[256];
+		struct node *val, *m;
+		size_t ki;
+
+		snprintf(where, sizeof where, "-s %s%s%s", ov->stage ? ov->stage : "",
+			 ov->stage ? "." : "", ov->key);
+		val = spec_parse_value(s, where, ov->value, d);
+		if (!val) {
+			rc = -1;
+			continue;
+		}
+		if (!ov->stage) {
+			spec_map_set(s, root, ov->key, val);
+			continue;
+		}
+		m = stages ? find_stage_node(stages, ov->stage) : NULL;
+		if (!m) {
+			diag_addf(d, where, "no stage named '%s'", ov->stage);
+			rc = -1;
+			continue;
+		}
+		if (config_find(common_opts, ov->key)) {
+			spec_map_set(s, m, ov->key, val);
+			continue;
+		}
+		ki = kind_index(m);
+		const struct stage_kind *k = ki < m->n ? stage_find(m->keys[ki]->str) : NULL;
+		if (!k) {
+			spec_map_set(s, m, ov->key, val);  /* reported with the stage */
+			continue;
+		}
+		if (k->flags & KIND_SHORTHAND_ANY) {
+			if (strcmp(ov->key, k->shorthand) == 0) {
+				m->vals[ki] = val;
+				continue;
+			}
+		}
+		spec_map_set(s, kind_options(s, m, k, ki), ov->key, val);
+	}
+	return rc;
+}
+
+/* ---- 2.-4. building ------------------------------------------------- */
+
+struct builder {
+	struct spec *spec;
+	struct diags *d;
+	struct pipeline *p;
+	struct common defaults;
+	const struct node *defaults_at[4];
+	int errors;
+};
+
+static void stage_free(struct stage *st)
+{
+	if (!st)
+		return;
+	if (st->kind && st->kind->free && st->priv)
+		st->kind->free(st);
+	if (st->kind && st->conf) {
+		config_free(st->kind->options, st->conf);
+		free(st->conf);
+	}
+	free_shard(&st->shard);
+	free(st->name);
+	for (size_t i = 0; i < st->nfrom; i++)
+		free(st->from[i]);
+	free(st->from);
+	free(st->from_at);
+	for (size_t i = 0; i < st->nports; i++)
+		free(st->ports[i]);
+	free(st->ports);
+	free(st->inputs);
+	free(st->input_ports);
+	free(st);
+}
+
+void stage_set_ports(struct stage *st, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < st->nports; i++)
+		free(st->ports[i]);
+	free(st->ports);
+	st->ports = csp_calloc(n ? n : 1, sizeof *st->ports);
+	for (size_t i = 0; i < n; i++)
+		st->ports[i] = csp_strdup(names[i]);
+	st->nports = n;
+}
+
+static void add_stage(struct pipeline *p, struct stage *st)
+{
+	p->stages = csp_realloc(p->stages, (p->n + 1) * sizeof *p->stages);
+	p->stages[p->n++] = st;
+}
+
+/* Load the kind's options from the kind key's value: a mapping of options,
+ * or a shorthand (a scalar, a list, or for KIND_SHORTHAND_ANY anything). */
+static int load_kind_options(struct builder *b, struct stage *st, struct node *v)
+{
+	const struct stage_kind *k = st->kind;
+	struct node *map;
+
+	st->conf = csp_calloc(1, k->conf_size ? k->conf_size : 1);
+	if (v && v->type == NODE_MAP && !(k->flags & KIND_SHORTHAND_ANY))
+		return config_load(k->options, st->conf, v, b->d);
+	if (!v || v->is_null)
+		return config_load(k->options, st->conf, NULL, b->d);
+	if (!k->shorthand) {
+		diag_add(b->d, v, "%s: expected a mapping of options, got a %s", k->name,
+			 node_type_name(v));
+		config_load(k->options, st->conf, NULL, b->d);
+		return -1;
+	}
+	map = spec_new_map(b->spec, v->file);
+	map->line = v->line;
+	map->col = v->col;
+	spec_map_set(b->spec, map, k->shorthand, v);
+	return config_load(k->options, st->conf, map, b->d);
+}
+
+static struct stage *build_stage(struct builder *b, const struct node *stages, size_t i)
+{
+	struct node *m = stages->items[i];
+	struct stage *st;
+	struct common c = b->defaults;
+	const struct stage_kind *kind;
+	struct node *kkey, *kval = NULL;
+	size_t nkinds;
+	int bad = 0;
+	static const char *names[64];
+	size_t nnames = 0;
+
+	if (m->type != NODE_MAP) {
+		diag_add(b->d, m, "a stage must be a mapping (e.g. '- filter: ERROR'), got a %s",
+			 node_type_name(m));
+		return NULL;
+	}
+	if (!nnames) {
+		for (size_t j = 0; common_opts[j].name; j++)
+			names[nnames++] = common_opts[j].name;
+		for (size_t j = 0; stage_kinds[j] && nnames < 64; j++)
+			names[nnames++] = stage_kinds[j]->name;
+	}
+	kkey = stage_kind_key(m, &nkinds, &kind);
+	st = csp_calloc(1, sizeof *st);
+	st->index = (int)i + 1;
+	st->at = m;
+	c.name = NULL;
+	memset(&c.from, 0, sizeof c.from);
+	c.shard = NULL;
+	for (size_t j = 0; j < m->n; j++) {
+		const char *key = m->keys[j]->str;
+		const struct option *o = config_find(common_opts, key);
+		if (o) {
+			if (config_load_one(o, &c, m->vals[j], b->d))
+				bad = 1;
+			else if (!strcmp(key, "workers") && kind &&
+				 (kind->flags & KIND_ONE_WORKER || kind->role != ROLE_TRANSFORM) &&
+				 c.workers != 1) {
+				diag_add(b->d, m->vals[j], "%s runs on one worker (workers: %lld)",
+					 kind->name, (long long)c.workers);
+				bad = 1;
+			}
+		} else if (m->keys[j] == kkey) {
+			kval = m->vals[j];
+		} else if (!stage_find(key)) {
+			const char *dym = did_you_mean(key, names, nnames);
+			diag_add(b->d, m->keys[j], "unknown key '%s'%s%s%s", key,
+				 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+			bad = 1;
+		}
+	}
+	if (nkinds == 0) {
+		diag_add(b->d, m, "stage has no kind (give one of: stdin, files, generate, "
+			 "filter, map, compress, decompress, merge, route, head, rate, exec, "
+			 "stdout, file)");
+		bad = 1;
+	} else if (nkinds > 1) {
+		const char *second = NULL;
+		for (size_t j = 0; j < m->n; j++)
+			if (m->keys[j] != kkey && stage_find(m->keys[j]->str) && !second)
+				second = m->keys[j]->str;
+		diag_add(b->d, kkey, "stage has several kinds: %s and %s (a stage has exactly one)",
+			 kind->name, second);
+		bad = 1;
+	}
+	st->kind = nkinds == 1 ? kind : NULL;
+	st->kind_at = kval;
+	if (c.name) {
+		st->name = c.name;
+		c.name = NULL;
+		if (!valid_name(st->name)) {
+			diag_add(b->d, node_get(m, "name"), "invalid stage name '%s' (use letters, "
+				 "digits, '_' and '-', starting with a letter or '_')", st->name);
+			bad = 1;
+		}
+	} else {
+		st->name = default_name(stages, i);
+		if (!st->name)
+			st->name = csp_strdup("?");
+	}
+	if (c.from.n) {
+		st->from = c.from.v;
+		st->from_at = (const struct node **)c.from.at;
+		st->nfrom = c.from.n;
+		c.from.v = NULL;
+		c.from.at = NULL;
+	} else if (node_get(m, "from")) {
+		diag_add(b->d, node_get(m, "from"), "from: expected a stage name or a list of names");
+		bad = 1;
+	}
+	st->workers = (int)c.workers;
+	if (st->kind && (st->kind->flags & KIND_ONE_WORKER || st->kind->role != ROLE_TRANSFORM))
+		st->workers = 1;
+	st->buffer = c.buffer;
+	st->ordered = c.ordered || (st->kind && st->kind->flags & KIND_ORDERED);
+	st->timeout = c.timeout;
+	st->shard = c.shard;
+	if (st->shard && st->kind && st->kind->flags & KIND_NO_SHARD) {
+		diag_add(b->d, node_get(m, "shard_by"), "%s cannot shard its input", st->kind->name);
+		bad = 1;
+	}
+	if (st->kind) {
+		if (load_kind_options(b, st, kval))
+			bad = 1;
+		else if (st->kind->check && st->kind->check(st, b->d))
+			bad = 1;
+	}
+	if (bad)
+		b->errors++;
+	return st;
+}
+
+/* An implicit stage: stdin or the command line's files before, stdout or
+ * -o's file after.  v is the kind's value (NULL: defaults). */
+static struct stage *implicit_stage(struct builder *b, const char *kind, const char *name,
+				    struct node *v)
+{
+	struct stage *st = csp_calloc(1, sizeof *st);
+
+	st->kind = stage_find(kind);
+	st->name = csp_strdup(name);
+	st->implicit = 1;
+	st->workers = 1;
+	st->buffer = b->defaults.buffer;
+	st->ordered = 1;
+	st->kind_at = v;
+	if (load_kind_options(b, st, v) || (st->kind->check && st->kind->check(st, b->d)))
+		b->errors++;
+	return st;
+}
+
+/* The command line's INPUT files as the value of a files stage. */
+static struct node *inputs_node(struct spec *spec, const struct graph_opts *o)
+{
+	struct node *v = spec_new_map(spec, "command line");
+	struct node *paths = spec_new_seq(spec, "command line");
+
+	for (size_t i = 0; i < o->ninputs; i++)
+		spec_seq_append(spec, paths, spec_new_scalar(spec, "command line", o->inputs[i]));
+	spec_map_set(spec, v, "paths", paths);
+	return v;
+}
+
+/* -o FILE as the value of a file stage. */
+static struct node *output_node(struct spec *spec, const char *path)
+{
+	struct node *v = spec_new_map(spec, "command line");
+
+	spec_map_set(spec, v, "path", spec_new_scalar(spec, "command line", path));
+	return v;
+}
+
+static void add_input(struct stage *st, struct stage *from, int port)
+{
+	st->inputs = csp_realloc(st->inputs, (st->ninputs + 1) * sizeof *st->inputs);
+	st->input_ports = csp_realloc(st->input_ports, (st->ninputs + 1) * sizeof *st->input_ports);
+	st->inputs[st->ninputs] = from;
+	st->input_ports[st->ninputs++] = port;
+}
+
+/* Which port of `from` a reference "name" or "name.branch" means; -1 and a
+ * diagnostic when the branch does not exist or one is needed. */
+static int resolve_port(struct builder *b, const struct stage *from, const char *branch,
+			const struct node *at, const struct stage *reader)
+{
+	if (!branch) {
+		if (from->nports == 0)
+			return 0;
+		diag_add(b->d, at, "%s has branches (%s%s); read one with from: %s.%s",
+			 from->name, from->ports[0], from->nports > 1 ? ", ..." : "",
+			 from->name, from->ports[0]);
+		return -1;
+	}
+	for (size_t i = 0; i < from->nports; i++)
+		if (!strcmp(from->ports[i], branch))
+			return (int)i;
+	if (from->nports == 0)
+		diag_add(b->d, at, "%s has no branches (only route has)", from->name);
+	else {
+		const char *dym = did_you_mean(branch, (const char *const *)from->ports,
+					       from->nports);
+		diag_add(b->d, at, "%s has no branch '%s'%s%s%s", from->name, branch,
+			 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+	}
+	(void)reader;
+	return -1;
+}
+
+struct stage *pipeline_find(const struct pipeline *p, const char *name)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (!strcmp(p->stages[i]->name, name))
+			return p->stages[i];
+	return NULL;
+}
+
+static const char *stage_names[1];
+
+/* "did you mean" over the pipeline's stage names. */
+static const char *suggest_stage(const struct pipeline *p, const char *name)
+{
+	const char **names = csp_calloc(p->n + 1, sizeof *names);
+	const char *dym;
+
+	for (size_t i = 0; i < p->n; i++)
+		names[i] = p->stages[i]->name;
+	dym = did_you_mean(name, names, p->n);
+	free(names);
+	(void)stage_names;
+	return dym;
+}
+
+/* Resolve every stage's `from` (default: the stage listed before it). */
+static void resolve_from(struct builder *b, struct stage *first_src)
+{
+	struct pipeline *p = b->p;
+	struct stage *prev = first_src;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct stage *st = p->stages[i];
+
+		if (st->implicit) {
+			continue;
+		}
+		if (!st->kind) {
+			prev = st;
+			continue;
+		}
+		if (st->kind->role == ROLE_SOURCE) {
+			if (st->nfrom) {
+				diag_add(b->d, st->from_at[0], "%s is a source: it reads no input "
+					 "('from' is not allowed)", st->name);
+				b->errors++;
+			}
+			prev = st;
+			continue;
+		}
+		if (st->nfrom == 0) {
+			if (!prev) {
+				b->errors++;
+				prev = st;
+				continue;
+			}
+			if (prev->kind && prev->kind->role == ROLE_SINK) {
+				diag_add(b->d, st->at, "%s would read from %s, which is a sink; "
+					 "say where it reads with 'from'", st->name, prev->name);
+				b->errors++;
+			} else {
+				int port = resolve_port(b, prev, NULL, st->at, st);
+				if (port >= 0)
+					add_input(st, prev, port);
+				else
+					b->errors++;
+			}
+			prev = st;
+			continue;
+		}
+		for (size_t j = 0; j < st->nfrom; j++) {
+			char *ref = csp_strdup(st->from[j]);
+			char *dot = strchr(ref, '.');
+			struct stage *from;
+			if (dot)
+				*dot++ = '\0';
+			from = pipeline_find(p, ref);
+			if (!from) {
+				const char *dym = suggest_stage(p, ref);
+				diag_add(b->d, st->from_at[j], "from: no stage named '%s'%s%s%s", ref,
+					 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+				b->errors++;
+			} else if (from == st) {
+				diag_add(b->d, st->from_at[j], "%s reads from itself", st->name);
+				b->errors++;
+			} else if (from->kind && from->kind->role == ROLE_SINK) {
+				diag_add(b->d, st->from_at[j], "from: %s is a sink: it has no output",
+					 from->name);
+				b->errors++;
+			} else {
+				int port = resolve_port(b, from, dot, st->from_at[j], st);
+				if (port >= 0) {
+					for (size_t k = 0; k < st->ninputs; k++)
+						if (st->inputs[k] == from && st->input_ports[k] == port) {
+							diag_add(b->d, st->from_at[j], "from: %s is listed twice",
+								 st->from[j]);
+							b->errors++;
+							port = -1;
+							break;
+						}
+				}
+				if (port >= 0)
+					add_input(st, from, port);
+				else
+					b->errors++;
+			}
+			free(ref);
+		}
+		prev = st;
+	}
+}
+
+/* Readers of each (stage, port). */
+static size_t count_readers(const struct pipeline *p, const struct stage *st, int port)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t j = 0; j < p->stages[i]->ninputs; j++)
+			n += p->stages[i]->inputs[j] == st && p->stages[i]->input_ports[j] == port;
+	return n;
+}
+
+/* Depth-first search for a cycle through inputs; reports the first. */
+static int find_cycle(struct builder *b, struct stage *st, int *state, struct stage **path,
+		      size_t depth)
+{
+	size_t idx = 0;
+
+	while (b->p->stages[idx] != st)
+		idx++;
+	if (state[idx] == 2)
+		return 0;
+	if (state[idx] == 1) {
+		struct buf msg = { 0 };
+		size_t k = 0;
+		while (path[k] != st)
+			k++;
+		buf_printf(&msg, "cycle: ");
+		for (size_t j = depth; j-- > k;)
+			buf_printf(&msg, "%s -> ", path[j]->name);
+		buf_printf(&msg, "%s", st->name);
+		diag_add(b->d, st->nfrom ? st->from_at[0] : st->at, "%s", buf_cstr(&msg));
+		buf_free(&msg);
+		return 1;
+	}
+	state[idx] = 1;
+	path[depth] = st;
+	for (size_t i = 0; i < st->ninputs; i++)
+		if (find_cycle(b, st->inputs[i], state, path, depth + 1))
+			return 1;
+	state[idx] = 2;
+	return 0;
+}
+
+static void check_graph(struct builder *b, const struct graph_opts *o)
+{
+	struct pipeline *p = b->p;
+	size_t nsinks = 0;
+	int *state = csp_calloc(p->n + 1, sizeof *state);
+	struct stage **path = csp_calloc(p->n + 1, sizeof *path);
+
+	for (size_t i = 0; i < p->n; i++) {
+		if (find_cycle(b, p->stages[i], state, path, 0)) {
+			b->errors++;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < p->n; i++)
+		nsinks += p->stages[i]->kind && p->stages[i]->kind->role == ROLE_SINK;
+	if (nsinks == 0) {
+		/* Every stage whose output nobody reads feeds the implicit sink. */
+		struct stage *sink = implicit_stage(b, o->output ? "file" : "stdout",
+						    o->output ? "file" : "stdout",
+						    o->output ? output_node(b->spec, o->output) : NULL);
+		size_t n = p->n;
+		for (size_t i = 0; i < n; i++) {
+			struct stage *st = p->stages[i];
+			if (!st->kind)
+				continue;
+			size_t nports = st->nports ? st->nports : 1;
+			for (size_t port = 0; port < nports; port++)
+				if (count_readers(p, st, (int)port) == 0)
+					add_input(sink, st, (int)port);
+		}
+		add_stage(p, sink);
+	} else {
+		for (size_t i = 0; i < p->n; i++) {
+			struct stage *st = p->stages[i];
+			if (!st->kind || st->kind->role == ROLE_SINK)
+				continue;
+			size_t nports = st->nports ? st->nports : 1;
+			for (size_t port = 0; port < nports; port++) {
+				if (count_readers(p, st, (int)port))
+					continue;
+				if (st->nports)
+					diag_add(b->d, st->at, "branch %s.%s has no path to a sink "
+						 "(no stage reads it)", st->name, st->ports[port]);
+				else
+					diag_add(b->d, st->at, "%s has no path to a sink (no stage "
+						 "reads its output)", st->name);
+				b->errors++;
+			}
+		}
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		struct stage *st = p->stages[i];
+		if (!st->kind)
+			continue;
+		if (st->kind->role != ROLE_SOURCE && st->ninputs == 0 && st->nfrom == 0 &&
+		    !st->implicit) {
+			diag_add(b->d, st->at, "%s has no path from a source", st->name);
+			b->errors++;
+		}
+		for (size_t j = 0; j < st->ninputs; j++) {
+			const struct stage *in = st->inputs[j];
+			if (!in->kind || !(in->kind->flags & KIND_BYTES_OUT))
+				continue;
+			if (!(st->kind->flags & KIND_BYTES_IN))
+				diag_add(b->d, st->nfrom ? st->from_at[0] : st->at,
+					 "%s reads the byte stream of %s (%s); only a sink or "
+					 "decompress may follow it", st->name, in->name,
+					 in->kind->name), b->errors++;
+			else if (st->ninputs > 1)
+				diag_add(b->d, st->nfrom ? st->from_at[0] : st->at,
+					 "%s mixes the byte stream of %s with other inputs",
+					 st->name, in->name), b->errors++;
+		}
+	}
+out:
+	free(state);
+	free(path);
+}
+
+static int64_t top_duration(struct builder *b, const struct node *root, const char *key,
+			    int64_t def)
+{
+	struct node *n = node_get(root, key);
+	int64_t v;
+	const char *why;
+
+	if (!n)
+		return def;
+	if (n->type != NODE_SCALAR) {
+		diag_add(b->d, n, "%s: expected a duration (e.g. 5s), got a %s", key,
+			 node_type_name(n));
+		b->errors++;
+		return def;
+	}
+	if (parse_duration(n->str, &v, &why)) {
+		diag_add(b->d, n, "%s: bad duration '%s': %s", key, n->str, why);
+		b->errors++;
+		return def;
+	}
+	return v;
+}
+
+/*
+ * Build and validate the pipeline described by spec.  See graph.h.  The
+ * spec is edited in place by the command-line options and must outlive
+ * the pipeline.  Returns NULL when any error was reported.
+ */
+struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
+			       struct diags *d)
+{
+	struct builder b = { .spec = spec, .d = d };
+	struct node *root = spec_root(spec), *stages, *defaults;
+	struct pipeline *p;
+	struct stage *first_src = NULL;
+
+	if (!root) {
+		diag_addf(d, spec_name(spec), "empty pipeline (expected a mapping with a "
+			  "'stages' list)");
+		return NULL;
+	}
+	if (root->type != NODE_MAP) {
+		diag_add(d, root, "a pipeline is a mapping with a 'stages' list, not a %s",
+			 node_type_name(root));
+		return NULL;
+	}
+	p = csp_calloc(1, sizeof *p);
+	b.p = p;
+	p->file = root->file;
+	stages = node_get(root, "stages");
+	if (stages && stages->type == NODE_SEQ) {
+		if (edit_io(spec, stages, o, d))
+			b.errors++;
+	}
+	if (apply_overrides(spec, root, stages && stages->type == NODE_SEQ ? stages : NULL, o, d))
+		b.errors++;
+	for (size_t i = 0; i < root->n; i++) {
+		const char *key = root->keys[i]->str;
+		size_t k;
+		for (k = 0; k < sizeof top_keys / sizeof *top_keys; k++)
+			if (!strcmp(key, top_keys[k]))
+				break;
+		if (k == sizeof top_keys / sizeof *top_keys) {
+			const char *dym = did_you_mean(key, top_keys, sizeof top_keys / sizeof *top_keys);
+			if (!dym && stage_find(key))
+				diag_add(d, root->keys[i], "unknown key '%s' (stages go in the "
+					 "'stages' list)", key);
+			else
+				diag_add(d, root->keys[i], "unknown key '%s'%s%s%s", key,
+					 dym ? " (did you mean '" : "", dym ? dym : "",
+					 dym ? "'?)" : "");
+			b.errors++;
+		}
+	}
+	{
+		struct node *name = node_get(root, "name");
+		if (name && name->type != NODE_SCALAR) {
+			diag_add(d, name, "name: expected a string, got a %s", node_type_name(name));
+			b.errors++;
+		}
+		p->name = csp_strdup(name && name->type == NODE_SCALAR ? name->str : "");
+	}
+	p->timeout = top_duration(&b, root, "timeout", 0);
+	p->timeout_from = "timeout";
+	if (o->timeout) {
+		p->timeout = o->timeout;
+		p->timeout_from = "-t";
+	}
+	p->shutdown_timeout = top_duration(&b, root, "shutdown_timeout", SHUTDOWN_TIMEOUT_DEFAULT);
+
+	/* defaults */
+	config_load(common_opts, &b.defaults, NULL, d);
+	defaults = node_get(root, "defaults");
+	if (defaults && defaults->type != NODE_MAP && !defaults->is_null) {
+		diag_add(d, defaults, "defaults: expected a mapping (e.g. {workers: 2}), got a %s",
+			 node_type_name(defaults));
+		b.errors++;
+	} else if (defaults && defaults->type == NODE_MAP) {
+		for (size_t i = 0; i < defaults->n; i++) {
+			const char *key = defaults->keys[i]->str;
+			size_t k;
+			for (k = 0; k < 4; k++)
+				if (!strcmp(key, default_keys[k]))
+					break;
+			if (k == 4) {
+				const char *dym = did_you_mean(key, default_keys, 4);
+				diag_add(d, defaults->keys[i], "defaults: unknown key '%s'%s%s%s "
+					 "(defaults sets workers, buffer, ordered, timeout)", key,
+					 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+				b.errors++;
+				continue;
+			}
+			if (config_load_one(config_find(common_opts, key), &b.defaults,
+					    defaults->vals[i], d))
+				b.errors++;
+		}
+	}
+
+	if (!stages) {
+		diag_add(d, root, "no 'stages' list");
+		b.errors++;
+		goto done;
+	}
+	if (stages->type != NODE_SEQ) {
+		diag_add(d, stages, "stages: expected a list of stages, got a %s",
+			 node_type_name(stages));
+		b.errors++;
+		goto done;
+	}
+	if (stages->n == 0) {
+		diag_add(d, stages, "stages: the list is empty");
+		b.errors++;
+		goto done;
+	}
+	for (size_t i = 0; i < stages->n; i++) {
+		struct stage *st = build_stage(&b, stages, i);
+		if (!st) {
+			b.errors++;
+			continue;
+		}
+		add_stage(p, st);
+	}
+	/* Names are unique. */
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(p->stages[i]->name, p->stages[j]->name)) {
+				const struct node *at = node_get(p->stages[i]->at, "name");
+				const struct node *first = p->stages[j]->at;
+				diag_add(d, at ? at : p->stages[i]->at, "duplicate stage name '%s' "
+					 "(first at %d:%d)", p->stages[i]->name,
+					 first ? first->line : 0, first ? first->col : 0);
+				b.errors++;
+				break;
+			}
+	/* The implicit source, unless the first stage is one. */
+	for (size_t i = 0; i < p->n; i++)
+		if (p->stages[i]->kind && p->stages[i]->kind->role == ROLE_SOURCE)
+			first_src = first_src ? first_src : p->stages[i];
+	if (!first_src || (p->stages[0]->kind && p->stages[0]->kind->role != ROLE_SOURCE &&
+			   p->stages[0]->nfrom == 0)) {
+		struct stage *src;
+		if (o->ninputs) {
+			src = implicit_stage(&b, "files", "files", inputs_node(spec, o));
+		} else {
+			src = implicit_stage(&b, "stdin", "stdin", NULL);
+		}
+		if (pipeline_find(p, src->name)) {
+			free(src->name);
+			src->name = csp_strdup(o->ninputs ? "files-input" : "stdin-input");
+		}
+		p->stages = csp_realloc(p->stages, (p->n + 1) * sizeof *p->stages);
+		memmove(p->stages + 1, p->stages, p->n * sizeof *p->stages);
+		p->stages[0] = src;
+		p->n++;
+		first_src = src;
+	} else if (o->ninputs && first_src && first_src != p->stages[0]) {
+		/* edit_io replaced it already. */
+	}
+	resolve_from(&b, p->stages[0]->implicit ? p->stages[0] : NULL);
+	if (b.errors)
+		goto done;
+	check_graph(&b, o);
+	/* The run's deadline: the earliest of the pipeline's and the stages'. */
+done:
+	config_free(common_opts, &b.defaults);
+	if (b.errors) {
+		pipeline_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		stage_free(p->stages[i]);
+	free(p->stages);
+	free(p->name);
+	free(p);
+}
+
+/*
+ * The most memory the pipeline can hold at once.  Every batch in a channel
+ * or in a stage's hands is at most one batch of data (BATCH_DATA plus its
+ * record array) unless records are longer than a batch, which max_record
+ * bounds; this counts standard batches plus, per source, one max_record.
+ */
+uint64_t pipeline_memory_bound(const struct pipeline *p)
+{
+	const uint64_t batch = BATCH_DATA + BATCH_RECS * sizeof(struct rec) + sizeof(struct batch);
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct stage *st = p->stages[i];
+		uint64_t readers = 0;
+		size_t nports = st->nports ? st->nports : 1;
+
+		for (size_t port = 0; port < nports; port++)
+			readers += count_readers(p, st, (int)port);
+		/* Output channels: capacity plus one batch each side of a
+		 * rendezvous. */
+		total += readers * ((uint64_t)st->buffer + 1) * batch;
+		/* Batches in the workers' hands: input and output, and the
+		 * reorder window of an ordered stage. */
+		total += (uint64_t)st->workers * 2 * batch;
+		if (st->workers > 1 && st->ordered)
+			total += (uint64_t)stage_window(st) * batch;
+	}
+	/* The batch pool keeps at most 128 standard batches. */
+	total += 128 * batch;
+	return total;
+}

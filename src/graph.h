@@ -1,0 +1,60 @@
+/*
+ * graph.h - from a pipeline file's tree to validated stages and edges.
+ *
+ * pipeline_load reads the top-level keys, every stage's common keys and its
+ * kind's options, adds the implicit stdin source and stdout sink, resolves
+ * `from`, and checks the graph (unknown names, cycles, stages that reach
+ * no sink, byte streams read by record stages).  Every error of the file is
+ * reported in one run, positioned.  The command line's INPUT files, -o and
+ * -s are applied to the tree first, so they are validated like the file.
+ */
+#ifndef CSPIPE_GRAPH_H
+#define CSPIPE_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct spec;
+struct stage;
+struct diags;
+
+struct override {
+	const char *stage;   /* NULL: a top-level key */
+	const char *key;
+	const char *value;   /* YAML text */
+};
+
+struct graph_opts {
+	const char *const *inputs;   /* INPUT files: replace the source */
+	size_t ninputs;
+	const char *output;          /* -o FILE: replaces the sink */
+	const struct override *overrides;
+	size_t noverrides;
+	int64_t timeout;             /* -t: replaces the pipeline's timeout (0: keep) */
+};
+
+struct pipeline {
+	const char *file;            /* as given; "-e" for inline */
+	char *name;
+	int64_t timeout;             /* ns, 0: none */
+	int64_t shutdown_timeout;    /* ns */
+	const char *timeout_from;    /* "timeout" or "-t" (for messages) */
+	struct stage **stages;       /* in file order; implicit stages included */
+	size_t n;
+};
+
+/* Default drain time after a deadline or signal. */
+#define SHUTDOWN_TIMEOUT_DEFAULT (5 * 1000000000LL)
+
+/* Build the pipeline from spec (which must outlive it).  Returns NULL with
+ * diagnostics when the file has errors. */
+struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
+			       struct diags *d);
+void pipeline_free(struct pipeline *p);
+struct stage *pipeline_find(const struct pipeline *p, const char *name);
+
+/* The worst-case memory the pipeline can hold, in bytes (channel
+ * capacities times batch size, reorder windows, per-worker buffers). */
+uint64_t pipeline_memory_bound(const struct pipeline *p);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * stage.h - the one interface every stage kind implements.
+ *
+ * A stage kind is one file in stages/ that exports one struct stage_kind:
+ * its name, a one-line summary, an options table (config.h) and callbacks.
+ * stages/registry.c lists every kind.  The same table drives YAML
+ * validation, `cspipe stages` and the check that the man page documents
+ * every option.
+ *
+ * Lifecycle, as the engine drives it:
+ *
+ *   config_load(kind->options)      the YAML, validated           (validate)
+ *   check(st)                       compile patterns, set ports   (validate)
+ *   start(st)                       open files, runtime state     (run)
+ *   worker_new(st, i) per worker
+ *     sources and run-style stages: run(st, io)  on one thread
+ *     the others:      process(w, batch) per input batch, then flush(w)
+ *   emit(st, batch)   serially, in output order, as each batch leaves
+ *   finish(st)        serially, after the last batch left (trailers)
+ *   worker_free(st, ws) per worker
+ *   close(st, outcome)  commit or roll back (rename or remove a temp file)
+ *   free(st)            release what check and start made
+ *
+ * Errors: a callback that fails returns -1 after err_set(e, ...) with the
+ * cause; the engine prefixes the stage name.  Return STAGE_STOP to say
+ * "this stage has what it wants" (head reached, stdout's reader gone): the
+ * engine stops feeding it and cancels what is upstream of it, which is not
+ * an error.
+ */
+#ifndef CSPIPE_STAGE_H
+#define CSPIPE_STAGE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "config.h"
+#include "util.h"
+
+struct ctx;
+struct chan;
+struct node;
+struct diags;
+struct stage;
+struct stage_io;
+
+enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1 };
+
+enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
+
+/* Kind flags. */
+#define KIND_SHORTHAND_ANY (1u << 0) /* the kind's value always goes to the shorthand option (map: a list or one operation) */
+#define KIND_ONE_WORKER    (1u << 1) /* state spans batches: workers must be 1 */
+#define KIND_BYTES_OUT     (1u << 2) /* output is an encoded byte stream (compress) */
+#define KIND_BYTES_IN      (1u << 3) /* may read an encoded byte stream (decompress, sinks) */
+#define KIND_MULTI_IN      (1u << 4) /* reads several inputs itself (merge) */
+#define KIND_ORDERED       (1u << 5) /* output order is part of its meaning (compress) */
+#define KIND_NO_SHARD      (1u << 6) /* shard_by makes no sense for it */
+#define KIND_REFRAMES      (1u << 7) /* its output records are not its input records
+					(decompress, exec): the engine balances the
+					accounting at its end (fewer out: filtered,
+					more: created) */
+
+/* Outcome given to close(). */
+enum stage_outcome {
+	OUTCOME_OK,        /* ran to the end, or stopped by a deadline or signal after a drain */
+	OUTCOME_ABORTED,   /* an error (here or elsewhere) ended the run */
+};
+
+/* Per-worker counters: written by their worker only, read by the progress
+ * view and summed at the end (relaxed atomics: no locked instruction on the
+ * hot path). */
+struct wstats {
+	_Atomic uint64_t rec_in, rec_out, bytes_in, bytes_out;
+	_Atomic uint64_t filtered;  /* removed on purpose (filter, head, route without default) */
+	_Atomic uint64_t dropped;   /* lost to an error policy (on_error: drop) or an abort */
+	_Atomic uint64_t created;   /* records made here beyond those taken in */
+	_Atomic uint64_t batches;
+	_Atomic int64_t busy_ns;    /* time spent in process/run */
+	_Atomic int busy;           /* 1 while inside process (live view) */
+};
+
+static inline void wstat_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+/* One worker of a stage, as a kind sees it. */
+struct worker {
+	struct stage *stage;
+	void *state;             /* what worker_new returned */
+	int index;               /* 0 .. workers-1 */
+	struct wstats *stats;
+	struct ctx *ctx;         /* cancelled when the worker must stop at once */
+};
+
+/* Where process/flush/finish put their output: batches in order, each
+ * tagged with its port (b->port, 0 unless the stage has branches).  Where
+ * order allows (one worker), the engine sends each batch on at once, so a
+ * stage that makes much output from little input (decompress) stays in
+ * bounded memory.  outq_push returns 0, or non-zero when the batch could
+ * not go on because the stage must stop (every reader gone, cancelled): then
+ * the stage should return promptly; the engine already freed the batch. */
+struct outq {
+	struct batch *head, *tail;
+	size_t n;
+	int (*send)(void *arg, struct batch *b);  /* engine's: NULL to queue */
+	void *arg;
+	int stopped;                              /* last non-zero send result */
+};
+int outq_push(struct outq *q, struct batch *b);
+
+struct stage_kind {
+	const char *name;
+	const char *summary;         /* one line */
+	enum stage_role role;
+	unsigned flags;
+	const struct option *options;
+	size_t conf_size;
+	const char *shorthand;       /* option a scalar (or list) value sets */
+	const char *example;         /* a one-line YAML stage, for docs and tests */
+
+	int (*check)(struct stage *st, struct diags *d);
+	int (*start)(struct stage *st, struct err *e);
+	void *(*worker_new)(struct stage *st, int index);
+	void (*worker_free)(struct stage *st, void *state);
+	int (*run)(struct stage *st, struct stage_io *io, struct err *e);
+	int (*process)(struct worker *w, struct batch *in, struct outq *out,
+		       struct err *e);
+	int (*flush)(struct worker *w, struct outq *out, struct err *e);
+	int (*emit)(struct stage *st, struct batch *b, struct err *e);
+	int (*finish)(struct stage *st, struct outq *out, struct err *e);
+	int (*close)(struct stage *st, enum stage_outcome outcome, struct err *e);
+	void (*free)(struct stage *st);
+};
+
+/* shard_by: which worker a record goes to. */
+struct shard_key {
+	int field;               /* 1-based field number, 0: not by field */
+	char *delimiter;         /* NULL: runs of blanks */
+	struct pattern *pattern; /* first capture group, or the whole match */
+};
+
+/* A stage of a pipeline.  The kind reads the public part; the engine keeps
+ * its own state behind rt. */
+struct stage {
+	const struct stage_kind *kind;
+	char *name;
+	int index;                   /* 1-based position in the file */
+	const struct node *at;       /* where it is defined (for messages) */
+	const struct node *kind_at;  /* its kind key's value */
+	void *conf;                  /* the kind's config struct, loaded */
+	void *priv;                  /* the kind's own stage-wide state */
+
+	/* Common keys. */
+	int workers;
+	int64_t buffer;              /* output channel capacity, in batches */
+	int ordered;
+	int64_t timeout;             /* ns, 0: none */
+	struct shard_key *shard;     /* NULL: round robin */
+
+	/* Graph. */
+	struct stage **inputs;       /* the stages it reads, and from which port */
+	int *input_ports;
+	size_t ninputs;
+	char **from;                 /* names as written (branch as "route.name") */
+	const struct node **from_at;
+	size_t nfrom;
+	char **ports;                /* output port names; NULL/0: one unnamed port */
+	size_t nports;
+	int implicit;                /* added by the engine (stdin, stdout, merge) */
+
+	struct stage_rt *rt;         /* engine-private */
+};
+
+/* How many input batches the stage can hold at once between taking them
+ * from its input and emitting their output: 1 with one worker; with
+ * ordered workers the engine never lets more than this many be in flight
+ * (the reorder window), so a kind may keep per-batch state in a ring of
+ * this size indexed by b->seq (compress keeps each block's dictionary so).
+ * Input batches of a stage carry seq 0, 1, 2, ... in the order they were
+ * sent.  Valid from start() on. */
+int stage_window(const struct stage *st);
+
+/* The context the stage's workers block under (worker->ctx), for
+ * worker_new and start to hand to what they make.  Valid from worker_new
+ * on. */
+struct ctx *stage_ctx(const struct stage *st);
+
+/* Set output ports (route's branches) during check; names are copied. */
+void stage_set_ports(struct stage *st, const char *const *names, size_t n);
+
+/* For run-style stages (sources, merge): the stage's channels.  Every call
+ * here blocks under the stage's context. */
+struct stage_io;
+struct ctx *io_ctx(struct stage_io *io);   /* cancelled when the stage must stop */
+struct wstats *io_stats(struct stage_io *io);
+/* Send a batch out of a port (b->port).  The engine sets b->seq.  Returns
+ * CSP_OK, CSP_CLOSED when every reader has gone (stop quietly; the batch
+ * was freed) or the context's error (the batch was freed). */
+int io_send(struct stage_io *io, struct batch *b);
+size_t io_ninputs(struct stage_io *io);
+/* Receive from input i: CSP_OK, CSP_CLOSED at its end, or a context error. */
+int io_recv(struct stage_io *io, size_t i, struct batch **b);
+/* The channel of input i, for chan_select over several inputs; it carries
+ * struct batch pointers. */
+struct chan *io_input(struct stage_io *io, size_t i);
+/* Stop reading input i: its upstream is told to stop (head's way). */
+void io_abandon(struct stage_io *io, size_t i);
+
+/* The registry (stages/registry.c). */
+extern const struct stage_kind *const stage_kinds[];
+const struct stage_kind *stage_find(const char *name);
+size_t stage_kind_count(void);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * file - the sink that writes a file.
+ *
+ * The records go to a temporary file beside the target, renamed over it
+ * only when the run ends well (or after a deadline or signal once the
+ * drain finished): an error leaves the target as it was, and a reader
+ * never sees half a file.  With append, the file is extended in place and
+ * cut back to its old length on error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csp/csp.h"
+#include "fdio.h"
+#include "spec.h"
+#include "stage.h"
+
+struct file_conf {
+	char *path;
+	int append;
+	char *mode;
+};
+
+static const struct option file_options[] = {
+	{ .name = "path", .type = OPT_STRING, .offset = offsetof(struct file_conf, path),
+	  .flags = OPT_REQUIRED, .doc = "the file to write" },
+	{ .name = "append", .type = OPT_BOOL, .offset = offsetof(struct file_conf, append),
+	  .def = "false", .doc = "add to the end of the file instead of replacing it" },
+	{ .name = "mode", .type = OPT_STRING, .offset = offsetof(struct file_conf, mode),
+	  .doc = "permissions in octal, e.g. 0640 (default: those of the file replaced, "
+		 "else 0666 less the umask)" },
+	{ .name = NULL },
+};
+
+struct file_state {
+	int fd;
+	char *temp;          /* NULL when appending */
+	off_t old_size;      /* append: where to cut back to */
+	int created;         /* append: the file did not exist */
+	mode_t mode;
+	int have_mode;
+	struct writer w;
+};
+
+static int file_check(struct stage *st, struct diags *d)
+{
+	struct file_conf *c = st->conf;
+	struct file_state *fs;
+	const struct node *at = st->kind_at && st->kind_at->type == NODE_MAP ?
+		node_get(st->kind_at, "mode") : NULL;
+
+	if (!c->path || !*c->path) {
+		diag_add(d, st->kind_at ? st->kind_at : st->at, "file: empty path");
+		return -1;
+	}
+	fs = csp_calloc(1, sizeof *fs);
+	fs->fd = -1;
+	st->priv = fs;
+	if (c->mode) {
+		char *end;
+		unsigned long m = strtoul(c->mode, &end, 8);
+		if (!*c->mode || *end || m > 07777) {
+			diag_add(d, at ? at : st->at, "file: mode: expected permissions in octal "
+				 "like 0644, got '%s'", c->mode);
+			return -1;
+		}
+		fs->mode = (mode_t)m;
+		fs->have_mode = 1;
+	}
+	return 0;
+}
+
+/* Open the temporary file (or the target, to append) before the run, so
+ * that an unwritable folder is an error before anything is read. */
+static int file_start(struct stage *st, struct err *e)
+{
+	struct file_conf *c = st->conf;
+	struct file_state *fs = st->priv;
+	struct stat sb;
+	mode_t mask = umask(0);
+
+	umask(mask);
+	if (c->append) {
+		int existed = stat(c->path, &sb) == 0;
+		fs->fd = open(c->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+			      fs->have_mode ? fs->mode : 0666);
+		if (fs->fd < 0) {
+			err_set(e, "cannot open %s: %s", c->path, strerror(errno));
+			return -1;
+		}
+		if (fstat(fs->fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			err_set(e, "%s: is a directory", c->path);
+			return -1;
+		}
+		fs->old_size = existed ? sb.st_size : 0;
+		fs->created = !existed;
+		if (fs->have_mode && fchmod(fs->fd, fs->mode)) {
+			err_set(e, "cannot set the mode of %s: %s", c->path, strerror(errno));
+			return -1;
+		}
+	} else {
+		char *dup = csp_strdup(c->path), *dup2 = csp_strdup(c->path);
+		const char *dir = dirname(dup), *base = basename(dup2);
+		size_t n = strlen(dir) + strlen(base) + 32;
+		mode_t mode = fs->have_mode ? fs->mode : (mode_t)(0666 & ~mask);
+
+		if (stat(c->path, &sb) == 0) {
+			if (S_ISDIR(sb.st_mode)) {
+				err_set(e, "%s: is a directory", c->path);
+				free(dup);
+				free(dup2);
+				return -1;
+			}
+			if (!fs->have_mode)
+				mode = sb.st_mode & 07777;
+		}
+		fs->temp = csp_malloc(n);
+		snprintf(fs->temp, n, "%s/.%s.cspipe-XXXXXX", dir, base);
+		free(dup);
+		free(dup2);
+		fs->fd = mkostemp(fs->temp, O_CLOEXEC);
+		if (fs->fd < 0) {
+			err_set(e, "cannot create a temporary file beside %s: %s", c->path,
+				strerror(errno));
+			free(fs->temp);
+			fs->temp = NULL;
+			return -1;
+		}
+		if (fchmod(fs->fd, mode)) {
+			err_set(e, "cannot set the mode of %s: %s", fs->temp, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void *file_worker_new(struct stage *st, int index)
+{
+	struct file_state *fs = st->priv;
+	struct file_conf *c = st->conf;
+
+	(void)index;
+	writer_init(&fs->w, fs->fd, c->path, stage_ctx(st));
+	return fs;
+}
+
+static int file_process(struct worker *w, struct batch *in, struct outq *out, struct err *e)
+{
+	struct file_state *fs = w->state;
+	int rc = writer_batch(&fs->w, in, w->stats, e);
+
+	batch_free(in);
+	(void)out;
+	return rc == STAGE_STOP ? STAGE_ERROR : rc;
+}
+
+static int file_flush(struct worker *w, struct outq *out, struct err *e)
+{
+	struct file_state *fs = w->state;
+
+	(void)out;
+	return writer_flush(&fs->w, e);
+}
+
+static void file_worker_free(struct stage *st, void *state)
+{
+	struct file_state *fs = state;
+
+	(void)st;
+	writer_fini(&fs->w);
+}
+
+/*
+ * Commit or roll back.  OK: the temporary file becomes the target (a
+ * failure to close or rename is an error).  Aborted: the temporary file
+ * goes, an appended file is cut back to its old length (or removed if the
+ * run created it).
+ */
+static int file_close(struct stage *st, enum stage_outcome outcome, struct err *e)
+{
+	struct file_conf *c = st->conf;
+	struct file_state *fs = st->priv;
+	int rc = 0;
+
+	if (!fs || fs->fd < 0)
+		return 0;
+	if (outcome == OUTCOME_OK) {
+		if (close(fs->fd)) {
+			err_set(e, "write error on %s: %s", c->path, strerror(errno));
+			rc = -1;
+		} else if (fs->temp && rename(fs->temp, c->path)) {
+			err_set(e, "cannot rename %s to %s: %s", fs->temp, c->path, strerror(errno));
+			rc = -1;
+		}
+		fs->fd = -1;
+		if (rc == 0)
+			return 0;
+	}
+	if (fs->temp) {
+		if (fs->fd >= 0)
+			close(fs->fd);
+		unlink(fs->temp);
+	} else if (fs->created) {
+		close(fs->fd);
+		unlink(c->path);
+	} else {
+		if (fs->fd >= 0) {
+			if (ftruncate(fs->fd, fs->old_size)) {
+				/* Nothing better to do: the error that aborted
+				 * the run is what the user sees. */
+			}
+			close(fs->fd);
+		}
+	}
+	fs->fd = -1;
+	return rc;
+}
+
+static void file_free(struct stage *st)
+{
+	struct file_state *fs = st->priv;
+
+	if (fs->fd >= 0) {
+		struct err e = { 0 };
+		file_close(st, OUTCOME_ABORTED, &e);
+	}
+	free(fs->temp);
+	free(fs);
+	st->priv = NULL;
+}
+
+const struct stage_kind kind_file = {
+	.name = "file",
+	.summary = "write records to a file, replaced atomically when the run ends well",
+	.role = ROLE_SINK,
+	.flags = KIND_BYTES_IN,
+	.options = file_options,
+	.conf_size = sizeof(struct file_conf),
+	.shorthand = "path",
+	.example = "- file: {path: errors.log.gz}",
+	.check = file_check,
+	.start = file_start,
+	.worker_new = file_worker_new,
+	.process = file_process,
+	.flush = file_flush,
+	.worker_free = file_worker_free,
+	.close = file_close,
+	.free = file_free,
+};

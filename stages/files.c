@@ -1,0 +1,168 @@
+/*
+ * files - the source that reads files (and `-` for standard input) in
+ * order; glob patterns expand in sorted order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csp/csp.h"
+#include "fdio.h"
+#include "spec.h"
+#include "stage.h"
+
+struct files_conf {
+	struct strlist paths;
+	struct input_conf in;
+};
+
+static const struct option files_options[] = {
+	{ .name = "paths", .type = OPT_STRLIST, .offset = offsetof(struct files_conf, paths),
+	  .flags = OPT_REQUIRED,
+	  .doc = "files to read, in order; glob patterns expand sorted; - is standard input" },
+	INPUT_OPTIONS(struct files_conf),
+	{ .name = NULL },
+};
+
+/* The expanded list, made at start. */
+struct files_state {
+	char **paths;
+	size_t n;
+};
+
+static int has_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+static void add_path(struct files_state *fs, const char *p)
+{
+	fs->paths = csp_realloc(fs->paths, (fs->n + 1) * sizeof *fs->paths);
+	fs->paths[fs->n++] = csp_strdup(p);
+}
+
+static int files_check(struct stage *st, struct diags *d)
+{
+	struct files_conf *c = st->conf;
+
+	for (size_t i = 0; i < c->paths.n; i++)
+		if (c->paths.v[i][0] == '\0') {
+			diag_add(d, c->paths.at ? c->paths.at[i] : st->kind_at, "files: empty path");
+			return -1;
+		}
+	if (c->paths.n == 0) {
+		diag_add(d, st->kind_at ? st->kind_at : st->at, "files: no paths given");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Expand globs and check every input before anything runs, so that a
+ * missing file, a directory or a pattern matching nothing stops the run
+ * before it writes a byte.
+ */
+static int files_start(struct stage *st, struct err *e)
+{
+	struct files_conf *c = st->conf;
+	struct files_state *fs = csp_calloc(1, sizeof *fs);
+
+	st->priv = fs;
+	for (size_t i = 0; i < c->paths.n; i++) {
+		const char *p = c->paths.v[i];
+		if (!strcmp(p, "-")) {
+			add_path(fs, p);
+			continue;
+		}
+		if (has_glob(p)) {
+			glob_t g;
+			int r = glob(p, 0, NULL, &g);
+			if (r == GLOB_NOMATCH) {
+				err_set(e, "%s: no file matches this pattern", p);
+				return -1;
+			}
+			if (r != 0) {
+				err_set(e, "%s: cannot expand the pattern", p);
+				return -1;
+			}
+			for (size_t k = 0; k < g.gl_pathc; k++)
+				add_path(fs, g.gl_pathv[k]);
+			globfree(&g);
+		} else {
+			add_path(fs, p);
+		}
+	}
+	for (size_t i = 0; i < fs->n; i++) {
+		struct stat sb;
+		const char *p = fs->paths[i];
+		if (!strcmp(p, "-"))
+			continue;
+		if (stat(p, &sb) != 0) {
+			err_set(e, "%s: %s", p, strerror(errno));
+			return -1;
+		}
+		if (S_ISDIR(sb.st_mode)) {
+			err_set(e, "%s: is a directory", p);
+			return -1;
+		}
+		if (access(p, R_OK) != 0) {
+			err_set(e, "%s: %s", p, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int files_run(struct stage *st, struct stage_io *io, struct err *e)
+{
+	struct files_conf *c = st->conf;
+	struct files_state *fs = st->priv;
+	struct input_opts o = input_opts_of(&c->in);
+
+	for (size_t i = 0; i < fs->n; i++) {
+		const char *p = fs->paths[i];
+		int fd = strcmp(p, "-") ? open(p, O_RDONLY | O_CLOEXEC) : 0;
+		int rc;
+
+		if (fd < 0) {
+			err_set(e, "%s: %s", p, strerror(errno));
+			return STAGE_ERROR;
+		}
+		rc = input_read(io, fd, strcmp(p, "-") ? p : "stdin", &o, e);
+		if (fd != 0)
+			close(fd);
+		if (rc != STAGE_OK || ctx_err(io_ctx(io)))
+			return rc;
+	}
+	return STAGE_OK;
+}
+
+static void files_free(struct stage *st)
+{
+	struct files_state *fs = st->priv;
+
+	for (size_t i = 0; i < fs->n; i++)
+		free(fs->paths[i]);
+	free(fs->paths);
+	free(fs);
+	st->priv = NULL;
+}
+
+const struct stage_kind kind_files = {
+	.name = "files",
+	.summary = "read records from files in order (gzip detected and decompressed)",
+	.role = ROLE_SOURCE,
+	.options = files_options,
+	.conf_size = sizeof(struct files_conf),
+	.shorthand = "paths",
+	.example = "- files: [app.log, old.log.gz]",
+	.check = files_check,
+	.start = files_start,
+	.run = files_run,
+	.free = files_free,
+};

@@ -1,0 +1,49 @@
+/*
+ * registry.c - every stage kind, in the order `cspipe stages` lists them.
+ * A new kind is one file in stages/ and one line here (and in configure.py).
+ */
+#include <string.h>
+
+#include "stage.h"
+
+extern const struct stage_kind kind_stdin, kind_files, kind_generate;
+extern const struct stage_kind kind_filter, kind_map;
+extern const struct stage_kind kind_merge;
+extern const struct stage_kind kind_route;
+extern const struct stage_kind kind_head;
+extern const struct stage_kind kind_rate;
+extern const struct stage_kind kind_exec;
+extern const struct stage_kind kind_stdout, kind_file;
+
+const struct stage_kind *const stage_kinds[] = {
+	&kind_stdin,
+	&kind_files,
+	&kind_generate,
+	&kind_filter,
+	&kind_map,
+	&kind_merge,
+	&kind_route,
+	&kind_head,
+	&kind_rate,
+	&kind_exec,
+	&kind_stdout,
+	&kind_file,
+	NULL,
+};
+
+const struct stage_kind *stage_find(const char *name)
+{
+	for (size_t i = 0; stage_kinds[i]; i++)
+		if (!strcmp(stage_kinds[i]->name, name))
+			return stage_kinds[i];
+	return NULL;
+}
+
+size_t stage_kind_count(void)
+{
+	size_t n = 0;
+
+	while (stage_kinds[n])
+		n++;
+	return n;
+}

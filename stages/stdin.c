@@ -1,0 +1,35 @@
+/*
+ * stdin - the source that reads standard input.
+ */
+#include <stddef.h>
+
+#include "fdio.h"
+#include "stage.h"
+
+struct stdin_conf {
+	struct input_conf in;
+};
+
+static const struct option stdin_options[] = {
+	INPUT_OPTIONS(struct stdin_conf),
+	{ .name = NULL },
+};
+
+static int stdin_run(struct stage *st, struct stage_io *io, struct err *e)
+{
+	struct stdin_conf *c = st->conf;
+	struct input_opts o = input_opts_of(&c->in);
+
+	return input_read(io, 0, "stdin", &o, e);
+}
+
+const struct stage_kind kind_stdin = {
+	.name = "stdin",
+	.summary = "read records from standard input (the default source)",
+	.role = ROLE_SOURCE,
+	.options = stdin_options,
+	.conf_size = sizeof(struct stdin_conf),
+	.shorthand = "format",
+	.example = "- stdin: {format: nul}",
+	.run = stdin_run,
+};

@@ -1,0 +1,62 @@
+# Shared by every bats file: where the binary and the real logs are, a
+# fresh folder per test, and the binary run under a generous timeout so a
+# hang fails the test instead of the suite.
+
+CSPIPE=${CSPIPE:-$BATS_TEST_DIRNAME/../../cspipe}
+LOGHUB=${LOGHUB:-$BATS_TEST_DIRNAME/../../../shared/data/loghub}
+TOP=${CSPIPE_TOP:-$BATS_TEST_DIRNAME/../..}
+export LC_ALL=C
+
+setup() {
+	TMP=$(mktemp -d "${BATS_TMPDIR:-/tmp}/cspipe-test.XXXXXX")
+	cd "$TMP" || return 1
+}
+
+teardown() {
+	cd / && rm -rf "$TMP"
+}
+
+# cspipe ARGS...: the binary under a 120 s safety net (sanitizer builds are
+# slow; a healthy run takes well under a second).
+cspipe() {
+	timeout -k 5 "${CSPIPE_TIMEOUT:-120}" "$CSPIPE" "$@"
+}
+
+# The logs, all sixteen, concatenated in name order.
+all_logs() {
+	cat "$LOGHUB"/*_2k.log
+}
+
+# What cspipe writes for a log: every record ends with a newline, the last
+# one too (as grep, sort and awk do).
+with_final_newline() {
+	awk 1 "$@"
+}
+
+# pipeline NAME <<'YAML' ... writes a pipeline file into the test folder.
+pipeline() {
+	cat > "$TMP/$1"
+}
+
+# The JSON stats accounting: read + created = written + filtered + dropped.
+accounting_adds_up() {
+	python3 - "$1" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+lhs = s["records_read"] + s["records_created"]
+rhs = s["records_written"] + s["records_filtered"] + s["records_dropped"]
+if lhs != rhs:
+    sys.exit("accounting: read %d + created %d != written %d + filtered %d + dropped %d"
+             % (s["records_read"], s["records_created"], s["records_written"],
+                s["records_filtered"], s["records_dropped"]))
+for st in s["stages"]:
+    l = st["records_in"] + st["created"]
+    r = st["records_out"] + st["filtered"] + st["dropped"]
+    if st["kind"] in ("stdout", "file"):
+        r = st["records_out"] + st["filtered"] + st["dropped"]
+    if l != r:
+        sys.exit("stage %s: in %d + created %d != out %d + filtered %d + dropped %d"
+                 % (st["name"], st["records_in"], st["created"], st["records_out"],
+                    st["filtered"], st["dropped"]))
+PY
+}

@@ -1,0 +1,277 @@
+/*
+ * test_engine - whole pipelines run through the engine: order across
+ * workers, broadcast, early stop, errors, deadlines, and the shapes that
+ * stress the wiring (1,000 workers, unbuffered channels, 50 stages).
+ * Sinks are files in a temporary folder, so stdout stays TAP's.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "csp/csp.h"
+#include "engine.h"
+#include "graph.h"
+#include "spec.h"
+#include "util.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/cspipe-engine.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	batch_pool_drain();
+	return 0;
+}
+
+/* Run YAML text (printf-style, %s gets the temp folder); returns the exit
+ * status. */
+static int run(const char *fmt, ...)
+{
+	char yaml[8192];
+	va_list ap;
+	struct diags d = { 0 };
+	struct spec *spec;
+	struct pipeline *p;
+	struct graph_opts go = { 0 };
+	struct run_opts o = { 0 };
+	int code;
+
+	va_start(ap, fmt);
+	vsnprintf(yaml, sizeof yaml, fmt, ap);
+	va_end(ap);
+	spec = spec_load_string("test", yaml, strlen(yaml), &d);
+	p = spec ? pipeline_load(spec, &go, &d) : NULL;
+	if (!p) {
+		diag_print(&d);
+		diags_free(&d);
+		spec_free(spec);
+		return EXIT_USAGE;
+	}
+	diags_free(&d);
+	code = engine_run(p, &o);
+	pipeline_free(p);
+	spec_free(spec);
+	return code;
+}
+
+/* The lines of a file in the temp folder, as one string. */
+static char *slurp(const char *name)
+{
+	char path[256];
+	struct buf b = { 0 };
+	char tmp[65536];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+		buf_append(&b, tmp, n);
+	fclose(f);
+	buf_cstr(&b);
+	return b.p ? b.p : csp_strdup("");
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Every line of s is "<prefix>N<suffix>" with N = 1, 2, ... in order. */
+static void assert_sequence(const char *s, size_t count, const char *prefix)
+{
+	size_t n = 1, pl = strlen(prefix);
+
+	while (*s) {
+		const char *nl = strchr(s, '\n');
+		char want[64];
+		assert_non_null(nl);
+		snprintf(want, sizeof want, "%s%zu", prefix, n);
+		if ((size_t)(nl - s) != strlen(want) || memcmp(s, want, strlen(want))) {
+			fprintf(stderr, "line %zu: got '%.*s', want '%s'\n", n, (int)(nl - s), s,
+				want);
+			fail();
+		}
+		s = nl + 1;
+		n++;
+	}
+	assert_int_equal(n - 1, count);
+	(void)pl;
+}
+
+static void ordered_workers_keep_input_order(void **state)
+{
+	(void)state;
+	assert_int_equal(run("stages:\n"
+			     "  - generate: {count: 200000, template: 'r$n'}\n"
+			     "  - map: {prefix: 'x'}\n"
+			     "    workers: 8\n"
+			     "  - filter: {pattern: 'zzz', invert: true}\n"
+			     "    workers: 3\n"
+			     "  - file: %s/out\n", dir), 0);
+	char *out = slurp("out");
+	assert_non_null(out);
+	assert_sequence(out, 200000, "xr");
+	free(out);
+}
+
+static void unordered_workers_keep_every_record(void **state)
+{
+	(void)state;
+	assert_int_equal(run("stages:\n"
+			     "  - generate: {count: 100000}\n"
+			     "  - map: {suffix: '!'}\n"
+			     "    workers: 4\n"
+			     "    ordered: false\n"
+			     "  - file: %s/out\n", dir), 0);
+	char *out = slurp("out");
+	assert_int_equal(count_lines(out), 100000);
+	/* Each number appears once: sum them. */
+	uint64_t sum = 0;
+	for (char *p = out; *p;) {
+		sum += strtoull(p, &p, 10);
+		assert_true(*p == '!');
+		p += 2;
+	}
+	assert_true(sum == 100000ULL * 100001ULL / 2);
+	free(out);
+}
+
+static void broadcast_gives_every_reader_everything(void **state)
+{
+	(void)state;
+	assert_int_equal(run("stages:\n"
+			     "  - {name: src, generate: {count: 50000, template: 'n$n'}}\n"
+			     "  - {name: a, from: src, file: %s/a}\n"
+			     "  - {name: b, from: src, map: {case: upper}}\n"
+			     "  - {name: c, from: b, file: %s/b}\n", dir, dir), 0);
+	char *a = slurp("a"), *b = slurp("b");
+	assert_sequence(a, 50000, "n");
+	assert_sequence(b, 50000, "N");
+	free(a);
+	free(b);
+}
+
+static void head_stops_an_endless_source(void **state)
+{
+	(void)state;
+	assert_int_equal(run("stages:\n"
+			     "  - generate: {template: 'x$n'}\n"
+			     "  - map: {suffix: ''}\n"
+			     "    workers: 4\n"
+			     "  - head: 10\n"
+			     "  - file: %s/out\n", dir), 0);
+	char *out = slurp("out");
+	assert_sequence(out, 10, "x");
+	free(out);
+}
+
+static void first_error_of_sixteen_workers_ends_the_run(void **state)
+{
+	(void)state;
+	/* (a+)+$ on a long line of a's exhausts a tiny match limit. */
+	assert_int_equal(run("stages:\n"
+			     "  - generate: {template: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab'}\n"
+			     "  - filter: {pattern: '(a+)+$', match_limit: 1000}\n"
+			     "    workers: 16\n"
+			     "  - file: %s/out\n", dir), EXIT_RUNTIME);
+	/* The target was never created: the temporary file went away. */
+	char *out = slurp("out");
+	assert_null(out);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "ls -A %s | grep -q . && exit 1 || exit 0", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void deadline_exits_124_with_whole_records(void **state)
+{
+	(void)state;
+	assert_int_equal(run("timeout: 300ms\n"
+			     "stages:\n"
+			     "  - generate: {template: 'line $n'}\n"
+			     "  - map: {suffix: ' end'}\n"
+			     "    workers: 2\n"
+			     "  - file: %s/out\n", dir), EXIT_DEADLINE);
+	char *out = slurp("out");
+	assert_non_null(out);
+	size_t n = count_lines(out);
+	assert_true(n > 0);
+	/* A prefix of the full output, every record whole. */
+	char *p = out;
+	for (size_t i = 1; i <= n; i++) {
+		char want[64];
+		int len = snprintf(want, sizeof want, "line %zu end\n", i);
+		assert_memory_equal(p, want, (size_t)len);
+		p += len;
+	}
+	assert_int_equal(*p, '\0');
+	free(out);
+}
+
+static void a_thousand_workers(void **state)
+{
+	(void)state;
+	assert_int_equal(run("stages:\n"
+			     "  - generate: {count: 300000, template: 'w$n'}\n"
+			     "  - map: {case: upper}\n"
+			     "    workers: 1000\n"
+			     "  - file: %s/out\n", dir), 0);
+	char *out = slurp("out");
+	assert_sequence(out, 300000, "W");
+	free(out);
+}
+
+static void unbuffered_fifty_stages(void **state)
+{
+	struct buf y = { 0 };
+
+	(void)state;
+	buf_printf(&y, "defaults: {buffer: 0}\nstages:\n  - generate: {count: 20000, template: 's$n'}\n");
+	for (int i = 0; i < 48; i++)
+		buf_printf(&y, "  - map: {suffix: ''}\n%s", i % 7 == 0 ? "    workers: 3\n" : "");
+	buf_printf(&y, "  - file: %%s/out\n");
+	assert_int_equal(run(buf_cstr(&y), dir), 0);
+	char *out = slurp("out");
+	assert_sequence(out, 20000, "s");
+	free(out);
+	buf_free(&y);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(ordered_workers_keep_input_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(unordered_workers_keep_every_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(broadcast_gives_every_reader_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(head_stops_an_endless_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(first_error_of_sixteen_workers_ends_the_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(deadline_exits_124_with_whole_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_thousand_workers, setup, teardown),
+		cmocka_unit_test_setup_teardown(unbuffered_fifty_stages, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
