@@ -312,6 +312,23 @@ out:
 	return code;
 }
 
+/* 1.5MiB, 640KiB, 2GiB: a size to read, rounded to a tenth. */
+static void human_size(char *out, size_t n, uint64_t v)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int u = 0;
+
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0 || d == (double)(uint64_t)d)
+		snprintf(out, n, "%.0f%s", d, units[u]);
+	else
+		snprintf(out, n, "%.1f%s", d, units[u]);
+}
+
 static int cmd_validate(struct args *a)
 {
 	struct spec *spec = NULL;
@@ -323,8 +340,8 @@ static int cmd_validate(struct args *a)
 	if (!p)
 		return EXIT_USAGE;
 	bound = pipeline_memory_bound(p);
-	format_size(b, sizeof b, bound);
-	format_size(l, sizeof l, limit);
+	human_size(b, sizeof b, bound);
+	human_size(l, sizeof l, limit);
 	printf("%s: ok: %zu stages, memory bound %s\n", name, p->n, b);
 	if (bound > limit)
 		fprintf(stderr, "cspipe: warning: %s: the pipeline can hold up to %s, more than "

@@ -79,7 +79,7 @@ struct stage_rt {
 	struct wstats *ws;        /* one per worker (+1 for the collector) */
 	struct ctx *ctx;          /* sources: child of run; others: of drain */
 	struct chan *turn;        /* ordered multi-worker: next seq */
-	uint64_t next_seq;        /* one worker */
+	atomic_uint_least64_t next_seq; /* without a turnstile: numbers as taken */
 	struct chan *collect;     /* ordered multi-worker: results */
 	struct sem *window;
 	int window_size;
@@ -161,7 +161,7 @@ static void fail(struct engine *eng, const struct stage *st, const struct err *e
 	pthread_mutex_lock(&eng->mu);
 	if (!eng->failed) {
 		eng->failed = 1;
-		snprintf(eng->first.msg, sizeof eng->first.msg, "%s: %s", st->name,
+		snprintf(eng->first.msg, sizeof eng->first.msg, "%.200s: %.800s", st->name,
 			 e->set ? e->msg : "failed");
 		eng->first.set = 1;
 	}
@@ -396,7 +396,7 @@ static int take_numbered(struct stage_rt *rt, struct batch **b, uint64_t *seq,
 	if (!rt->turn) {
 		r = take_input(rt, b, ctx);
 		if (r == CSP_OK)
-			*seq = rt->next_seq++;
+			*seq = atomic_fetch_add_explicit(&rt->next_seq, 1, memory_order_relaxed);
 		return r;
 	}
 	r = chan_recv(rt->turn, &s, ctx);
@@ -1097,7 +1097,7 @@ joined:
 		    st->kind->close(st, abort_run || stuck ? OUTCOME_ABORTED : OUTCOME_OK, &ce) &&
 		    !eng.failed) {
 			eng.failed = 1;
-			snprintf(eng.first.msg, sizeof eng.first.msg, "%s: %s", st->name, ce.msg);
+			snprintf(eng.first.msg, sizeof eng.first.msg, "%.200s: %.800s", st->name, ce.msg);
 		}
 	}
 

@@ -461,9 +461,15 @@ static int load_kind_options(struct builder *b, struct stage *st, struct node *v
 
 	st->conf = csp_calloc(1, k->conf_size ? k->conf_size : 1);
 	if (v && v->type == NODE_MAP && !(k->flags & KIND_SHORTHAND_ANY))
-		return config_load(k->options, st->conf, v, b->d);
-	if (!v || v->is_null)
-		return config_load(k->options, st->conf, NULL, b->d);
+		return config_load_for(k->options, st->conf, v, k->name, b->d);
+	if (!v || v->is_null) {
+		map = spec_new_map(b->spec, v ? v->file : "command line");
+		if (v) {
+			map->line = v->line;
+			map->col = v->col;
+		}
+		return config_load_for(k->options, st->conf, map, k->name, b->d);
+	}
 	if (!k->shorthand) {
 		diag_add(b->d, v, "%s: expected a mapping of options, got a %s", k->name,
 			 node_type_name(v));
@@ -474,7 +480,7 @@ static int load_kind_options(struct builder *b, struct stage *st, struct node *v
 	map->line = v->line;
 	map->col = v->col;
 	spec_map_set(b->spec, map, k->shorthand, v);
-	return config_load(k->options, st->conf, map, b->d);
+	return config_load_for(k->options, st->conf, map, k->name, b->d);
 }
 
 static struct stage *build_stage(struct builder *b, const struct node *stages, size_t i)

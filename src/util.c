@@ -727,43 +727,43 @@ void format_size(char *out, size_t n, uint64_t bytes)
 }
 
 /*
- * Levenshtein distance by bytes, in O(len(a) * len(b)) time and
- * O(min) memory.  Cannot fail (aborts on OOM).
+ * Edit distance by bytes, counting a swap of two adjacent bytes as one
+ * edit (optimal string alignment), since "rnu" for "run" is one slip of
+ * the fingers, not two.  O(len(a) * len(b)) time, three rows of memory.
+ * Cannot fail (aborts on OOM).
  */
 size_t edit_distance(const char *a, const char *b)
 {
-	size_t la = strlen(a), lb = strlen(b), i, j, *row, r;
+	size_t la = strlen(a), lb = strlen(b), i, j, r;
+	size_t *prev2, *prev, *row, *t;
 
-	if (la < lb) {
-		const char *t = a;
-		size_t tl = la;
-
-		a = b;
-		b = t;
-		la = lb;
-		lb = tl;
-	}
-	/* b is the shorter: one row of lb + 1 */
+	prev2 = util_calloc(lb + 1, sizeof *prev2);
+	prev = util_calloc(lb + 1, sizeof *prev);
 	row = util_calloc(lb + 1, sizeof *row);
 	for (j = 0; j <= lb; j++)
-		row[j] = j;
+		prev[j] = j;
 	for (i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
 		row[0] = i;
 		for (j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
+			size_t best = prev[j - 1] + (a[i - 1] != b[j - 1]);
 
-			if (up + 1 < best)
-				best = up + 1;
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
 			if (row[j - 1] + 1 < best)
 				best = row[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    prev2[j - 2] + 1 < best)
+				best = prev2[j - 2] + 1;
 			row[j] = best;
-			diag = up;
 		}
+		t = prev2;
+		prev2 = prev;
+		prev = row;
+		row = t;
 	}
-	r = row[lb];
+	r = prev[lb];
+	free(prev2);
+	free(prev);
 	free(row);
 	return r;
 }

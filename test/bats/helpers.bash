@@ -60,3 +60,9 @@ for st in s["stages"]:
                     st["filtered"], st["dropped"]))
 PY
 }
+
+# The sixteen logs as cspipe reads them: one file after another, each
+# file's last line given its newline.
+all_logs_lines() {
+	awk 1 "$LOGHUB"/*_2k.log
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bats
+# The command line: subcommands, options, usage errors, and the ways the
+# command line reshapes a pipeline (INPUT, -o, -s, -t, -e).
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+@test "--version and --help" {
+	run cspipe --version
+	[ "$status" -eq 0 ]
+	[[ $output =~ ^cspipe\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+	run cspipe --help
+	[ "$status" -eq 0 ]
+	[[ ${lines[0]} == "usage: cspipe COMMAND [ARGS]" ]]
+	run cspipe help run
+	[ "$status" -eq 0 ]
+	[[ ${lines[0]} == "usage: cspipe run [OPTIONS] PIPELINE [INPUT...]" ]]
+	run cspipe run --help
+	[ "$status" -eq 0 ]
+	[[ ${lines[0]} == "usage: cspipe run [OPTIONS] PIPELINE [INPUT...]" ]]
+}
+
+@test "usage errors exit 2 with one line saying what was wrong" {
+	run --separate-stderr cspipe
+	[ "$status" -eq 2 ]
+	run --separate-stderr cspipe frobnicate
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "cspipe: unknown command 'frobnicate'" ]
+	run --separate-stderr cspipe rnu p.yaml
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "cspipe: unknown command 'rnu' (did you mean 'run'?)" ]
+	run --separate-stderr cspipe run --bogus p.yaml
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "cspipe: run: unknown option '--bogus'" ]
+	[ "${stderr_lines[1]}" = "Try 'cspipe help run'." ]
+	run --separate-stderr cspipe run
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "cspipe: run: no pipeline given (a file, or -e YAML)" ]
+	run --separate-stderr cspipe run -t 5 p.yaml
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "cspipe: run: -t: bad duration '5': missing unit (e.g. 5s)" ]
+	run --separate-stderr cspipe run -s nodot p.yaml
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "cspipe: run: -s expects STAGE.KEY=VALUE, got 'nodot'" ]
+}
+
+@test "a missing pipeline file is a usage error naming it" {
+	run --separate-stderr cspipe run nope.yaml
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "cspipe: nope.yaml: cannot open: No such file or directory" ]
+}
+
+@test "run with no source reads stdin and with no sink writes stdout" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - filter: sshd
+EOF
+	cspipe run p.yaml < "$LOGHUB/OpenSSH_2k.log" > out
+	grep -a sshd "$LOGHUB/OpenSSH_2k.log" | with_final_newline | cmp - out
+}
+
+@test "INPUT files replace the source, in order, gzip included" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - files: [does-not-exist.log]
+  - filter: {pattern: 'x', invert: true}
+EOF
+	gzip -c "$LOGHUB/Apache_2k.log" > apache.log.gz
+	cspipe run p.yaml "$LOGHUB/Linux_2k.log" apache.log.gz > out
+	{ with_final_newline "$LOGHUB/Linux_2k.log"; with_final_newline "$LOGHUB/Apache_2k.log"; } |
+		grep -av x | cmp - out
+}
+
+@test "-e runs an inline pipeline; INPUT may come before or after it" {
+	cspipe run -e '{stages: [filter: ERROR]}' "$LOGHUB/Hadoop_2k.log" > a
+	cspipe run "$LOGHUB/Hadoop_2k.log" -e '{stages: [filter: ERROR]}' > b
+	grep -a ERROR "$LOGHUB/Hadoop_2k.log" | cmp - a
+	cmp a b
+}
+
+@test "-o replaces the sink with a file" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - map: {case: upper}
+EOF
+	cspipe run -o out.txt p.yaml "$LOGHUB/Zookeeper_2k.log" > stdout.txt
+	[ ! -s stdout.txt ]
+	with_final_newline "$LOGHUB/Zookeeper_2k.log" | tr a-z A-Z | cmp - out.txt
+}
+
+@test "-s sets a stage option, a common key or a top-level key" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - name: keep
+    filter: ERROR
+EOF
+	cspipe run -s keep.pattern=WARN -s keep.workers=3 p.yaml "$LOGHUB/Hadoop_2k.log" > out
+	grep -a WARN "$LOGHUB/Hadoop_2k.log" | cmp - out
+	run --separate-stderr cspipe run -s timeout=100ms -e '{stages: [{generate: {}}, {head: 1000000000}]}'
+	[ "$status" -eq 124 ]
+	run --separate-stderr cspipe run -s nope.pattern=x p.yaml /dev/null
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "cspipe: -s nope.pattern: no stage named 'nope'" ]
+	run --separate-stderr cspipe run -s keep.workers=zero p.yaml /dev/null
+	[ "$status" -eq 2 ]
+	[[ $stderr == "cspipe: -s keep.workers"*"workers: expected an integer, got 'zero'" ]]
+}
+
+@test "-t is a deadline: exit 124 and a message" {
+	run --separate-stderr cspipe run -t 200ms -e '{stages: [{generate: {}}, {head: 1000000000}]}'
+	[ "$status" -eq 124 ]
+	[ "$stderr" = "cspipe: deadline exceeded (-t 200ms)" ]
+}
+
+@test "validate says ok with the memory bound, and warns above --max-memory" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - filter: x
+    workers: 4
+EOF
+	run --separate-stderr cspipe validate p.yaml
+	[ "$status" -eq 0 ]
+	[[ $output =~ ^p\.yaml:\ ok:\ 3\ stages,\ memory\ bound\ [0-9.]+(KiB|MiB|GiB)$ ]]
+	[ -z "$stderr" ]
+	run --separate-stderr cspipe validate --max-memory 1MiB p.yaml
+	[ "$status" -eq 0 ]
+	[[ $stderr == "cspipe: warning: p.yaml: the pipeline can hold up to "*", more than --max-memory 1MiB" ]]
+}
+
+@test "validate reports every error of a file and exits 2" {
+	pipeline bad.yaml <<'EOF'
+stages:
+  - filter: {patern: x}
+  - map: {case: sideways}
+  - nosuchkind: 1
+EOF
+	run --separate-stderr cspipe validate bad.yaml
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	grep -Fxq "cspipe: bad.yaml:2:14: unknown option 'patern' for filter (did you mean 'pattern'?)" <<<"$stderr"
+	grep -Fq "cspipe: bad.yaml:3:" <<<"$stderr"
+	grep -Fq "cspipe: bad.yaml:4:5: unknown key 'nosuchkind'" <<<"$stderr"
+}
+
+@test "the stdout reader going away ends the run quietly with exit 0" {
+	run --separate-stderr bash -c "set -o pipefail; '$CSPIPE' run -e '{stages: [{generate: {}}]}' | head -n 1"
+	[ "$status" -eq 0 ]
+	[ "$output" = "1" ]
+	[ -z "$stderr" ]
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bats
+# Seeing what a run does: --stats (table and JSON), the live view,
+# SIGUSR1, graph pictures, the memory bound, bash completion.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+@test "--stats=json has the documented fields and the accounting adds up" {
+	cspipe run --stats=json -e '{stages: [{filter: "(?i)error"}, {map: {case: upper}}]}' \
+		"$LOGHUB/Hadoop_2k.log" "$LOGHUB/Spark_2k.log" > out 2> stats.json
+	accounting_adds_up stats.json
+	python3 - stats.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+for k in ("records_read", "records_written", "records_filtered", "records_dropped",
+          "records_created", "elapsed_s", "stages", "outcome", "exit_code", "bottleneck"):
+    assert k in s, k
+assert s["records_read"] == 4000, s["records_read"]
+assert s["outcome"] == "ok" and s["exit_code"] == 0
+names = [st["name"] for st in s["stages"]]
+assert names == ["files", "filter", "map", "stdout"], names
+for st in s["stages"]:
+    for k in ("name", "kind", "workers", "records_in", "records_out", "filtered", "dropped",
+              "created", "bytes_in", "bytes_out", "busy_s", "wait_input_s", "wait_output_s",
+              "worker_records", "bottleneck", "from"):
+        assert k in st, (st["name"], k)
+    assert len(st["worker_records"]) == st["workers"]
+PY
+	[ "$(jq .records_written stats.json)" -eq "$(wc -l < out)" ]
+}
+
+@test "--stats prints a table with a line per stage and the totals" {
+	run --separate-stderr cspipe run --stats -e '{stages: [{filter: ERROR, workers: 2}]}' "$LOGHUB/Hadoop_2k.log"
+	[ "$status" -eq 0 ]
+	[[ ${stderr_lines[0]} == "stage "*"kind"*"rec in"*"rec out"*"filtered"*"wait out" ]]
+	grep -Eq '^filter +filter +2 +2000 +' <<<"$stderr"
+	grep -Eq '^ +records per worker: [0-9]+ [0-9]+$' <<<"$stderr"
+	grep -Eq '^total: read 2000, written [0-9]+, filtered [0-9]+, dropped 0, created 0; ' <<<"$stderr"
+}
+
+@test "broadcast copies are counted as created" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - {name: src, files: ["${LOGHUB}/Apache_2k.log"]}
+  - {name: a, from: src, file: a.out}
+  - {name: b, from: src, file: b.out}
+EOF
+	cspipe run --stats=json p.yaml 2> stats.json
+	accounting_adds_up stats.json
+	[ "$(jq .records_created stats.json)" -eq 2000 ]
+	[ "$(jq .records_written stats.json)" -eq 4000 ]
+	cmp a.out b.out
+}
+
+@test "the bottleneck is the slow stage" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - generate: {count: 400}
+  - name: slow
+    exec: [sh, -c, 'sleep 0.3; cat']
+  - map: {case: upper}
+EOF
+	cspipe run --stats=json p.yaml > /dev/null 2> stats.json
+	[ "$(jq -r .bottleneck stats.json)" = "slow" ]
+	[ "$(jq '.stages[] | select(.name == "slow") | .bottleneck' stats.json)" = "true" ]
+}
+
+@test "--progress draws on a terminal and removes itself at the end" {
+	command -v script
+	script -qec "'$CSPIPE' run --progress -e '{stages: [{generate: {count: 3000000}}, {filter: 7}, {map: {case: upper}}]}' > /dev/null" typescript.out > /dev/null
+	grep -aq 'rec/s in' typescript.out
+	grep -aq 'generate' typescript.out
+	# Cleared at the end: after the last drawing comes the erase.
+	python3 -c 'import sys; t = open(sys.argv[1], "rb").read(); assert t.rindex(b"\x1b[J") > t.rindex(b"rec/s in")' typescript.out
+}
+
+@test "--progress is off when stderr is not a terminal, unless forced" {
+	cspipe run --progress -e '{stages: [{generate: {count: 1000000}}, {filter: 7}]}' > /dev/null 2> err
+	[ ! -s err ]
+	cspipe run --progress=always -e '{stages: [{generate: {count: 3000000}}, {filter: 7}]}' > /dev/null 2> err
+	grep -aq 'rec/s in' err
+}
+
+@test "SIGUSR1 prints the statistics so far and the run goes on" {
+	"$CSPIPE" run -t 3s -e '{stages: [{generate: {}}, {rate: 2000/s}]}' > out 2> err &
+	pid=$!
+	sleep 1
+	kill -USR1 $pid
+	wait $pid || status=$?
+	[ "${status:-0}" -eq 124 ]
+	grep -Eq '^stage +kind' err
+	grep -Eq '^rate +rate ' err
+	grep -q 'deadline exceeded' err
+	[ "$(wc -l < out)" -gt 2000 ]
+}
+
+@test "graph prints DOT that dot renders to SVG" {
+	command -v dot
+	cspipe graph "$TOP/pipelines/split-levels.yaml" > g.dot
+	grep -q '^digraph "split-levels" {$' g.dot
+	grep -q '"level" -> "errors" \[label="errors"\];' g.dot
+	grep -q 'route · 1 worker · buffer 16' g.dot
+	dot -Tsvg g.dot > g.svg
+	python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); assert r.tag.endswith("svg")' g.svg
+}
+
+@test "graph --stats draws a finished run, bottleneck highlighted" {
+	pipeline p.yaml <<'EOF'
+name: slowpoke
+stages:
+  - generate: {count: 300}
+  - name: slow
+    exec: [sh, -c, 'sleep 0.3; cat']
+EOF
+	cspipe run --stats=json p.yaml > /dev/null 2> stats.json
+	cspipe graph --stats=stats.json p.yaml > g.dot
+	grep -q 'in 300 · out 300' g.dot
+	grep -q 'xlabel="bottleneck"' g.dot
+	grep -q '"generate" -> "slow" \[label="300 rec"\];' g.dot
+	dot -Tsvg g.dot > g.svg
+	python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' g.svg
+	run --separate-stderr cspipe graph --stats=nope.json p.yaml
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "cspipe: graph: nope.json: No such file or directory" ]
+}
+
+@test "the memory bound of validate holds: peak RSS stays under it" {
+	for i in 1 2 3 4 5 6 7 8; do cat "$LOGHUB"/*_2k.log; done > big.log
+	for i in 1 2 3 4 5 6 7 8; do cat big.log; done > bigger.log   # ~280 MB
+	pipeline p.yaml <<'EOF'
+stages:
+  - filter: {pattern: 'x', invert: true}
+    workers: 2
+  - map: {case: upper}
+    workers: 3
+  - compress: gzip
+    workers: 2
+EOF
+	bound=$("$CSPIPE" validate p.yaml | sed -n 's/.*memory bound \([0-9.]*\)\(B\|KiB\|MiB\|GiB\)$/\1 \2/p')
+	bytes=$(python3 -c 'import sys; v, u = sys.argv[1], sys.argv[2]; print(int(float(v) * {"B": 1, "KiB": 1024, "MiB": 1 << 20, "GiB": 1 << 30}[u]))' $bound)
+	/usr/bin/time -f '%M' -o rss "$CSPIPE" run -o out.gz p.yaml bigger.log
+	peak=$(( $(tail -n 1 rss) * 1024 ))
+	echo "peak $peak bound $bytes"
+	[ "$peak" -lt "$bytes" ]
+	gzip -t out.gz
+}
+
+@test "bash completion completes commands, options, kinds and pipeline files" {
+	source "$TOP/completion/cspipe.bash"
+	PATH=$(dirname "$CSPIPE"):$PATH
+	mkdir sub && touch a.yaml b.yml notes.txt
+	complete_words() {
+		COMP_WORDS=("$@")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		COMPREPLY=()
+		_cspipe
+		printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' '
+	}
+	[ "$(complete_words cspipe va)" = "validate " ]
+	[ "$(complete_words cspipe run --st)" = "--stats --stats=json " ]
+	[ "$(complete_words cspipe stages com)" = "compress " ]
+	[ "$(complete_words cspipe run '')" = "a.yaml b.yml sub " ]
+	[ "$(complete_words cspipe run a.yaml no)" = "notes.txt " ]
+}
