@@ -76,7 +76,9 @@ struct stage_rt {
 	size_t *nout;
 	size_t nports;
 	struct worker *workers;
-	struct wstats *ws;        /* one per worker (+1 for the collector) */
+	struct wstats *ws;        /* one per worker, then the collector's */
+	struct wstats *ews;       /* the engine's, for counts made on other
+				     threads: only atomic_fetch_add */
 	struct ctx *ctx;          /* sources: child of run; others: of drain */
 	struct chan *turn;        /* ordered multi-worker: next seq */
 	atomic_uint_least64_t next_seq; /* without a turnstile: numbers as taken */
@@ -289,6 +291,14 @@ static int direct_send(void *arg, struct batch *b)
  * [head/merge engineer's fix: before it, `head` on a stalled FIFO waited
  * for the FIFO's next byte.]
  */
+static void abandon_inputs(struct stage_rt *rt);
+
+/*
+ * The reader of e has gone.  When it was the last reader of e's writer,
+ * that stage has nothing left to do: it is stopped at once (its workers'
+ * context is cancelled, so a command it runs or a read it waits on ends
+ * now, not at its next send), and the news goes on up.
+ */
 static void reader_gone(struct edge *e)
 {
 	struct stage_rt *frt = e->from->rt;
@@ -298,37 +308,38 @@ static void reader_gone(struct edge *e)
 		for (size_t i = 0; i < frt->nout[p]; i++)
 			if (!atomic_load(&frt->out[p][i]->gone))
 				return;
-	if (e->from->kind->role == ROLE_SOURCE) {
-		if (atomic_exchange(&frt->stopped, 1) == 0)
-			ctx_cancel_cause(frt->ctx, CSP_CANCELED, 2, "stopped");
-		return;
-	}
-	for (size_t i = 0; i < frt->nin; i++)
-		if (!atomic_exchange(&frt->in[i]->gone, 1))
-			reader_gone(frt->in[i]);
+	if (atomic_exchange(&frt->stopped, 1) == 0)
+		ctx_cancel_cause(frt->ctx, CSP_CANCELED, STAGE_CAUSE_STOPPED, "stopped");
+	abandon_inputs(frt);
 }
 
 /* Stop taking input: tell the writers above, then drop what is queued. */
-static void abandon_inputs(struct stage_rt *rt, struct wstats *ws)
+/* This may run on another stage's thread (reader_gone), so its counts
+ * are added atomically. */
+static void abandon_inputs(struct stage_rt *rt)
 {
+	struct wstats *ws = rt->ews;
+
 	for (size_t i = 0; i < rt->nin; i++) {
 		struct batch *b;
+		if (atomic_exchange(&rt->in[i]->gone, 1))
+			continue;
 		chan_abandon(rt->in[i]->ch);
 		reader_gone(rt->in[i]);
 		while (chan_try_recv(rt->in[i]->ch, &b) == CSP_OK) {
-			wstat_add(&ws->rec_in, b->records);
-			wstat_add(&ws->filtered, b->records);
+			atomic_fetch_add(&ws->rec_in, b->records);
+			atomic_fetch_add(&ws->filtered, b->records);
 			batch_free(b);
 		}
 	}
 }
 
 /* The stage has what it wants or nobody reads it any more. */
-static void stop_stage(struct stage_rt *rt, struct wstats *ws)
+static void stop_stage(struct stage_rt *rt)
 {
 	if (atomic_exchange(&rt->stopped, 1) == 0)
-		ctx_cancel_cause(rt->ctx, CSP_CANCELED, 2, "stopped");
-	abandon_inputs(rt, ws);
+		ctx_cancel_cause(rt->ctx, CSP_CANCELED, STAGE_CAUSE_STOPPED, "stopped");
+	abandon_inputs(rt);
 }
 
 /* End of the stage's output: the kind's trailer, then close every edge. */
@@ -340,7 +351,7 @@ static void finish_stage(struct stage_rt *rt, struct wstats *ws, int ok)
 		if (rt->st->kind->finish(rt->st, &q, &e))
 			fail(rt->eng, rt->st, &e);
 		if (emit_list(rt, q.head, ws) == CSP_CLOSED)
-			stop_stage(rt, ws);
+			stop_stage(rt);
 	}
 	for (size_t p = 0; p < rt->nports; p++)
 		for (size_t i = 0; i < rt->nout[p]; i++)
@@ -480,7 +491,7 @@ static void *worker_main(void *arg)
 		} else {
 			r = q.stopped ? q.stopped : emit_list(rt, q.head, ws);
 			if (r == CSP_CLOSED) {
-				stop_stage(rt, ws);
+				stop_stage(rt);
 				break;
 			}
 			if (r != CSP_OK) {
@@ -489,7 +500,7 @@ static void *worker_main(void *arg)
 			}
 		}
 		if (rc == STAGE_STOP) {
-			stop_stage(rt, ws);
+			stop_stage(rt);
 			break;
 		}
 	}
@@ -509,7 +520,7 @@ static void *worker_main(void *arg)
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
 				free_list(q.head, ws, 1);
 		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
-			stop_stage(rt, ws);
+			stop_stage(rt);
 		}
 	}
 	if (atomic_fetch_sub(&rt->live, 1) == 1) {
@@ -568,7 +579,7 @@ static void *collector_main(void *arg)
 			sem_release(rt->window);
 			if (r == CSP_CLOSED && !gone) {
 				gone = 1;
-				stop_stage(rt, ws);
+				stop_stage(rt);
 			} else if (r != CSP_OK && !gone) {
 				ok = 0;
 				goto out;
@@ -577,7 +588,7 @@ static void *collector_main(void *arg)
 	}
 	if (ok && !gone && !aborted(eng)) {
 		if (emit_list(rt, flushed, ws) == CSP_CLOSED)
-			stop_stage(rt, ws);
+			stop_stage(rt);
 		flushed = NULL;
 	}
 out:
@@ -613,7 +624,7 @@ static void *runner_main(void *arg)
 	if (rc == STAGE_ERROR)
 		fail(rt->eng, st, &e);
 	if (rc == STAGE_STOP)
-		stop_stage(rt, w->stats);
+		stop_stage(rt);
 	atomic_store(&rt->live, 0);
 	finish_stage(rt, w->stats, rc != STAGE_ERROR && !aborted(rt->eng));
 	thread_exit(rt->eng);
@@ -744,7 +755,8 @@ static int start_threads(struct engine *eng, struct err *e)
 		int nw = run_style ? 1 : st->workers;
 
 		rt->ctx = ctx_with_cancel(st->kind->role == ROLE_SOURCE ? eng->run : eng->drain);
-		rt->ws = csp_calloc((size_t)nw + 1, sizeof *rt->ws);
+		rt->ws = csp_calloc((size_t)nw + 2, sizeof *rt->ws);
+		rt->ews = &rt->ws[nw + 1];
 		rt->workers = csp_calloc((size_t)nw, sizeof *rt->workers);
 		rt->threads = csp_calloc((size_t)nw + 1, sizeof *rt->threads);
 		rt->window_size = stage_window(st);
@@ -831,7 +843,7 @@ static void build_report(struct engine *eng, struct run_report *r)
 		s->st = st;
 		s->workers = nw;
 		s->worker_recs = csp_calloc((size_t)nw, sizeof *s->worker_recs);
-		for (int w = 0; w <= nw && rt->ws; w++) {
+		for (int w = 0; w <= nw + 1 && rt->ws; w++) {
 			struct wstats *ws = &rt->ws[w];
 			uint64_t in = atomic_load_explicit(&ws->rec_in, memory_order_relaxed);
 			s->rec_in += in;
@@ -883,7 +895,7 @@ static void balance(struct stage_rt *rt)
 
 	if (!(st->kind->flags & KIND_REFRAMES))
 		return;
-	for (int w = 0; w <= nw; w++) {
+	for (int w = 0; w <= nw + 1; w++) {
 		in += atomic_load(&rt->ws[w].rec_in);
 		out += atomic_load(&rt->ws[w].rec_out);
 		f += atomic_load(&rt->ws[w].filtered);

@@ -47,6 +47,11 @@ struct stage_io;
 
 enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1 };
 
+/* The cause code (ctx_cause) of a worker's context when its stage was
+ * stopped on purpose (head reached, every reader gone) rather than the run
+ * aborted: what is in hand may be thrown away quietly. */
+#define STAGE_CAUSE_STOPPED 2
+
 enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 
 /* Kind flags. */

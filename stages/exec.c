@@ -935,7 +935,6 @@ static int breaker_wait(struct exec_stage *xs, unsigned seen, struct ctx *ctx)
 
 /* The cause code the engine cancels a stage's context with when the stage
  * stops on purpose (nobody reads it any more), which is not an abort. */
-#define CAUSE_STOPPED 2
 
 /* Remember the latest failure, for the breaker's message. */
 static void note_failure(struct exec_stage *xs, const char *why)
@@ -1050,7 +1049,7 @@ static int exec_process(struct worker *w, struct batch *in, struct outq *out,
 canceled:
 	/* Records nobody wants any more are not lost (the balance files
 	 * them as filtered); those of an abort are. */
-	lost = ctx_cause(w->ctx, NULL) != CAUSE_STOPPED;
+	lost = ctx_cause(w->ctx, NULL) != STAGE_CAUSE_STOPPED;
 	goto out;
 fail:
 	rc = STAGE_ERROR;
