@@ -156,6 +156,18 @@ static ssize_t source_read(struct input *in, void *buf, size_t n)
 	return fd_read(&in->fw, in->fd, buf, n);
 }
 
+/* After a short read from a pipe or terminal: when nothing more is there
+ * right now, send the complete records held, so that a slow writer (tail
+ * -f) is followed record by record instead of a batch at a time. */
+static int idle_flush(struct input *in, ssize_t got, size_t asked)
+{
+	struct pollfd p = { in->fd, POLLIN, 0 };
+
+	if (in->regular || (size_t)got >= asked || poll(&p, 1, 0) != 0)
+		return 0;
+	return framer_flush(&in->fr);
+}
+
 /* What a framer result means for the source. */
 static int framed(struct input *in, int rc)
 {
@@ -179,6 +191,8 @@ static int read_plain(struct input *in, const char *first, size_t nfirst, struct
 			return framed(in, rc);
 		first += n;
 		nfirst -= n;
+		if (nfirst == 0 && (rc = idle_flush(in, (ssize_t)n, BATCH_DATA)) != 0)
+			return framed(in, rc);
 	}
 	for (;;) {
 		size_t room;
@@ -192,7 +206,8 @@ static int read_plain(struct input *in, const char *first, size_t nfirst, struct
 		}
 		if (got == 0)
 			return framed(in, framer_finish(&in->fr, e));
-		if ((rc = framer_commit(&in->fr, (size_t)got, e)) != 0)
+		if ((rc = framer_commit(&in->fr, (size_t)got, e)) != 0 ||
+		    (rc = idle_flush(in, got, room)) != 0)
 			return framed(in, rc);
 	}
 }
@@ -206,7 +221,7 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 {
 	z_stream z;
 	uint64_t consumed = 0;   /* compressed bytes before raw[0] */
-	int rc = STAGE_OK, zr, eof = 0, member_done = 0;
+	int rc = STAGE_OK, zr, eof = 0, member_done = 0, quiet = 0;
 
 	memset(&z, 0, sizeof z);
 	if (inflateInit2(&z, 15 + 16) != Z_OK)
@@ -234,6 +249,8 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 			z.avail_in = (unsigned)got;
 			if (got == 0)
 				eof = 1;
+			else
+				quiet = (size_t)got < rawcap;
 		}
 		if (z.avail_in == 0 && eof) {
 			if (!member_done) {
@@ -273,6 +290,10 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 		if (zr == Z_STREAM_END)
 			member_done = 1;
 		r = framer_commit(&in->fr, room - z.avail_out, e);
+		if (!r && quiet && z.avail_in == 0) {
+			r = idle_flush(in, 0, 1);
+			quiet = 0;
+		}
 		if (r) {
 			rc = framed(in, r);
 			goto out;
@@ -337,8 +358,8 @@ out:
 
 /* ---- sinks ------------------------------------------------------------ */
 
-#define WRITE_BIG 16384     /* a batch this large is written in place */
-#define PENDING_MAX 65536   /* gather smaller ones up to this */
+#define WRITE_BIG 16384     /* a batch this large is written in place;
+				       smaller ones are gathered into one write */
 
 int writer_init(struct writer *w, int fd, const char *name, struct ctx *ctx)
 {
@@ -422,8 +443,6 @@ int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, str
 			runs++;
 	}
 	if (total < WRITE_BIG) {
-		if (w->pending.len + total > PENDING_MAX && (r = writer_flush(w, e)) != STAGE_OK)
-			goto stopped;
 		buf_reserve(&w->pending, total);
 		for (uint32_t i = 0; i < b->n;) {
 			uint32_t j = i + 1;
@@ -434,6 +453,11 @@ int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, str
 			w->pending.len += span;
 			i = j;
 		}
+		/* Written now, not held for the next batch: a batch is small
+		 * only when its input trickles (or a filter kept little), and
+		 * then what was kept should be seen at once. */
+		if ((r = writer_flush(w, e)) != STAGE_OK)
+			goto stopped;
 	} else {
 		struct iovec stack[64], *iov = runs <= 64 ? stack : csp_malloc(runs * sizeof *iov);
 		int n = 0;

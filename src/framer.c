@@ -194,6 +194,18 @@ int framer_finish(struct framer *f, struct err *e)
 	return f->emit(f->arg, b);
 }
 
+int framer_flush(struct framer *f)
+{
+	int rc = f->pending;
+
+	f->pending = 0;
+	if (rc)
+		return rc;
+	if (!f->cur || f->cur->n == 0)
+		return 0;
+	return cut(f, MIN_ROOM);
+}
+
 int framer_stop(struct framer *f)
 {
 	struct batch *b = f->cur;

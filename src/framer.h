@@ -50,6 +50,10 @@ int framer_commit(struct framer *f, size_t n, struct err *e);
 /* End of input: the last record (even without a terminator) is completed
  * and the last batch emitted.  Same results as framer_commit. */
 int framer_finish(struct framer *f, struct err *e);
+/* Emit the complete records held now, without waiting for the batch to
+ * fill: a source whose input went quiet (a pipe from `tail -f`) sends what
+ * it has.  Same results as framer_commit. */
+int framer_flush(struct framer *f);
 /* Stop early (cancellation): emit the complete records held and drop the
  * unfinished one, which would be torn.  Same results as framer_commit. */
 int framer_stop(struct framer *f);

@@ -148,3 +148,18 @@ EOF
 	[ "$output" = "1" ]
 	[ -z "$stderr" ]
 }
+
+@test "records from a slow writer come out as they arrive (tail -f | cspipe)" {
+	# The writer sends its second line only once the reader has seen the
+	# first: a cspipe that held records for a full batch would never let
+	# that happen, and the writer would give up after 20 s.
+	{
+		printf 'first\n'
+		for i in $(seq 200); do [ -e seen ] && break; sleep 0.1; done
+		[ -e seen ] && printf 'second\n' || printf 'gave up\n'
+	} | cspipe run -e '{stages: [{map: {prefix: "> "}}]}' | {
+		read -r line && echo "$line" > got && touch seen
+		cat >> got
+	}
+	[ "$(cat got)" = $'> first\n> second' ]
+}
