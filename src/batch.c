@@ -3,7 +3,7 @@
  *
  * The pool is one mutex-protected free list: a batch is taken and given
  * back once per tens of KiB of data, so the lock is far from the hot path.
- * Only batches of the standard size are kept, and only up to POOL_MAX of
+ * Only batches of the standard size are kept, and only up to BATCH_POOL_MAX of
  * them, so that a burst of long records or a passing spike of batches in
  * flight does not pin memory for the rest of the run.
  */
@@ -14,7 +14,6 @@
 #include "batch.h"
 #include "csp/csp.h"
 
-#define POOL_MAX 128
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct batch *pool_head;
@@ -78,7 +77,7 @@ void batch_free(struct batch *b)
 		return;
 	if (b->cap == BATCH_DATA && b->rcap == BATCH_RECS) {
 		pthread_mutex_lock(&pool_mu);
-		if (pool_count < POOL_MAX) {
+		if (pool_count < BATCH_POOL_MAX) {
 			b->next = pool_head;
 			pool_head = b;
 			pool_count++;

@@ -64,6 +64,8 @@ struct batch *batch_new(enum framing framing, size_t data, size_t recs);
 void batch_free(struct batch *b);
 /* A deep copy (for a second reader of a broadcast). */
 struct batch *batch_clone(const struct batch *b);
+/* The pool keeps at most this many free batches. */
+#define BATCH_POOL_MAX 64
 /* Free every batch still pooled (at exit, so leak checkers stay quiet). */
 void batch_pool_drain(void);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "csp/csp.h"
+#include "csp/thread.h"
 #include "graph.h"
 #include "pattern.h"
 #include "spec.h"
@@ -1109,33 +1110,41 @@ void pipeline_free(struct pipeline *p)
 }
 
 /*
- * The most memory the pipeline can hold at once.  Every batch in a channel
- * or in a stage's hands is at most one batch of data (BATCH_DATA plus its
- * record array) unless records are longer than a batch, which max_record
- * bounds; this counts standard batches plus, per source, one max_record.
+ * The most memory the pipeline can hold at once, assuming records no
+ * longer than a batch (a longer record makes its batch larger, up to
+ * max_record).  Every batch is in a channel, in a worker's hands, in a
+ * reorder window or in the pool, and each of those is bounded; to them
+ * come what each kind's workers keep (kind->worker_mem), every thread's
+ * stack, and the program itself.
  */
 uint64_t pipeline_memory_bound(const struct pipeline *p)
 {
 	const uint64_t batch = BATCH_DATA + BATCH_RECS * sizeof(struct rec) + sizeof(struct batch);
-	uint64_t total = 0;
+	const uint64_t base = 8u << 20;   /* code, libraries, allocator slack */
+	uint64_t total = base + (uint64_t)BATCH_POOL_MAX * batch;
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct stage *st = p->stages[i];
-		uint64_t readers = 0;
+		uint64_t readers = 0, threads = (uint64_t)st->workers;
 		size_t nports = st->nports ? st->nports : 1;
 
 		for (size_t port = 0; port < nports; port++)
 			readers += count_readers(p, st, (int)port);
-		/* Output channels: capacity plus one batch each side of a
-		 * rendezvous. */
+		/* Its output channels: their capacity, plus the batch a
+		 * blocked sender holds. */
 		total += readers * ((uint64_t)st->buffer + 1) * batch;
-		/* Batches in the workers' hands: input and output, and the
-		 * reorder window of an ordered stage. */
-		total += (uint64_t)st->workers * 2 * batch;
-		if (st->workers > 1 && st->ordered)
-			total += (uint64_t)stage_window(st) * batch;
+		/* Each worker holds its input and its outputs (one per
+		 * port), and what its kind keeps. */
+		total += (uint64_t)st->workers * ((1 + nports) * batch + st->kind->worker_mem);
+		/* The reorder window of ordered workers, and the collector. */
+		if (st->workers > 1 && st->ordered) {
+			total += (uint64_t)stage_window(st) * nports * batch;
+			threads++;
+		}
+		/* A stage reading several inputs may hold one batch of each. */
+		if (st->ninputs > 1)
+			total += (uint64_t)st->ninputs * batch;
+		total += threads * CSP_STACK_SIZE;
 	}
-	/* The batch pool keeps at most 128 standard batches. */
-	total += 128 * batch;
 	return total;
 }

@@ -126,6 +126,10 @@ struct stage_kind {
 	size_t conf_size;
 	const char *shorthand;       /* option a scalar (or list) value sets */
 	const char *example;         /* a one-line YAML stage, for docs and tests */
+	size_t worker_mem;           /* most memory a worker holds besides the
+					batches in its hands (zlib state, JIT
+					stack, scratch buffers): for the bound
+					`cspipe validate` prints */
 
 	int (*check)(struct stage *st, struct diags *d);
 	int (*start)(struct stage *st, struct err *e);

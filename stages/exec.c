@@ -1071,6 +1071,7 @@ const struct stage_kind kind_exec = {
 	.conf_size = sizeof(struct exec_conf),
 	.shorthand = "command",
 	.example = "exec: {command: [tr, a-z, A-Z], timeout: 10s, retries: 2}",
+	.worker_mem = 256 * 1024,
 	.start = exec_start,
 	.worker_new = exec_worker_new,
 	.worker_free = exec_worker_free,

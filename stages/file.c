@@ -245,6 +245,7 @@ const struct stage_kind kind_file = {
 	.conf_size = sizeof(struct file_conf),
 	.shorthand = "path",
 	.example = "- file: {path: errors.log.gz}",
+	.worker_mem = 64 * 1024,
 	.check = file_check,
 	.start = file_start,
 	.worker_new = file_worker_new,

@@ -161,6 +161,7 @@ const struct stage_kind kind_files = {
 	.conf_size = sizeof(struct files_conf),
 	.shorthand = "paths",
 	.example = "- files: [app.log, old.log.gz]",
+	.worker_mem = 192 * 1024,
 	.check = files_check,
 	.start = files_start,
 	.run = files_run,

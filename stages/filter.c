@@ -291,6 +291,7 @@ const struct stage_kind kind_filter = {
 	.conf_size = sizeof(struct filter_conf),
 	.shorthand = "pattern",
 	.example = "filter: '(?i)error|fail(ed|ure)?|denied'",
+	.worker_mem = 256 * 1024,
 	.check = filter_check,
 	.worker_new = filter_worker_new,
 	.worker_free = filter_worker_free,

@@ -907,6 +907,7 @@ const struct stage_kind kind_map = {
 	.conf_size = sizeof(struct map_conf),
 	.shorthand = "ops",
 	.example = "map: [{replace: '\\d+\\.\\d+\\.\\d+\\.\\d+', with: x.x.x.x}, {case: upper}]",
+	.worker_mem = 512 * 1024,
 	.check = map_check,
 	.worker_new = map_worker_new,
 	.worker_free = map_worker_free,

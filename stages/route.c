@@ -388,6 +388,7 @@ const struct stage_kind kind_route = {
 	.options = route_options,
 	.conf_size = sizeof(struct route_conf),
 	.example = "route: {cases: {errors: 'ERROR|FATAL'}, default: rest}",
+	.worker_mem = 256 * 1024,
 	.check = route_check,
 	.worker_new = route_worker_new,
 	.worker_free = route_worker_free,

@@ -31,5 +31,6 @@ const struct stage_kind kind_stdin = {
 	.conf_size = sizeof(struct stdin_conf),
 	.shorthand = "format",
 	.example = "- stdin: {format: nul}",
+	.worker_mem = 192 * 1024,
 	.run = stdin_run,
 };

@@ -57,6 +57,7 @@ const struct stage_kind kind_stdout = {
 	.options = stdout_options,
 	.conf_size = 0,
 	.example = "- stdout: {}",
+	.worker_mem = 64 * 1024,
 	.worker_new = stdout_worker_new,
 	.process = stdout_process,
 	.flush = stdout_flush,
