@@ -111,6 +111,10 @@ struct engine {
 	int64_t start_ns;
 };
 
+/* A second SIGINT/SIGTERM aborts only when it comes this long after the
+ * first; sooner, it is the same request delivered twice. */
+#define SECOND_SIGNAL_AFTER (250 * CSP_NS_PER_MS)
+
 struct stage_io {
 	struct stage_rt *rt;
 	struct wstats *ws;
@@ -1051,9 +1055,22 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	 * shutdown_timeout; a second signal or the timer aborts. */
 	if (!abort_run) {
 		struct ctx *timer = ctx_with_timeout(NULL, p->shutdown_timeout);
-		struct ctx *sig2 = o->signals ? ctx_with_signals(NULL) : NULL;
-		int r = (sig2 && csp_signal_count() >= 2) ? 3 :
-			wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
+		struct ctx *sig2 = NULL;
+		int r = -1;
+
+		/* timeout(1) and a kill of a process group deliver a signal
+		 * twice in quick succession: a second signal counts only
+		 * from a quarter of a second after the first. */
+		if (signo) {
+			struct ctx *grace = ctx_with_timeout(timer, SECOND_SIGNAL_AFTER);
+			if (wait_phase(&eng, grace, NULL, pg) == 0)
+				r = 0;
+			ctx_release(grace);
+		}
+		if (r != 0) {
+			sig2 = o->signals ? ctx_with_signals(NULL) : NULL;
+			r = wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
+		}
 		if (r == 3) {
 			if (!signo)
 				signo = ctx_cause(sig2, NULL);

@@ -116,8 +116,9 @@ int framer_commit(struct framer *f, size_t n, struct err *e)
 		while (b->len - f->rec_start >= f->chunk) {
 			if (b->n == b->rcap)
 				batch_reserve_recs(b, 1);
-			b->recs[b->n++] = (struct rec){ (uint32_t)f->rec_start,
+			b->recs[b->n] = (struct rec){ (uint32_t)f->rec_start,
 				(uint32_t)f->chunk, b->n };
+			b->n++;
 			b->records++;
 			f->recno++;
 			f->rec_start += f->chunk;

@@ -19,7 +19,8 @@
 struct err;
 
 /* Called with each complete batch (ownership passes).  Return 0 to go on,
- * or non-zero to stop: framer_commit/framer_finish return that value. */
+ * or a positive value to stop: framer_commit/framer_finish return that
+ * value (a negative one would read as the framer's own error). */
 typedef int (*framer_emit_fn)(void *arg, struct batch *b);
 
 struct framer {

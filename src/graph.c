@@ -17,6 +17,7 @@
 
 #include "csp/csp.h"
 #include "csp/thread.h"
+#include "fdio.h"
 #include "graph.h"
 #include "pattern.h"
 #include "spec.h"
@@ -827,6 +828,31 @@ static int find_cycle(struct builder *b, struct stage *st, int *state, struct st
 	return 0;
 }
 
+/*
+ * A source read only by decompress stages must hand them the bytes as they
+ * are: with gunzip left to auto, it does not decompress gzip itself.
+ */
+static void raw_for_decompress(struct pipeline *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct stage *src = p->stages[i];
+		size_t readers = 0, decompressors = 0;
+
+		if (!src->kind || !(src->kind->flags & KIND_READS_BYTES))
+			continue;
+		for (size_t j = 0; j < p->n; j++)
+			for (size_t k = 0; k < p->stages[j]->ninputs; k++)
+				if (p->stages[j]->inputs[k] == src) {
+					readers++;
+					decompressors += p->stages[j]->kind->role == ROLE_TRANSFORM &&
+							 (p->stages[j]->kind->flags & KIND_BYTES_IN);
+				}
+		struct input_conf *in = src->conf;
+		if (readers && readers == decompressors && in->gunzip == GUNZIP_AUTO)
+			in->gunzip = GUNZIP_NO;
+	}
+}
+
 static void check_graph(struct builder *b, const struct graph_opts *o)
 {
 	struct pipeline *p = b->p;
@@ -1088,7 +1114,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 	if (b.errors)
 		goto done;
 	check_graph(&b, o);
-	/* The run's deadline: the earliest of the pipeline's and the stages'. */
+	raw_for_decompress(p);
 done:
 	config_free(common_opts, &b.defaults);
 	if (b.errors) {

@@ -21,6 +21,9 @@
  *   close(st, outcome)  commit or roll back (rename or remove a temp file)
  *   free(st)            release what check and start made
  *
+ * process() owns its input batch: it frees it, or passes it on through the
+ * outq, whatever it returns.
+ *
  * Errors: a callback that fails returns -1 after err_set(e, ...) with the
  * cause; the engine prefixes the stage name.  Return STAGE_STOP to say
  * "this stage has what it wants" (head reached, stdout's reader gone): the
@@ -62,6 +65,8 @@ enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 #define KIND_MULTI_IN      (1u << 4) /* reads several inputs itself (merge) */
 #define KIND_ORDERED       (1u << 5) /* output order is part of its meaning (compress) */
 #define KIND_NO_SHARD      (1u << 6) /* shard_by makes no sense for it */
+#define KIND_READS_BYTES   (1u << 8) /* a source whose config begins with struct
+					input_conf (fdio.h): it may gunzip */
 #define KIND_REFRAMES      (1u << 7) /* its output records are not its input records
 					(decompress, exec): the engine balances the
 					accounting at its end (fewer out: filtered,
@@ -190,7 +195,9 @@ struct stage {
  * (the reorder window), so a kind may keep per-batch state in a ring of
  * this size indexed by b->seq (compress keeps each block's dictionary so).
  * Input batches of a stage carry seq 0, 1, 2, ... in the order they were
- * sent.  Valid from start() on. */
+ * taken from its input, and ordered workers take them in that order (a
+ * turnstile), each processing what it took at once.  Valid from start()
+ * on. */
 int stage_window(const struct stage *st);
 
 /* The context the stage's workers block under (worker->ctx), for

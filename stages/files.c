@@ -17,8 +17,8 @@
 #include "stage.h"
 
 struct files_conf {
+	struct input_conf in;    /* first: KIND_READS_BYTES */
 	struct strlist paths;
-	struct input_conf in;
 };
 
 static const struct option files_options[] = {
@@ -157,6 +157,7 @@ const struct stage_kind kind_files = {
 	.name = "files",
 	.summary = "read records from files in order (gzip detected and decompressed)",
 	.role = ROLE_SOURCE,
+	.flags = KIND_READS_BYTES,
 	.options = files_options,
 	.conf_size = sizeof(struct files_conf),
 	.shorthand = "paths",

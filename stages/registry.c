@@ -8,6 +8,7 @@
 
 extern const struct stage_kind kind_stdin, kind_files, kind_generate;
 extern const struct stage_kind kind_filter, kind_map;
+extern const struct stage_kind kind_compress, kind_decompress;
 extern const struct stage_kind kind_merge;
 extern const struct stage_kind kind_route;
 extern const struct stage_kind kind_head;
@@ -21,6 +22,8 @@ const struct stage_kind *const stage_kinds[] = {
 	&kind_generate,
 	&kind_filter,
 	&kind_map,
+	&kind_compress,
+	&kind_decompress,
 	&kind_merge,
 	&kind_route,
 	&kind_head,

@@ -7,7 +7,7 @@
 #include "stage.h"
 
 struct stdin_conf {
-	struct input_conf in;
+	struct input_conf in;    /* first: KIND_READS_BYTES */
 };
 
 static const struct option stdin_options[] = {
@@ -27,6 +27,7 @@ const struct stage_kind kind_stdin = {
 	.name = "stdin",
 	.summary = "read records from standard input (the default source)",
 	.role = ROLE_SOURCE,
+	.flags = KIND_READS_BYTES,
 	.options = stdin_options,
 	.conf_size = sizeof(struct stdin_conf),
 	.shorthand = "format",
