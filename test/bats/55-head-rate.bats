@@ -2,6 +2,7 @@
 # head against head -n, on the real logs and on inputs that never end;
 # rate: what goes in comes out, no faster than the rate.
 
+bats_require_minimum_version 1.5.0
 load helpers
 
 # Milliseconds since the epoch.
@@ -159,12 +160,14 @@ stages:
   - rate: {records: 1, per: 1s, burst: 1}
 EOF
 	local t0=$(now_ms)
-	run cspipe run r.yaml < in.txt
+	run --separate-stderr cspipe run r.yaml < in.txt
 	local took=$(($(now_ms) - t0))
 	[ "$status" -eq 124 ]
 	[ "$took" -lt 5000 ] || { echo "took $took ms"; return 1; }
-	[ "${lines[0]}" = "cspipe: deadline exceeded (timeout 200ms)" ]
-	[ "${lines[1]}" = "cspipe: the pipeline did not drain within shutdown_timeout (100ms); output discarded" ]
+	[ "${stderr_lines[0]}" = "cspipe: deadline exceeded (timeout 200ms)" ]
+	[ "${stderr_lines[1]}" = "cspipe: the pipeline did not drain within shutdown_timeout (100ms); output discarded" ]
+	# What went out before the deadline is whole records, in order.
+	[ "$output" = "1" ] || [ "$output" = "" ] || [ "$output" = $'1\n2' ]
 }
 
 @test "rate stops waiting at once when head below it has enough" {

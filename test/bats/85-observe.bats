@@ -67,7 +67,8 @@ EOF
 
 @test "--progress draws on a terminal and removes itself at the end" {
 	command -v script
-	script -qec "'$CSPIPE' run --progress -e '{stages: [{generate: {count: 3000000}}, {filter: 7}, {map: {case: upper}}]}' > /dev/null" typescript.out > /dev/null
+	# A run of about a second (rate-limited), so that the view is drawn.
+	script -qec "'$CSPIPE' run --progress -e '{stages: [{generate: {count: 20000}}, {rate: {records: 20000, per: 1s, burst: 100}}, {filter: 7}, {map: {case: upper}}]}' > /dev/null" typescript.out > /dev/null
 	grep -aq 'rec/s in' typescript.out
 	grep -aq 'generate' typescript.out
 	# Cleared at the end: after the last drawing comes the erase.
@@ -77,7 +78,7 @@ EOF
 @test "--progress is off when stderr is not a terminal, unless forced" {
 	cspipe run --progress -e '{stages: [{generate: {count: 1000000}}, {filter: 7}]}' > /dev/null 2> err
 	[ ! -s err ]
-	cspipe run --progress=always -e '{stages: [{generate: {count: 3000000}}, {filter: 7}]}' > /dev/null 2> err
+	cspipe run --progress=always -e '{stages: [{generate: {count: 20000}}, {rate: {records: 20000, per: 1s, burst: 100}}, {filter: 7}]}' > /dev/null 2> err
 	grep -aq 'rec/s in' err
 }
 
