@@ -49,6 +49,7 @@ CORE = [
     'src/pattern.c',
     'src/template.c',
     'src/graph.c',
+    'src/shard.c',
     'src/engine.c',
     'src/stats.c',
     'src/progress.c',

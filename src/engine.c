@@ -45,7 +45,9 @@
 #include "csp/csp.h"
 #include "engine.h"
 #include "graph.h"
+#include "pattern.h"
 #include "progress.h"
+#include "shard.h"
 #include "stage.h"
 #include "stats.h"
 
@@ -63,6 +65,7 @@ struct result {
 	uint64_t seq;
 	struct batch *list;       /* output batches, linked by next */
 	int flush;                /* from flush(): emitted after every seq */
+	int worker;               /* shard_by: whose part of the batch */
 };
 
 struct stage_rt {
@@ -83,6 +86,9 @@ struct stage_rt {
 	struct chan *turn;        /* ordered multi-worker: next seq */
 	atomic_uint_least64_t next_seq; /* without a turnstile: numbers as taken */
 	struct chan *collect;     /* ordered multi-worker: results */
+	struct chan **wins;       /* shard_by: each worker's own input */
+	uint32_t nshards;         /* shard_by: workers sharing the input, else 0 */
+	struct pattern_match *shard_m; /* the dispatcher's, for a pattern key */
 	struct sem *window;
 	int window_size;
 	atomic_int live;          /* workers still running */
@@ -110,6 +116,9 @@ struct engine {
 	int64_t deadline_ns;
 	int64_t start_ns;
 };
+
+/* The depth of each worker's own input under shard_by, in batches. */
+#define SHARD_BUFFER 2
 
 /* A second SIGINT/SIGTERM aborts only when it comes this long after the
  * first; sooner, it is the same request delivered twice. */
@@ -452,17 +461,27 @@ static void *worker_main(void *arg)
 		int64_t t0;
 		int r, rc;
 
-		if (rt->window && sem_acquire(rt->window, w->ctx) != CSP_OK) {
-			ok = 0;
-			break;
-		}
-		r = take_numbered(rt, &b, &seq, w->ctx);
-		if (r != CSP_OK) {
-			if (rt->window)
-				sem_release(rt->window);
-			if (r != CSP_CLOSED)
+		if (rt->nshards) {
+			/* The dispatcher numbered it and holds its window slot. */
+			r = chan_recv(rt->wins[w->index], &b, w->ctx);
+			if (r != CSP_OK) {
+				ok = r == CSP_CLOSED;
+				break;
+			}
+			seq = b->seq;
+		} else {
+			if (rt->window && sem_acquire(rt->window, w->ctx) != CSP_OK) {
 				ok = 0;
-			break;
+				break;
+			}
+			r = take_numbered(rt, &b, &seq, w->ctx);
+			if (r != CSP_OK) {
+				if (rt->window)
+					sem_release(rt->window);
+				if (r != CSP_CLOSED)
+					ok = 0;
+				break;
+			}
 		}
 		b->seq = seq;
 		b->next = NULL;
@@ -485,7 +504,7 @@ static void *worker_main(void *arg)
 			break;
 		}
 		if (rt->collect) {
-			struct result res = { seq, q.head, 0 };
+			struct result res = { seq, q.head, 0, w->index };
 			r = chan_send(rt->collect, &res, w->ctx);
 			if (r != CSP_OK) {
 				free_list(q.head, ws, r == CSP_CLOSED || atomic_load(&rt->stopped));
@@ -520,7 +539,7 @@ static void *worker_main(void *arg)
 			free_list(q.head, ws, 0);
 			ok = 0;
 		} else if (rt->collect) {
-			struct result res = { 0, q.head, 1 };
+			struct result res = { 0, q.head, 1, w->index };
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
 				free_list(q.head, ws, 1);
 		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
@@ -537,15 +556,21 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* The collector of an ordered multi-worker stage: results back in order. */
+/*
+ * The collector of an ordered multi-worker stage: results back in order.
+ * With shard_by, each input batch comes back as one part per worker, put
+ * together again (by tag) once all have come.
+ */
 static void *collector_main(void *arg)
 {
 	struct stage_rt *rt = arg;
 	struct engine *eng = rt->eng;
-	struct wstats *ws = &rt->ws[rt->st->workers];
+	struct stage *st = rt->st;
+	struct wstats *ws = &rt->ws[st->workers];
 	int W = rt->window_size;
-	struct batch **ring = csp_calloc((size_t)W, sizeof *ring);
-	char *have = csp_calloc((size_t)W, 1);
+	uint32_t nparts = rt->nshards ? rt->nshards : 1;
+	struct batch **ring = csp_calloc((size_t)W * nparts, sizeof *ring);
+	uint32_t *got = csp_calloc((size_t)W, sizeof *got);
 	struct batch *flushed = NULL, **flushed_tail = &flushed;
 	uint64_t next = 0;
 	int ok = 1, gone = 0;
@@ -569,13 +594,17 @@ static void *collector_main(void *arg)
 				flushed_tail = &(*flushed_tail)->next;
 			continue;
 		}
-		ring[res.seq % (uint64_t)W] = res.list;
-		have[res.seq % (uint64_t)W] = 1;
-		while (have[next % (uint64_t)W]) {
-			size_t slot = next % (uint64_t)W;
-			struct batch *list = ring[slot];
-			ring[slot] = NULL;
-			have[slot] = 0;
+		size_t slot = res.seq % (uint64_t)W;
+		ring[slot * nparts + (nparts > 1 ? (uint32_t)res.worker : 0)] = res.list;
+		got[slot]++;
+		while (got[next % (uint64_t)W] == nparts) {
+			struct batch *list;
+			slot = next % (uint64_t)W;
+			list = nparts == 1 ? ring[slot] :
+				shard_merge(&ring[slot * nparts], nparts, rt->nports,
+					    !(st->kind->flags & KIND_REFRAMES));
+			memset(&ring[slot * nparts], 0, nparts * sizeof *ring);
+			got[slot] = 0;
 			next++;
 			r = gone ? CSP_CLOSED : emit_list(rt, list, ws);
 			if (gone)
@@ -597,15 +626,64 @@ static void *collector_main(void *arg)
 	}
 out:
 	free_list(flushed, ws, 1);
-	for (int i = 0; i < W; i++)
+	for (size_t i = 0; i < (size_t)W * nparts; i++)
 		free_list(ring[i], ws, 0);
 	/* Results still queued (after an abort) are counted as dropped. */
 	while (chan_try_recv(rt->collect, &res) == CSP_OK)
 		free_list(res.list, ws, 0);
 	free(ring);
-	free(have);
+	free(got);
 	finish_stage(rt, ws, ok && !gone && !aborted(eng));
 	thread_exit(eng);
+	return NULL;
+}
+
+/*
+ * The dispatcher of a stage with shard_by: takes each input batch, splits
+ * it by key into one part per worker, and hands each worker its part (an
+ * empty part too, so that the collector knows when a batch is complete).
+ */
+static void *dispatch_main(void *arg)
+{
+	struct stage_rt *rt = arg;
+	struct stage *st = rt->st;
+	uint32_t n = rt->nshards;
+	struct batch **parts = csp_calloc(n, sizeof *parts);
+	uint64_t seq = 0;
+
+	for (;;) {
+		struct batch *b;
+		int r;
+
+		if (rt->window && sem_acquire(rt->window, rt->ctx) != CSP_OK)
+			break;
+		r = take_input(rt, &b, rt->ctx);
+		if (r != CSP_OK) {
+			if (rt->window)
+				sem_release(rt->window);
+			break;
+		}
+		b->seq = seq++;
+		shard_split(st->shard, rt->shard_m, b, parts, n);
+		for (uint32_t i = 0; i < n; i++) {
+			if (r == CSP_OK)
+				r = chan_send(rt->wins[i], &parts[i], rt->ctx);
+			if (r != CSP_OK) {
+				/* Stopped or aborted: what was not handed over
+				 * stops here. */
+				atomic_fetch_add(&rt->ews->rec_in, parts[i]->records);
+				atomic_fetch_add(atomic_load(&rt->stopped) ? &rt->ews->filtered
+						 : &rt->ews->dropped, parts[i]->records);
+				batch_free(parts[i]);
+			}
+		}
+		if (r != CSP_OK)
+			break;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		chan_close(rt->wins[i]);
+	free(parts);
+	thread_exit(rt->eng);
 	return NULL;
 }
 
@@ -762,13 +840,24 @@ static int start_threads(struct engine *eng, struct err *e)
 		rt->ws = csp_calloc((size_t)nw + 2, sizeof *rt->ws);
 		rt->ews = &rt->ws[nw + 1];
 		rt->workers = csp_calloc((size_t)nw, sizeof *rt->workers);
-		rt->threads = csp_calloc((size_t)nw + 1, sizeof *rt->threads);
+		rt->threads = csp_calloc((size_t)nw + 2, sizeof *rt->threads);
 		rt->window_size = stage_window(st);
+		if (!run_style && nw > 1 && st->shard) {
+			rt->nshards = (uint32_t)nw;
+			rt->wins = csp_calloc((size_t)nw, sizeof *rt->wins);
+			for (int w = 0; w < nw; w++)
+				rt->wins[w] = chan_new(sizeof(struct batch *), SHARD_BUFFER);
+			if (st->shard->pattern)
+				rt->shard_m = pattern_match_new(st->shard->pattern);
+		}
 		if (!run_style && nw > 1 && st->ordered) {
 			uint64_t zero = 0;
-			rt->turn = chan_new(sizeof(uint64_t), 1);
-			chan_try_send(rt->turn, &zero);
-			rt->collect = chan_new(sizeof(struct result), (size_t)rt->window_size);
+			if (!rt->nshards) {
+				rt->turn = chan_new(sizeof(uint64_t), 1);
+				chan_try_send(rt->turn, &zero);
+			}
+			rt->collect = chan_new(sizeof(struct result),
+					       (size_t)rt->window_size * (rt->nshards ? rt->nshards : 1));
 			rt->window = sem_new((size_t)rt->window_size);
 		}
 		atomic_store(&rt->in_open, (int)rt->nin);
@@ -790,7 +879,7 @@ static int start_threads(struct engine *eng, struct err *e)
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage_rt *rt = p->stages[i]->rt;
 		total += (p->stages[i]->kind->run ? 1 : p->stages[i]->workers) +
-			 (rt->collect != NULL);
+			 (rt->collect != NULL) + (rt->nshards != 0);
 	}
 	atomic_store(&eng->threads_live, total);
 	for (size_t i = p->n; i-- > 0;) {
@@ -799,14 +888,19 @@ static int start_threads(struct engine *eng, struct err *e)
 		int run_style = st->kind->run != NULL;
 		int nw = run_style ? 1 : st->workers;
 
-		for (int w = 0; w < nw + (rt->collect != NULL); w++) {
-			int err = w < nw ?
-				csp_thread_start(&rt->threads[rt->nthreads], run_style ?
-						 runner_main : worker_main, &rt->workers[w], 0) :
-				csp_thread_start(&rt->threads[rt->nthreads], collector_main, rt, 0);
+		int nt = nw + (rt->collect != NULL) + (rt->nshards != 0);
+		for (int w = 0; w < nt; w++) {
+			int err;
+			if (w < nw)
+				err = csp_thread_start(&rt->threads[rt->nthreads], run_style ?
+						       runner_main : worker_main, &rt->workers[w], 0);
+			else if (w == nw && rt->collect)
+				err = csp_thread_start(&rt->threads[rt->nthreads], collector_main, rt, 0);
+			else
+				err = csp_thread_start(&rt->threads[rt->nthreads], dispatch_main, rt, 0);
 			if (err) {
 				err_set(e, "%s: cannot start thread %d of %d: %s", st->name, w + 1,
-					nw + (rt->collect != NULL), strerror(err));
+					nt, strerror(err));
 				goto fail;
 			}
 			rt->nthreads++;
@@ -1115,8 +1209,19 @@ joined:
 				batch_free(b);
 			}
 		}
-		for (size_t i = 0; i < p->n; i++)
-			balance(p->stages[i]->rt);
+		for (size_t i = 0; i < p->n; i++) {
+			struct stage_rt *rt = p->stages[i]->rt;
+			for (uint32_t w = 0; w < rt->nshards; w++) {
+				struct batch *b;
+				while (chan_try_recv(rt->wins[w], &b) == CSP_OK) {
+					wstat_add(&rt->ews->rec_in, b->records);
+					wstat_add(atomic_load(&rt->stopped) ? &rt->ews->filtered
+						  : &rt->ews->dropped, b->records);
+					batch_free(b);
+				}
+			}
+			balance(rt);
+		}
 	}
 	abort_run |= eng.failed;
 	for (size_t i = 0; i < p->n; i++) {
@@ -1177,6 +1282,10 @@ free_wiring:
 			chan_free(rt->turn);
 		if (rt->collect)
 			chan_free(rt->collect);
+		for (uint32_t w = 0; w < rt->nshards; w++)
+			chan_free(rt->wins[w]);
+		free(rt->wins);
+		pattern_match_free(rt->shard_m);
 		sem_free(rt->window);
 		for (size_t port = 0; port < rt->nports; port++)
 			free(rt->out[port]);

@@ -1167,6 +1167,12 @@ uint64_t pipeline_memory_bound(const struct pipeline *p)
 			total += (uint64_t)stage_window(st) * nports * batch;
 			threads++;
 		}
+		/* shard_by: each worker's own input channel, and the parts
+		 * of a batch the dispatcher holds. */
+		if (st->shard && st->workers > 1) {
+			total += (uint64_t)st->workers * 4 * batch;
+			threads++;
+		}
 		/* A stage reading several inputs may hold one batch of each. */
 		if (st->ninputs > 1)
 			total += (uint64_t)st->ninputs * batch;
