@@ -74,7 +74,6 @@ struct stage_rt {
 	struct edge **in;
 	size_t nin;
 	atomic_int *in_closed;    /* per input: seen closed */
-	atomic_int in_open;       /* inputs not yet closed */
 	struct edge ***out;       /* per port: its edges */
 	size_t *nout;
 	size_t nports;
@@ -291,26 +290,15 @@ static int direct_send(void *arg, struct batch *b)
 	return emit_list(d->rt, b, d->ws);
 }
 
-/*
- * The reader of edge e has gone (head reached, stdout closed).  A writer
- * learns that only when it next sends, and a source blocked in read() on
- * an input that stays silent (a FIFO whose writer stalls, a terminal)
- * would never send again, so the run would hang after `head` had all it
- * wanted.  So: when every edge out of a stage has gone, that stage is of
- * no use any more; a source is cancelled (it stops reading at once and
- * ends quietly), and for any other stage the same question moves up to
- * its own inputs, whose edges are marked gone (their writers skip them;
- * the stage itself still ends in the ordinary way, when its input closes).
- * [head/merge engineer's fix: before it, `head` on a stalled FIFO waited
- * for the FIFO's next byte.]
- */
 static void abandon_inputs(struct stage_rt *rt);
 
 /*
- * The reader of e has gone.  When it was the last reader of e's writer,
- * that stage has nothing left to do: it is stopped at once (its workers'
- * context is cancelled, so a command it runs or a read it waits on ends
- * now, not at its next send), and the news goes on up.
+ * The reader of e has gone (head reached, stdout closed).  A writer would
+ * learn that only when it next sends, and a source blocked in read() on an
+ * input that stays silent (a FIFO whose writer stalls) might never send
+ * again.  So when it was the last reader of e's writer, that stage is
+ * stopped at once (its workers' context is cancelled, so a read it waits on
+ * or a command it runs ends now), and the news goes on up.
  */
 static void reader_gone(struct edge *e)
 {
@@ -326,9 +314,9 @@ static void reader_gone(struct edge *e)
 	abandon_inputs(frt);
 }
 
-/* Stop taking input: tell the writers above, then drop what is queued. */
-/* This may run on another stage's thread (reader_gone), so its counts
- * are added atomically. */
+/* Stop taking input: tell the writers above, then drop what is queued.
+ * This may run on another stage's thread (reader_gone), so its counts go
+ * to the engine's slot, atomically. */
 static void abandon_inputs(struct stage_rt *rt)
 {
 	struct wstats *ws = rt->ews;
@@ -390,11 +378,11 @@ static int take_input(struct stage_rt *rt, struct batch **b, struct ctx *ctx)
 		return r;
 	}
 	for (;;) {
-		struct sel_case cases[64];
-		size_t idx[64], n = 0;
+		struct sel_case cases[MAX_INPUTS];
+		size_t idx[MAX_INPUTS], n = 0;
 		int r;
 
-		for (size_t i = 0; i < rt->nin && n < 64; i++)
+		for (size_t i = 0; i < rt->nin; i++)
 			if (!atomic_load(&rt->in_closed[i])) {
 				cases[n] = (struct sel_case){ rt->in[i]->ch, SEL_RECV, b, 0 };
 				idx[n++] = i;
@@ -860,7 +848,6 @@ static int start_threads(struct engine *eng, struct err *e)
 					       (size_t)rt->window_size * (rt->nshards ? rt->nshards : 1));
 			rt->window = sem_new((size_t)rt->window_size);
 		}
-		atomic_store(&rt->in_open, (int)rt->nin);
 		atomic_store(&rt->live, nw);
 		rt->start_ns = csp_now();
 		for (int w = 0; w < nw; w++) {

@@ -743,6 +743,12 @@ static void resolve_from(struct builder *b, struct stage *first_src)
 			prev = st;
 			continue;
 		}
+		if (st->nfrom > MAX_INPUTS) {
+			diag_add(b->d, st->from_at[MAX_INPUTS], "from: a stage reads at most %d "
+				 "stages (merge them in steps)", MAX_INPUTS);
+			b->errors++;
+			continue;
+		}
 		for (size_t j = 0; j < st->nfrom; j++) {
 			char *ref = csp_strdup(st->from[j]);
 			char *dot = strchr(ref, '.');

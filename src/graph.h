@@ -43,6 +43,9 @@ struct pipeline {
 	size_t n;
 };
 
+/* The most stages one stage may read. */
+#define MAX_INPUTS 64
+
 /* Default drain time after a deadline or signal. */
 #define SHUTDOWN_TIMEOUT_DEFAULT (5 * 1000000000LL)
 
