@@ -59,29 +59,31 @@ static int cut(struct framer *f, size_t room)
 }
 
 /*
- * Return where the caller may write at least `want` bytes (fewer only if
- * want exceeds what a record may still grow to; never 0).  The current
- * batch is cut first when it holds complete records and is nearly full,
- * else it grows: a record longer than a batch makes the batch grow.
+ * Return where the caller may write, and how much room there is: at least
+ * MIN_ROOM (or want, when smaller).  A nearly full batch is cut after its
+ * last complete record; one that holds no complete record yet (a record
+ * longer than a batch) grows.  Batches otherwise keep the standard size,
+ * so they go back to the pool.
  */
 char *framer_space(struct framer *f, size_t want, size_t *room)
 {
 	struct batch *b;
+	size_t min = want < MIN_ROOM ? want : MIN_ROOM;
 
-	if (want == 0)
-		want = MIN_ROOM;
+	if (min == 0)
+		min = MIN_ROOM;
 	if (!f->cur)
-		f->cur = fresh(f, want);
+		f->cur = fresh(f, 0);
 	b = f->cur;
-	if (b->cap - b->len < want) {
-		if (b->n > 0 && b->cap - b->len < MIN_ROOM) {
+	if (b->cap - b->len < min) {
+		if (b->n > 0) {
 			/* The cut emits; its result is reported by the next
 			 * commit, which is where the caller looks. */
-			f->pending = cut(f, want);
+			f->pending = cut(f, MIN_ROOM);
 			b = f->cur;
-		} else if (b->n == 0 || b->cap - b->len < MIN_ROOM) {
-			batch_reserve(b, want);
 		}
+		if (b->cap - b->len < min)
+			batch_reserve(b, want > min ? want : min);
 	}
 	*room = b->cap - b->len;
 	return b->data + b->len;
@@ -97,11 +99,86 @@ static int too_long(struct framer *f, struct err *e)
 	return -1;
 }
 
+/* A record ends at data[pos] (its terminator): add it.  Returns 1 when
+ * the batch has no room for another record, -1 when it was too long. */
+static int end_record(struct framer *f, struct batch *b, size_t pos)
+{
+	size_t len = pos - f->rec_start;
+
+	if (len > f->max_record)
+		return -1;
+	b->recs[b->n] = (struct rec){ (uint32_t)f->rec_start, (uint32_t)len, b->n };
+	b->n++;
+	f->recno++;
+	f->rec_start = pos + 1;
+	return b->n == b->rcap;
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* Bit i set when p[i] is the terminator, for the 64 bytes at p. */
+static inline uint64_t term_mask64(const char *p, __m128i t)
+{
+	uint64_t m = 0;
+
+	for (int k = 0; k < 4; k++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+		m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, t)) << (16 * k);
+	}
+	return m;
+}
+#endif
+
+/*
+ * Find the record ends in data[f->scanned, b->len).  Lines are short
+ * (tens of bytes), so a call to memchr per record would cost more than the
+ * search; 64 bytes are compared at once and the ends read off the bit
+ * mask.  Stops early when the record array is full (returns 1) or a
+ * record is too long (-1); f->scanned says how far it got.
+ */
+static int scan_terms(struct framer *f, struct batch *b)
+{
+	const char term = (char)framing_term(f->framing);
+	const char *base = b->data;
+	size_t i = f->scanned, len = b->len;
+	int r;
+
+#if defined(__SSE2__)
+	const __m128i tv = _mm_set1_epi8(term);
+	while (len - i >= 64) {
+		uint64_t m = term_mask64(base + i, tv);
+		while (m) {
+			size_t pos = i + (size_t)__builtin_ctzll(m);
+			m &= m - 1;
+			if ((r = end_record(f, b, pos)) != 0) {
+				f->scanned = pos + 1;
+				return r;
+			}
+		}
+		i += 64;
+	}
+#endif
+	while (i < len) {
+		const char *t = memchr(base + i, term, len - i);
+		if (!t)
+			break;
+		size_t pos = (size_t)(t - base);
+		i = pos + 1;
+		if ((r = end_record(f, b, pos)) != 0) {
+			f->scanned = i;
+			return r;
+		}
+	}
+	f->scanned = len;
+	return 0;
+}
+
 /*
  * Account for n new bytes at the end of the current batch: complete every
  * record they end, check the unfinished one against max_record, and cut
- * the batch when it is full.  Returns 0, the emit callback's non-zero
- * result, or -1 with e set.
+ * the batch when it is full (of bytes or of records: batches keep the
+ * standard size, so they go back to the pool).  Returns 0, the emit
+ * callback's non-zero result, or -1 with e set.
  */
 int framer_commit(struct framer *f, size_t n, struct err *e)
 {
@@ -114,8 +191,9 @@ int framer_commit(struct framer *f, size_t n, struct err *e)
 	b->len += n;
 	if (f->framing == FRAMING_CHUNK) {
 		while (b->len - f->rec_start >= f->chunk) {
-			if (b->n == b->rcap)
-				batch_reserve_recs(b, 1);
+			if (b->n == b->rcap && (rc = cut(f, MIN_ROOM)) != 0)
+				return rc;
+			b = f->cur;
 			b->recs[b->n] = (struct rec){ (uint32_t)f->rec_start,
 				(uint32_t)f->chunk, b->n };
 			b->n++;
@@ -125,26 +203,18 @@ int framer_commit(struct framer *f, size_t n, struct err *e)
 		}
 		f->scanned = b->len;
 	} else {
-		char term = (char)framing_term(f->framing);
-		const char *base = b->data;
-		const char *p = base + f->scanned, *end = base + b->len, *t;
-
-		while ((t = memchr(p, term, (size_t)(end - p))) != NULL) {
-			size_t len = (size_t)(t - base) - f->rec_start;
-
-			if (len > f->max_record)
+		for (;;) {
+			int r = scan_terms(f, b);
+			b->records = b->n;
+			if (r < 0)
 				return too_long(f, e);
-			if (b->n == b->rcap)
-				batch_reserve_recs(b, 1);
-			b->recs[b->n] = (struct rec){ (uint32_t)f->rec_start,
-				(uint32_t)len, b->n };
-			b->n++;
-			f->recno++;
-			f->rec_start = (size_t)(t - base) + 1;
-			p = t + 1;
+			if (r == 0)
+				break;
+			/* Out of records: the rest goes on in a new batch. */
+			if ((rc = cut(f, MIN_ROOM)) != 0)
+				return rc;
+			b = f->cur;
 		}
-		b->records = b->n;
-		f->scanned = b->len;
 		if (b->len - f->rec_start > f->max_record)
 			return too_long(f, e);
 	}
