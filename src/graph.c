@@ -188,12 +188,31 @@ static struct node *stage_kind_key(const struct node *m, size_t *count,
 	return key;
 }
 
+/* How many stages of each registered kind the list has (indexed as
+ * stage_kinds), so that default names cost no second pass. */
+static size_t *count_kinds(const struct node *stages)
+{
+	size_t *counts = csp_calloc(stage_kind_count() + 1, sizeof *counts);
+
+	for (size_t j = 0; j < stages->n; j++) {
+		const struct stage_kind *k;
+		size_t cnt;
+		if (stages->items[j]->type != NODE_MAP)
+			continue;
+		stage_kind_key(stages->items[j], &cnt, &k);
+		for (size_t x = 0; k && stage_kinds[x]; x++)
+			if (stage_kinds[x] == k)
+				counts[x]++;
+	}
+	return counts;
+}
+
 /* Default names: the kind when it appears once, else kind-N with N the
  * stage's position in the list (1-based). */
-static char *default_name(const struct node *stages, size_t i)
+static char *default_name(const struct node *stages, size_t i, const size_t *counts)
 {
-	const struct stage_kind *k, *k2;
-	size_t cnt, same = 0;
+	const struct stage_kind *k;
+	size_t cnt, x;
 	char buf[128];
 
 	if (stages->items[i]->type != NODE_MAP)
@@ -201,38 +220,37 @@ static char *default_name(const struct node *stages, size_t i)
 	stage_kind_key(stages->items[i], &cnt, &k);
 	if (!k)
 		return NULL;
-	for (size_t j = 0; j < stages->n; j++) {
-		if (stages->items[j]->type != NODE_MAP)
-			continue;
-		stage_kind_key(stages->items[j], &cnt, &k2);
-		same += k2 == k;
-	}
-	if (same <= 1)
+	for (x = 0; stage_kinds[x] != k; x++)
+		;
+	if (counts[x] <= 1)
 		return csp_strdup(k->name);
 	snprintf(buf, sizeof buf, "%s-%zu", k->name, i + 1);
 	return csp_strdup(buf);
 }
 
-static char *stage_name_of(const struct node *stages, size_t i)
+static char *stage_name_of(const struct node *stages, size_t i, const size_t *counts)
 {
 	struct node *m = stages->items[i];
 	struct node *n = m->type == NODE_MAP ? node_get(m, "name") : NULL;
 
 	if (n && n->type == NODE_SCALAR)
 		return csp_strdup(n->str);
-	return default_name(stages, i);
+	return default_name(stages, i, counts);
 }
 
 static struct node *find_stage_node(const struct node *stages, const char *name)
 {
-	for (size_t i = 0; i < stages->n; i++) {
-		char *s = stage_name_of(stages, i);
-		int hit = s && strcmp(s, name) == 0;
+	size_t *counts = count_kinds(stages);
+	struct node *found = NULL;
+
+	for (size_t i = 0; i < stages->n && !found; i++) {
+		char *s = stage_name_of(stages, i, counts);
+		if (s && strcmp(s, name) == 0)
+			found = stages->items[i];
 		free(s);
-		if (hit)
-			return stages->items[i];
 	}
-	return NULL;
+	free(counts);
+	return found;
 }
 
 /* ---- 1. command-line edits to the tree ------------------------------ */
@@ -404,8 +422,19 @@ static int apply_overrides(struct spec *s, struct node *root, struct node *stage
 
 /* ---- 2.-4. building ------------------------------------------------- */
 
+struct name_entry {
+	const char *name;
+	struct stage *st;
+	size_t pos;
+};
+
 struct builder {
 	struct spec *spec;
+	size_t *kind_counts;             /* count_kinds of the stages list */
+	struct name_entry *names;        /* every stage by name, sorted */
+	size_t nnames;
+	size_t *readers;                 /* readers of (stage id, port) */
+	size_t *reader_base;             /* where a stage's ports start in readers */
 	struct diags *d;
 	struct pipeline *p;
 	struct common defaults;
@@ -562,7 +591,7 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 			bad = 1;
 		}
 	} else {
-		st->name = default_name(stages, i);
+		st->name = default_name(stages, i, b->kind_counts);
 		if (!st->name)
 			st->name = csp_strdup("?");
 	}
@@ -682,7 +711,71 @@ struct stage *pipeline_find(const struct pipeline *p, const char *name)
 	return NULL;
 }
 
-static const char *stage_names[1];
+static int name_cmp(const void *a, const void *b)
+{
+	const struct name_entry *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Number the stages and sort their names, once the list is complete, so
+ * that lookups and the duplicate check do not grow with the square of a
+ * long pipeline. */
+static void index_stages(struct builder *b)
+{
+	struct pipeline *p = b->p;
+
+	free(b->names);
+	b->names = csp_calloc(p->n + 1, sizeof *b->names);
+	b->nnames = p->n;
+	for (size_t i = 0; i < p->n; i++) {
+		p->stages[i]->id = i;
+		b->names[i] = (struct name_entry){ p->stages[i]->name, p->stages[i], i };
+	}
+	qsort(b->names, p->n, sizeof *b->names, name_cmp);
+}
+
+static struct stage *find_name(const struct builder *b, const char *name)
+{
+	size_t lo = 0, hi = b->nnames;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(b->names[mid].name, name);
+		if (c == 0) {
+			while (mid > 0 && !strcmp(b->names[mid - 1].name, name))
+				mid--;
+			return b->names[mid].st;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Count the readers of every (stage, port), after from is resolved. */
+static void index_readers(struct builder *b)
+{
+	struct pipeline *p = b->p;
+	size_t total = 0;
+
+	free(b->readers);
+	free(b->reader_base);
+	b->reader_base = csp_calloc(p->n + 1, sizeof *b->reader_base);
+	for (size_t i = 0; i < p->n; i++) {
+		p->stages[i]->id = i;
+		b->reader_base[i] = total;
+		total += p->stages[i]->nports ? p->stages[i]->nports : 1;
+	}
+	b->readers = csp_calloc(total + 1, sizeof *b->readers);
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t j = 0; j < p->stages[i]->ninputs; j++)
+			b->readers[b->reader_base[p->stages[i]->inputs[j]->id] +
+				   (size_t)p->stages[i]->input_ports[j]]++;
+}
 
 /* "did you mean" over the pipeline's stage names. */
 static const char *suggest_stage(const struct pipeline *p, const char *name)
@@ -694,7 +787,6 @@ static const char *suggest_stage(const struct pipeline *p, const char *name)
 		names[i] = p->stages[i]->name;
 	dym = did_you_mean(name, names, p->n);
 	free(names);
-	(void)stage_names;
 	return dym;
 }
 
@@ -755,7 +847,7 @@ static void resolve_from(struct builder *b, struct stage *first_src)
 			struct stage *from;
 			if (dot)
 				*dot++ = '\0';
-			from = pipeline_find(p, ref);
+			from = find_name(b, ref);
 			if (!from) {
 				const char *dym = suggest_stage(p, ref);
 				diag_add(b->d, st->from_at[j], "from: no stage named '%s'%s%s%s", ref,
@@ -791,25 +883,18 @@ static void resolve_from(struct builder *b, struct stage *first_src)
 	}
 }
 
-/* Readers of each (stage, port). */
-static size_t count_readers(const struct pipeline *p, const struct stage *st, int port)
+/* Readers of (stage, port), from the table of index_readers. */
+static size_t count_readers(const struct builder *b, const struct stage *st, int port)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < p->n; i++)
-		for (size_t j = 0; j < p->stages[i]->ninputs; j++)
-			n += p->stages[i]->inputs[j] == st && p->stages[i]->input_ports[j] == port;
-	return n;
+	return b->readers[b->reader_base[st->id] + (size_t)port];
 }
 
 /* Depth-first search for a cycle through inputs; reports the first. */
 static int find_cycle(struct builder *b, struct stage *st, int *state, struct stage **path,
 		      size_t depth)
 {
-	size_t idx = 0;
+	size_t idx = st->id;
 
-	while (b->p->stages[idx] != st)
-		idx++;
 	if (state[idx] == 2)
 		return 0;
 	if (state[idx] == 1) {
@@ -886,7 +971,7 @@ static void check_graph(struct builder *b, const struct graph_opts *o)
 				continue;
 			size_t nports = st->nports ? st->nports : 1;
 			for (size_t port = 0; port < nports; port++)
-				if (count_readers(p, st, (int)port) == 0)
+				if (count_readers(b, st, (int)port) == 0)
 					add_input(sink, st, (int)port);
 		}
 		add_stage(p, sink);
@@ -897,7 +982,7 @@ static void check_graph(struct builder *b, const struct graph_opts *o)
 				continue;
 			size_t nports = st->nports ? st->nports : 1;
 			for (size_t port = 0; port < nports; port++) {
-				if (count_readers(p, st, (int)port))
+				if (count_readers(b, st, (int)port))
 					continue;
 				if (st->nports)
 					diag_add(b->d, st->at, "branch %s.%s has no path to a sink "
@@ -1072,6 +1157,15 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 		b.errors++;
 		goto done;
 	}
+	if (stages->n > MAX_STAGES) {
+		/* Every stage costs threads and a compiled pattern or two:
+		 * refuse a runaway file before building any of it. */
+		diag_add(d, stages, "stages: %zu stages; a pipeline has at most %d", stages->n,
+			 MAX_STAGES);
+		b.errors++;
+		goto done;
+	}
+	b.kind_counts = count_kinds(stages);
 	for (size_t i = 0; i < stages->n; i++) {
 		struct stage *st = build_stage(&b, stages, i);
 		if (!st) {
@@ -1080,18 +1174,22 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 		}
 		add_stage(p, st);
 	}
-	/* Names are unique. */
-	for (size_t i = 0; i < p->n; i++)
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(p->stages[i]->name, p->stages[j]->name)) {
-				const struct node *at = node_get(p->stages[i]->at, "name");
-				const struct node *first = p->stages[j]->at;
-				diag_add(d, at ? at : p->stages[i]->at, "duplicate stage name '%s' "
-					 "(first at %d:%d)", p->stages[i]->name,
-					 first ? first->line : 0, first ? first->col : 0);
-				b.errors++;
-				break;
-			}
+	/* Names are unique: in the sorted index, equal names are adjacent,
+	 * the first in the file first. */
+	index_stages(&b);
+	for (size_t i = 1; i < b.nnames; i++) {
+		size_t f = i - 1;
+		if (strcmp(b.names[i].name, b.names[f].name))
+			continue;
+		while (f > 0 && !strcmp(b.names[f - 1].name, b.names[i].name))
+			f--;
+		const struct node *at = node_get(b.names[i].st->at, "name");
+		const struct node *first = b.names[f].st->at;
+		diag_add(d, at ? at : b.names[i].st->at, "duplicate stage name '%s' "
+			 "(first at %d:%d)", b.names[i].name,
+			 first ? first->line : 0, first ? first->col : 0);
+		b.errors++;
+	}
 	/* The implicit source, unless the first stage is one. */
 	for (size_t i = 0; i < p->n; i++)
 		if (p->stages[i]->kind && p->stages[i]->kind->role == ROLE_SOURCE)
@@ -1104,7 +1202,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 		} else {
 			src = implicit_stage(&b, "stdin", "stdin", NULL);
 		}
-		if (pipeline_find(p, src->name)) {
+		if (find_name(&b, src->name)) {
 			free(src->name);
 			src->name = csp_strdup(o->ninputs ? "files-input" : "stdin-input");
 		}
@@ -1116,13 +1214,21 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 	} else if (o->ninputs && first_src && first_src != p->stages[0]) {
 		/* edit_io replaced it already. */
 	}
+	index_stages(&b);
 	resolve_from(&b, p->stages[0]->implicit ? p->stages[0] : NULL);
 	if (b.errors)
 		goto done;
+	index_readers(&b);
 	check_graph(&b, o);
+	for (size_t i = 0; i < p->n; i++)
+		p->stages[i]->id = i;   /* the implicit sink came last */
 	raw_for_decompress(p);
 done:
 	config_free(common_opts, &b.defaults);
+	free(b.kind_counts);
+	free(b.names);
+	free(b.readers);
+	free(b.reader_base);
 	if (b.errors) {
 		pipeline_free(p);
 		return NULL;
@@ -1154,14 +1260,16 @@ uint64_t pipeline_memory_bound(const struct pipeline *p)
 	const uint64_t batch = BATCH_DATA + BATCH_RECS * sizeof(struct rec) + sizeof(struct batch);
 	const uint64_t base = 8u << 20;   /* code, libraries, allocator slack */
 	uint64_t total = base + (uint64_t)BATCH_POOL_MAX * batch;
+	uint64_t *readers_of = csp_calloc(p->n + 1, sizeof *readers_of);
 
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t j = 0; j < p->stages[i]->ninputs; j++)
+			readers_of[p->stages[i]->inputs[j]->id]++;
 	for (size_t i = 0; i < p->n; i++) {
 		const struct stage *st = p->stages[i];
-		uint64_t readers = 0, threads = (uint64_t)st->workers;
+		uint64_t readers = readers_of[st->id], threads = (uint64_t)st->workers;
 		size_t nports = st->nports ? st->nports : 1;
 
-		for (size_t port = 0; port < nports; port++)
-			readers += count_readers(p, st, (int)port);
 		/* Its output channels: their capacity, plus the batch a
 		 * blocked sender holds. */
 		total += readers * ((uint64_t)st->buffer + 1) * batch;
@@ -1184,5 +1292,6 @@ uint64_t pipeline_memory_bound(const struct pipeline *p)
 			total += (uint64_t)st->ninputs * batch;
 		total += threads * CSP_STACK_SIZE;
 	}
+	free(readers_of);
 	return total;
 }

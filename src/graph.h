@@ -43,6 +43,9 @@ struct pipeline {
 	size_t n;
 };
 
+/* The most stages a pipeline may have. */
+#define MAX_STAGES 10000
+
 /* The most stages one stage may read. */
 #define MAX_INPUTS 64
 

@@ -163,6 +163,8 @@ struct stage {
 	const struct stage_kind *kind;
 	char *name;
 	int index;                   /* 1-based position in the file */
+	size_t id;                   /* position in the pipeline's list (0-based,
+					implicit stages included) */
 	const struct node *at;       /* where it is defined (for messages) */
 	const struct node *kind_at;  /* its kind key's value */
 	void *conf;                  /* the kind's config struct, loaded */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "batch.h"
 #include "csp/csp.h"
 #include "engine.h"
 #include "graph.h"
