@@ -474,7 +474,7 @@ static void *worker_main(void *arg)
 		b->seq = seq;
 		b->next = NULL;
 		wstat_add(&ws->rec_in, b->records);
-		wstat_add(&ws->bytes_in, b->len);
+		wstat_add(&ws->bytes_in, batch_bytes(b));
 		wstat_add(&ws->batches, 1);
 		if (!rt->collect && st->workers == 1) {
 			q.send = direct_send;
@@ -744,7 +744,7 @@ int io_recv(struct stage_io *io, size_t i, struct batch **b)
 	rt->io_wait_ns += csp_now() - t0;
 	if (r == CSP_OK) {
 		wstat_add(&io->ws->rec_in, (*b)->records);
-		wstat_add(&io->ws->bytes_in, (*b)->len);
+		wstat_add(&io->ws->bytes_in, batch_bytes(*b));
 	}
 	return r;
 }
