@@ -159,7 +159,8 @@ char *batch_add(struct batch *b, const void *p, size_t len, uint32_t tag)
 {
 	char *dst = batch_begin_rec(b, len);
 
-	memcpy(dst, p, len);
+	if (len)
+		memcpy(dst, p, len);
 	batch_end_rec(b, len, tag);
 	return dst;
 }
