@@ -480,12 +480,25 @@ static void *worker_main(void *arg)
 			q.send = direct_send;
 			q.arg = &direct;
 		}
+		uint64_t in_recs = b->records;
+		uint64_t before = atomic_load(&ws->rec_out) + atomic_load(&ws->filtered) +
+				  atomic_load(&ws->dropped) - atomic_load(&ws->created);
 		t0 = csp_now();
 		atomic_store_explicit(&ws->busy, 1, memory_order_relaxed);
 		rc = st->kind->process(w, b, &q, &e);
 		atomic_store_explicit(&ws->busy, 0, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ws->busy_ns, csp_now() - t0, memory_order_relaxed);
 		if (rc == STAGE_ERROR) {
+			/* The records of the failed batch that were neither sent,
+			 * counted, nor queued are lost with it. */
+			uint64_t after = atomic_load(&ws->rec_out) + atomic_load(&ws->filtered) +
+					 atomic_load(&ws->dropped) - atomic_load(&ws->created);
+			uint64_t queued = 0;
+			for (struct batch *x = q.head; x; x = x->next)
+				queued += x->records;
+			if (in_recs > after - before + queued &&
+			    !(st->kind->flags & KIND_REFRAMES))
+				wstat_add(&ws->dropped, in_recs - (after - before) - queued);
 			fail(eng, st, &e);
 			free_list(q.head, ws, 0);
 			ok = 0;

@@ -258,10 +258,18 @@ static struct node *find_stage_node(const struct node *stages, const char *name)
 /* The options a source or sink of another kind keeps when INPUT or -o
  * replaces it (those the new kind has). */
 static void copy_options(struct spec *s, struct node *to, const struct node *from,
-			 const struct stage_kind *kind, const char *skip)
+			 const struct stage_kind *from_kind, const struct stage_kind *kind,
+			 const char *skip)
 {
-	if (!from || from->type != NODE_MAP)
+	if (!from || from->is_null)
 		return;
+	if (from->type != NODE_MAP) {
+		/* A shorthand (`stdin: nul`) sets the old kind's main option. */
+		if (from_kind && from_kind->shorthand && strcmp(from_kind->shorthand, skip) &&
+		    config_find(kind->options, from_kind->shorthand))
+			spec_map_set(s, to, from_kind->shorthand, (struct node *)from);
+		return;
+	}
 	for (size_t i = 0; i < from->n; i++) {
 		const char *key = from->keys[i]->str;
 		if (strcmp(key, skip) && config_find(kind->options, key))
@@ -350,7 +358,8 @@ static int edit_io(struct spec *s, struct node *stages, const struct graph_opts 
 		struct node *v = inputs_node(s, o);
 		size_t ki = kind_index(src);
 
-		copy_options(s, v, src->vals[ki], stage_find("files"), "paths");
+		copy_options(s, v, src->vals[ki], stage_find(src->keys[ki]->str),
+			     stage_find("files"), "paths");
 		replace_kind(s, src, "files", v);
 	}
 	if (o->output && nsink > 1) {
@@ -361,7 +370,8 @@ static int edit_io(struct spec *s, struct node *stages, const struct graph_opts 
 		struct node *v = output_node(s, o->output);
 		size_t ki = kind_index(sink);
 
-		copy_options(s, v, sink->vals[ki], stage_find("file"), "path");
+		copy_options(s, v, sink->vals[ki], stage_find(sink->keys[ki]->str),
+			     stage_find("file"), "path");
 		replace_kind(s, sink, "file", v);
 	}
 	return rc;
@@ -407,6 +417,26 @@ static int apply_overrides(struct spec *s, struct node *root, struct node *stage
 		const struct stage_kind *k = ki < m->n ? stage_find(m->keys[ki]->str) : NULL;
 		if (!k) {
 			spec_map_set(s, m, ov->key, val);  /* reported with the stage */
+			continue;
+		}
+		if (!config_find(k->options, ov->key) &&
+		    !((k->flags & KIND_SHORTHAND_ANY) && !strcmp(ov->key, k->shorthand))) {
+			/* STAGE.KEY names a common key or one of the kind's
+			 * options: suggest from both. */
+			const char *names[64];
+			size_t nn = 0;
+			for (size_t j = 0; common_opts[j].name && nn < 64; j++)
+				names[nn++] = common_opts[j].name;
+			for (size_t j = 0; k->options[j].name && nn < 64; j++)
+				names[nn++] = k->options[j].name;
+			const char *dym = did_you_mean(ov->key, names, nn);
+			if (dym && config_find(common_opts, dym))
+				diag_add(d, val, "unknown key '%s' (did you mean '%s'?)", ov->key, dym);
+			else
+				diag_add(d, val, "unknown option '%s' for %s%s%s%s", ov->key, k->name,
+					 dym ? " (did you mean '" : "", dym ? dym : "",
+					 dym ? "'?)" : "");
+			rc = -1;
 			continue;
 		}
 		if (k->flags & KIND_SHORTHAND_ANY) {
@@ -902,10 +932,13 @@ static int find_cycle(struct builder *b, struct stage *st, int *state, struct st
 		size_t k = 0;
 		while (path[k] != st)
 			k++;
-		buf_printf(&msg, "cycle: ");
-		for (size_t j = depth; j-- > k;)
-			buf_printf(&msg, "%s -> ", path[j]->name);
-		buf_printf(&msg, "%s", st->name);
+		/* The search walks against the flow (a stage to its inputs):
+		 * in the order records flow, st is followed by the stages
+		 * found after it, last first. */
+		buf_printf(&msg, "cycle: %s", st->name);
+		for (size_t j = depth; j-- > k + 1;)
+			buf_printf(&msg, " -> %s", path[j]->name);
+		buf_printf(&msg, " -> %s", st->name);
 		diag_add(b->d, st->nfrom ? st->from_at[0] : st->at, "%s", buf_cstr(&msg));
 		buf_free(&msg);
 		return 1;
@@ -1060,8 +1093,9 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 	struct stage *first_src = NULL;
 
 	if (!root) {
-		diag_addf(d, spec_name(spec), "empty pipeline (expected a mapping with a "
-			  "'stages' list)");
+		char where[1024];
+		snprintf(where, sizeof where, "%.1000s:1:1", spec_name(spec));
+		diag_addf(d, where, "empty pipeline (expected a mapping with a 'stages' list)");
 		return NULL;
 	}
 	if (root->type != NODE_MAP) {

@@ -1,9 +1,31 @@
 /*
  * main.c - cspipe: Go's concurrency model for the Unix command line.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "cli.h"
+
+/*
+ * A descriptor 0, 1 or 2 closed by the caller (`cspipe ... >&-`) would be
+ * the next one cspipe opens, and output meant for stdout would land in a
+ * file it reads.  Hold each closed one with /dev/null opened the wrong way
+ * round, so that using it fails with EBADF, as it would have, and the user
+ * gets an error instead of lost data.
+ */
+static void hold_std_descriptors(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+			int got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+			if (got >= 0 && got != fd)
+				close(got);   /* a lower one was free: not ours to fill */
+		}
+}
 
 int main(int argc, char **argv)
 {
+	hold_std_descriptors();
 	return cli_main(argc, argv);
 }

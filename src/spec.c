@@ -446,14 +446,16 @@ static size_t find_close(const char *raw, size_t i, size_t end)
 /*
  * Expand raw[from..to) into out: ${VAR}, ${VAR:-default} (default when
  * unset or empty, itself expanded), $${ -> ${; any other $ stays.  Returns
- * 0, or -1 after one positioned diagnostic (the first error in a scalar
- * ends its expansion: later ones would mostly be echoes).
+ * 0, or -1 after positioned diagnostics: every unset variable is reported
+ * (a user fixes them all at once), while the first syntax error ends the
+ * scalar's expansion (later ones would mostly be echoes of it).
  */
 static int expand(struct loader *l, const struct textpos *tp, const char *raw,
 		  size_t from, size_t to, struct buf *out, int depth)
 {
 	size_t i = from;
 	char show[128];
+	int unset = 0;
 
 	while (i < to) {
 		const char *dollar = memchr(raw + i, '$', to - i);
@@ -525,9 +527,10 @@ static int expand(struct loader *l, const struct textpos *tp, const char *raw,
 			if (!val) {
 				expand_error(l, tp, raw, j, "environment variable "
 					     "'%s' is not set", show);
-				return -1;
+				unset = 1;
+			} else {
+				buf_append(out, val, strlen(val));
 			}
-			buf_append(out, val, strlen(val));
 		} else if (val && *val) {
 			buf_append(out, val, strlen(val));
 		} else {
@@ -542,7 +545,7 @@ static int expand(struct loader *l, const struct textpos *tp, const char *raw,
 		}
 		i = close + 1;
 	}
-	return 0;
+	return unset ? -1 : 0;
 }
 
 /* ---- building the tree ---- */
