@@ -163,3 +163,14 @@ EOF
 	}
 	[ "$(cat got)" = $'> first\n> second' ]
 }
+
+@test "install puts the binary, the man pages and the completion under the prefix" {
+	# What `ninja install` runs, with the prefix configure.py records.
+	grep -q '^prefix = ' "$TOP/build.ninja"
+	(cd "$TOP" && DESTDIR="$TMP/root" sh test/install.sh /opt/cs "$CSPIPE") > log
+	[ -x "$TMP/root/opt/cs/bin/cspipe" ]
+	[ -f "$TMP/root/opt/cs/share/man/man1/cspipe.1" ]
+	[ -f "$TMP/root/opt/cs/share/man/man5/cspipe-pipeline.5" ]
+	[ -f "$TMP/root/opt/cs/share/bash-completion/completions/cspipe" ]
+	"$TMP/root/opt/cs/bin/cspipe" --version
+}
