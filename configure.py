@@ -361,11 +361,15 @@ def main():
            description='BENCH')
     w.rule('install', 'cd %s && sh test/install.sh "$prefix" $binary' % s('.'),
            pool='console', description='INSTALL')
-    w.rule('fuzz_cc', 'clang -std=c11 -D_GNU_SOURCE -g -O1 '
-           '-fsanitize=fuzzer,address,undefined -I%s -I%s %s -o $out $in '
-           '%s -lm -pthread' % (s('src'), s('stages'), ' '.join(cflags),
-                                ' '.join(libs)),
-           description='FUZZ-CC $out')
+    # Fuzz targets: the library built once more with clang's fuzzer
+    # instrumentation (-fsanitize=fuzzer-no-link), linked to each target.
+    fuzz_flags = ('-std=c11 -D_GNU_SOURCE -g -O1 -pthread '
+                  '-fsanitize=fuzzer-no-link,address,undefined '
+                  '-I%s -I%s %s' % (s('src'), s('stages'), ' '.join(cflags)))
+    w.rule('fuzz_cc', 'clang -MMD -MF $out.d %s -c $in -o $out' % fuzz_flags,
+           depfile='$out.d', deps='gcc', description='FUZZ-CC $out')
+    w.rule('fuzz_link', 'clang -fsanitize=fuzzer,address,undefined -pthread '
+           '-o $out $in %s -lm' % ' '.join(libs), description='FUZZ-LINK $out')
     w.rule('fuzz_run', 'cd %s && sh test/fuzz/run.sh $fuzzdir' % s('.'),
            pool='console', description='FUZZ')
     w.newline()
@@ -413,10 +417,16 @@ def main():
     w.build('install', 'install', implicit=[binary],
             variables={'binary': binpath})
     fuzzers = []
+    fuzz_objs = []
+    for f in lib_srcs:
+        out = fuzzdir + '/obj/' + os.path.splitext(f)[0] + '.o'
+        w.build(out, 'fuzz_cc', s(f))
+        fuzz_objs.append(out)
     for f in present(FUZZ_TARGETS):
         name = os.path.splitext(os.path.basename(f))[0]
         out = fuzzdir + '/' + name
-        w.build(out, 'fuzz_cc', [s(f)] + [s(x) for x in lib_srcs])
+        w.build(out + '.o', 'fuzz_cc', s(f))
+        w.build(out, 'fuzz_link', [out + '.o'] + fuzz_objs)
         fuzzers.append(out)
     w.build('fuzz', 'fuzz_run', implicit=fuzzers,
             variables={'fuzzdir': fuzzdir if src == '.'
