@@ -66,6 +66,7 @@ struct result {
 	struct batch *list;       /* output batches, linked by next */
 	int flush;                /* from flush(): emitted after every seq */
 	int worker;               /* shard_by: whose part of the batch */
+	struct err *err;          /* the batch failed: reported in its turn */
 };
 
 struct stage_rt {
@@ -499,13 +500,24 @@ static void *worker_main(void *arg)
 			if (in_recs > after - before + queued &&
 			    !(st->kind->flags & KIND_REFRAMES))
 				wstat_add(&ws->dropped, in_recs - (after - before) - queued);
-			fail(eng, st, &e);
 			free_list(q.head, ws, 0);
 			ok = 0;
+			if (rt->collect) {
+				/* In order: the error of the earliest failing
+				 * batch is the one reported, as with one worker,
+				 * whichever worker fails first in time. */
+				struct result res = { seq, NULL, 0, w->index,
+						      csp_malloc(sizeof e) };
+				*res.err = e;
+				if (chan_send(rt->collect, &res, w->ctx) == CSP_OK)
+					break;
+				free(res.err);
+			}
+			fail(eng, st, &e);
 			break;
 		}
 		if (rt->collect) {
-			struct result res = { seq, q.head, 0, w->index };
+			struct result res = { seq, q.head, 0, w->index, NULL };
 			r = chan_send(rt->collect, &res, w->ctx);
 			if (r != CSP_OK) {
 				free_list(q.head, ws, r == CSP_CLOSED || atomic_load(&rt->stopped));
@@ -540,7 +552,7 @@ static void *worker_main(void *arg)
 			free_list(q.head, ws, 0);
 			ok = 0;
 		} else if (rt->collect) {
-			struct result res = { 0, q.head, 1, w->index };
+			struct result res = { 0, q.head, 1, w->index, NULL };
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
 				free_list(q.head, ws, 1);
 		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
@@ -571,6 +583,7 @@ static void *collector_main(void *arg)
 	int W = rt->window_size;
 	uint32_t nparts = rt->nshards ? rt->nshards : 1;
 	struct batch **ring = csp_calloc((size_t)W * nparts, sizeof *ring);
+	struct err **errs = csp_calloc((size_t)W, sizeof *errs);
 	uint32_t *got = csp_calloc((size_t)W, sizeof *got);
 	struct batch *flushed = NULL, **flushed_tail = &flushed;
 	uint64_t next = 0;
@@ -587,6 +600,7 @@ static void *collector_main(void *arg)
 		}
 		if (gone) {
 			free_list(res.list, ws, 1);
+			free(res.err);
 			continue;
 		}
 		if (res.flush) {
@@ -597,10 +611,21 @@ static void *collector_main(void *arg)
 		}
 		size_t slot = res.seq % (uint64_t)W;
 		ring[slot * nparts + (nparts > 1 ? (uint32_t)res.worker : 0)] = res.list;
+		if (res.err && !errs[slot])
+			errs[slot] = res.err;
+		else
+			free(res.err);
 		got[slot]++;
-		while (got[next % (uint64_t)W] == nparts) {
+		/* A failed worker sends no more: a batch it would have sent a
+		 * part of never completes, but its own error comes first. */
+		while (got[next % (uint64_t)W] == nparts || errs[next % (uint64_t)W]) {
 			struct batch *list;
 			slot = next % (uint64_t)W;
+			if (errs[slot]) {
+				fail(eng, st, errs[slot]);
+				ok = 0;
+				goto out;
+			}
 			list = nparts == 1 ? ring[slot] :
 				shard_merge(&ring[slot * nparts], nparts, rt->nports,
 					    !(st->kind->flags & KIND_REFRAMES));
@@ -629,10 +654,15 @@ out:
 	free_list(flushed, ws, 1);
 	for (size_t i = 0; i < (size_t)W * nparts; i++)
 		free_list(ring[i], ws, 0);
+	for (int i = 0; i < W; i++)
+		free(errs[i]);
 	/* Results still queued (after an abort) are counted as dropped. */
-	while (chan_try_recv(rt->collect, &res) == CSP_OK)
+	while (chan_try_recv(rt->collect, &res) == CSP_OK) {
 		free_list(res.list, ws, 0);
+		free(res.err);
+	}
 	free(ring);
+	free(errs);
 	free(got);
 	finish_stage(rt, ws, ok && !gone && !aborted(eng));
 	thread_exit(eng);
