@@ -175,9 +175,15 @@ static void fail(struct engine *eng, const struct stage *st, const struct err *e
 {
 	pthread_mutex_lock(&eng->mu);
 	if (!eng->failed) {
+		const char *msg = e->set ? e->msg : "failed";
+		size_t nl = strlen(st->name);
 		eng->failed = 1;
-		snprintf(eng->first.msg, sizeof eng->first.msg, "%.200s: %.800s", st->name,
-			 e->set ? e->msg : "failed");
+		/* "stdin: stdin: read error" says the name twice. */
+		if (!strncmp(msg, st->name, nl) && msg[nl] == ':')
+			snprintf(eng->first.msg, sizeof eng->first.msg, "%s", msg);
+		else
+			snprintf(eng->first.msg, sizeof eng->first.msg, "%.200s: %.800s",
+				 st->name, msg);
 		eng->first.set = 1;
 	}
 	pthread_mutex_unlock(&eng->mu);

@@ -552,7 +552,7 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 	const struct stage_kind *kind;
 	struct node *kkey, *kval = NULL;
 	size_t nkinds;
-	int bad = 0;
+	int bad = 0, unknown = 0;
 	static const char *names[64];
 	size_t nnames = 0;
 
@@ -594,9 +594,10 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 			diag_add(b->d, m->keys[j], "unknown key '%s'%s%s%s", key,
 				 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
 			bad = 1;
+			unknown = 1;   /* most likely the kind, misspelt */
 		}
 	}
-	if (nkinds == 0) {
+	if (nkinds == 0 && !unknown) {
 		diag_add(b->d, m, "stage has no kind (give one of: stdin, files, generate, "
 			 "filter, map, compress, decompress, merge, route, head, rate, exec, "
 			 "stdout, file)");
@@ -1181,8 +1182,9 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 		goto done;
 	}
 	if (stages->type != NODE_SEQ) {
-		diag_add(d, stages, "stages: expected a list of stages, got a %s",
-			 node_type_name(stages));
+		diag_add(d, stages, "stages: expected a list of stages, got %s%s",
+			 stages->is_null ? "nothing" : "a ",
+			 stages->is_null ? "" : node_type_name(stages));
 		b.errors++;
 		goto done;
 	}

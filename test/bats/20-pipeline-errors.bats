@@ -401,7 +401,6 @@ cspipe: multi.yaml:4:13: missing required option 'pattern' for filter
 cspipe: multi.yaml:6:14: workers: 0 is out of range 1..10000
 cspipe: multi.yaml:5:17: unknown case 'sideways' (expected upper or lower)
 cspipe: multi.yaml:7:5: unknown key 'nosuch'
-cspipe: multi.yaml:7:5: stage has no kind (give one of: stdin, files, generate, filter, map, compress, decompress, merge, route, head, rate, exec, stdout, file)
 cspipe: multi.yaml:9:11: from: no stage named 'nowhere'"
 	[ ! -e out.txt ]
 }

@@ -196,7 +196,7 @@ with open('huge.txt', 'wb') as f:
 	# The same through standard input, and to a file that is then not made.
 	run --separate-stderr cspipe run -o out.txt -e '{stages: [filter: a]}' < huge.txt
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "cspipe: stdin: stdin:2: record longer than max_record (64MiB)" ]
+	[ "$stderr" = "cspipe: stdin:2: record longer than max_record (64MiB)" ]
 	[ ! -e out.txt ]
 	no_temp_files .
 }
@@ -263,7 +263,7 @@ with open('huge.txt', 'wb') as f:
 	within "$t0" $((5 * $(slowdown)))
 	echo "status $status: $stderr"
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "cspipe: stdin: stdin: read error: Bad file descriptor" ]
+	[ "$stderr" = "cspipe: stdin: read error: Bad file descriptor" ]
 	[ -z "$output" ]
 }
 
@@ -292,7 +292,7 @@ open('corrupt.gz', 'wb').write(d)"
 	[ -z "$output" ]
 	run --separate-stderr cspipe run -e '{stages: [filter: ""]}' < corrupt.gz
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "cspipe: stdin: stdin: corrupt gzip data at byte 11: invalid block type" ]
+	[ "$stderr" = "cspipe: stdin: corrupt gzip data at byte 11: invalid block type" ]
 	echo old > out.txt
 	run --separate-stderr cspipe run -o out.txt -e '{stages: [filter: ""]}' corrupt.gz
 	[ "$status" -eq 1 ]
@@ -321,7 +321,7 @@ open('badcrc.gz', 'wb').write(d)"
 	[ "$stderr" = "cspipe: files: trunc.gz: truncated gzip data (the stream ends at byte 10000)" ]
 	run --separate-stderr cspipe run -e '{stages: [filter: ""]}' < trunc.gz
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "cspipe: stdin: stdin: truncated gzip data (the stream ends at byte 10000)" ]
+	[ "$stderr" = "cspipe: stdin: truncated gzip data (the stream ends at byte 10000)" ]
 	printf '\x1f\x8b' > magic.gz
 	run --separate-stderr cspipe run -e '{stages: [filter: ""]}' magic.gz
 	[ "$status" -eq 1 ]
