@@ -82,11 +82,22 @@ maxrss() {
 	timeout -k 5 "${CSPIPE_TIMEOUT:-120}" python3 "$LIB/maxrss.py" "$report" "$@"
 }
 
-# as_nobody COMMAND...: run without root's privileges, in a test folder that
-# nobody can reach (and, where a test chmods it, write).
+# as_nobody PROGRAM ARG...: run without root's privileges, in a test folder
+# that nobody can reach (and, where a test chmods it, write).  PROGRAM runs
+# from a copy in a folder of its own: the checkout may lie where nobody
+# cannot reach it (under /root, mode 700, on a fresh machine).
 as_nobody() {
+	local bin status
 	chmod 755 "$TMP"
-	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+	bin=$(mktemp -d "${BATS_TMPDIR:-/tmp}/cspipe-nobody.XXXXXX") || return 1
+	chmod 755 "$bin"
+	cp "$1" "$bin/" || return 1
+	local prog=$bin/${1##*/}
+	shift
+	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$prog" "$@"
+	status=$?
+	rm -rf "$bin"
+	return "$status"
 }
 
 # no_temp_files DIR: the file sink left no .NAME.cspipe-XXXXXX behind.
