@@ -244,12 +244,12 @@ with open('huge.txt', 'wb') as f:
 	no_temp_files .
 }
 
-@test "an unreadable file is an error naming it (as nobody)" {
+@test "an unreadable file is an error naming it (without root's override)" {
 	echo secret > unreadable.log
-	chmod 600 unreadable.log
+	chmod 000 unreadable.log
 	echo public > readable.log
 	chmod 644 readable.log
-	run --separate-stderr as_nobody "$CSPIPE" run -e '{stages: [filter: ""]}' readable.log unreadable.log
+	run --separate-stderr unprivileged "$CSPIPE" run -e '{stages: [filter: ""]}' readable.log unreadable.log
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "cspipe: files: unreadable.log: Permission denied" ]
 	[ -z "$output" ]

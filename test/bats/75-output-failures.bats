@@ -196,30 +196,30 @@ to_full() {
 
 # ---- read-only targets -----------------------------------------------------
 
-@test "a read-only target folder (as nobody) is an error before anything runs" {
+@test "a read-only target folder (without root's override) is an error before anything runs" {
 	mkdir ro
 	printf 'old\n' > ro/out.txt
 	chmod 644 ro/out.txt
 	chmod 555 ro
 	t0=$(now)
 	# An endless source: the check is made before the run starts.
-	run --separate-stderr as_nobody "$CSPIPE" run -e '{stages: [{generate: {template: "line $n"}}, {file: ro/out.txt}]}'
+	run --separate-stderr unprivileged "$CSPIPE" run -e '{stages: [{generate: {template: "line $n"}}, {file: ro/out.txt}]}'
 	within "$t0" $((10 * $(slowdown)))
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "cspipe: file: cannot create a temporary file beside ro/out.txt: Permission denied" ]
 	[ -z "$output" ]
 	[ "$(cat ro/out.txt)" = old ]
 	[ "$(ls -A ro)" = out.txt ]
-	run --separate-stderr as_nobody "$CSPIPE" run -o ro/new.txt -e '{stages: [{generate: {count: 3}}]}'
+	run --separate-stderr unprivileged "$CSPIPE" run -o ro/new.txt -e '{stages: [{generate: {count: 3}}]}'
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "cspipe: file: cannot create a temporary file beside ro/new.txt: Permission denied" ]
 	[ "$(ls -A ro)" = out.txt ]
 }
 
-@test "append to a file nobody may write is an error, the file intact" {
+@test "append to a read-only file is an error, the file intact" {
 	printf 'old\n' > locked.txt
 	chmod 444 locked.txt
-	run --separate-stderr as_nobody "$CSPIPE" run -e '{stages: [{generate: {count: 3}}, {file: {path: locked.txt, append: true}}]}'
+	run --separate-stderr unprivileged "$CSPIPE" run -e '{stages: [{generate: {count: 3}}, {file: {path: locked.txt, append: true}}]}'
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "cspipe: file: cannot open locked.txt: Permission denied" ]
 	[ "$(cat locked.txt)" = old ]

@@ -82,22 +82,19 @@ maxrss() {
 	timeout -k 5 "${CSPIPE_TIMEOUT:-120}" python3 "$LIB/maxrss.py" "$report" "$@"
 }
 
-# as_nobody PROGRAM ARG...: run without root's privileges, in a test folder
-# that nobody can reach (and, where a test chmods it, write).  PROGRAM runs
-# from a copy in a folder of its own: the checkout may lie where nobody
-# cannot reach it (under /root, mode 700, on a fresh machine).
-as_nobody() {
-	local bin status
-	chmod 755 "$TMP"
-	bin=$(mktemp -d "${BATS_TMPDIR:-/tmp}/cspipe-nobody.XXXXXX") || return 1
-	chmod 755 "$bin"
-	cp "$1" "$bin/" || return 1
-	local prog=$bin/${1##*/}
-	shift
-	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$prog" "$@"
-	status=$?
-	rm -rf "$bin"
-	return "$status"
+# unprivileged COMMAND...: run COMMAND as root without the capabilities
+# that let root ignore file permissions (CAP_DAC_OVERRIDE and
+# CAP_DAC_READ_SEARCH), so that a mode of 000, 444 or 555 on root's own
+# files holds for it as for any user.  (Not a switch to another user: on a
+# fresh machine the checkout and the libraries it was built against may be
+# readable by root alone.)  A user other than root has no such capability.
+unprivileged() {
+	if [ "$(id -u)" -ne 0 ]; then
+		"$@"
+		return
+	fi
+	setpriv --inh-caps=-dac_override,-dac_read_search \
+		--bounding-set=-dac_override,-dac_read_search -- "$@"
 }
 
 # no_temp_files DIR: the file sink left no .NAME.cspipe-XXXXXX behind.
