@@ -6,7 +6,9 @@
  * Z_SYNC_FLUSH (so it ends on a byte boundary and the pieces concatenate
  * into one valid deflate stream), primed with the 32 KiB of uncompressed
  * stream that precede it as dictionary, so that matches reach back across
- * batch boundaries and the ratio stays that of one deflate stream.  The
+ * batch boundaries and the ratio stays that of one deflate stream.  (A
+ * worker that compressed the batch before goes on with its own stream
+ * instead: same window, no reset, no priming.)  The
  * worker of batch 0 writes the header; emit, which runs serially in output
  * order, folds each piece's CRC-32 (or Adler-32) and length into the
  * stream's; finish writes an empty final block and the trailer.
@@ -113,6 +115,9 @@ struct compress_state {
 struct compress_worker {
 	z_stream zs;
 	struct buf gather;               /* input bytes of non-adjacent records */
+	uint64_t next;                   /* zs has compressed the stream up to
+					    the end of batch next-1 (0: none):
+					    batch next continues it as is */
 };
 
 static int compress_start(struct stage *st, struct err *e)
@@ -153,8 +158,9 @@ static void compress_free(struct stage *st)
 	st->priv = NULL;
 }
 
-/* A raw deflate stream per worker, reset for each batch.  Cannot fail
- * (out of memory aborts, as everywhere). */
+/* A raw deflate stream per worker, reset for each batch that does not
+ * follow the worker's previous one.  Cannot fail (out of memory aborts, as
+ * everywhere). */
 static void *compress_worker_new(struct stage *st, int index)
 {
 	const struct compress_conf *c = st->conf;
@@ -382,12 +388,15 @@ static int compress_process(struct worker *w, struct batch *in,
 		publish(mine, seq, keep + len);
 	}
 
-	/* Step 4. */
-	if (len > 0) {
+	/* Step 4.  A worker that compressed batch s-1 itself (always, with
+	 * one worker) continues its stream: its window already holds s-1's
+	 * tail, and what it deflates next follows s-1's sync flush. */
+	if (len > 0 && !(seq > 0 && cw->next == seq)) {
 		deflateReset(zs);
 		if (dlen > 0)
 			deflateSetDictionary(zs, prev->tail, (uInt)dlen);
 	}
+	cw->next = seq + 1;
 	if (got == 0)
 		release(prev);   /* deflate keeps its own copy of the dictionary */
 	/* Nothing to say, and nothing to account for. */
