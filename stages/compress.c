@@ -365,6 +365,7 @@ static int compress_process(struct worker *w, struct batch *in,
 	const unsigned char *p;
 	size_t len, dlen = 0;
 	int got = 1;             /* take's result: 0 when s-1's tail is held */
+	int cont;                /* zs goes on from the end of s-1 */
 	struct batch *ob;
 	int rc = 0;
 
@@ -388,15 +389,18 @@ static int compress_process(struct worker *w, struct batch *in,
 		publish(mine, seq, keep + len);
 	}
 
-	/* Step 4.  A worker that compressed batch s-1 itself (always, with
-	 * one worker) continues its stream: its window already holds s-1's
-	 * tail, and what it deflates next follows s-1's sync flush. */
-	if (len > 0 && !(seq > 0 && cw->next == seq)) {
+	/* Step 4.  A worker whose stream ends where batch s-1 ended (it
+	 * compressed s-1 itself: always, with one worker) continues it: its
+	 * window already holds s-1's tail, and what it deflates next follows
+	 * s-1's sync flush.  An empty batch leaves the stream as it was, so it
+	 * then ends where s ends only if it ended where s-1 did. */
+	cont = seq > 0 && cw->next == seq;
+	if (len > 0 && !cont) {
 		deflateReset(zs);
 		if (dlen > 0)
 			deflateSetDictionary(zs, prev->tail, (uInt)dlen);
 	}
-	cw->next = seq + 1;
+	cw->next = len > 0 || cont ? seq + 1 : 0;
 	if (got == 0)
 		release(prev);   /* deflate keeps its own copy of the dictionary */
 	/* Nothing to say, and nothing to account for. */
