@@ -38,6 +38,7 @@ struct common {
 static int parse_shard(const struct node *n, void *dst, struct diags *d);
 static void free_shard(void *dst);
 static struct node *inputs_node(struct spec *spec, const struct graph_opts *o);
+static const char *output_kind(const char *path);
 static struct node *output_node(struct spec *spec, const char *path);
 
 #define MAX_WORKERS 10000
@@ -367,12 +368,13 @@ static int edit_io(struct spec *s, struct node *stages, const struct graph_opts 
 			  nsink);
 		rc = -1;
 	} else if (o->output && nsink == 1) {
+		const char *kind = output_kind(o->output);
 		struct node *v = output_node(s, o->output);
 		size_t ki = kind_index(sink);
 
 		copy_options(s, v, sink->vals[ki], stage_find(sink->keys[ki]->str),
-			     stage_find("file"), "path");
-		replace_kind(s, sink, "file", v);
+			     stage_find(kind), "path");
+		replace_kind(s, sink, kind, v);
 	}
 	return rc;
 }
@@ -396,6 +398,12 @@ static int apply_overrides(struct spec *s, struct node *root, struct node *stage
 			 ov->stage ? "." : "", ov->key);
 		val = spec_parse_value(s, where, ov->value, d);
 		if (!val) {
+			rc = -1;
+			continue;
+		}
+		if (!ov->stage && !strcmp(ov->key, "stages")) {
+			diag_addf(d, where, "the stages cannot be set with -s: set their "
+				  "keys (-s STAGE.KEY=VALUE), or give the pipeline with -e");
 			rc = -1;
 			continue;
 		}
@@ -690,11 +698,19 @@ static struct node *inputs_node(struct spec *spec, const struct graph_opts *o)
 }
 
 /* -o FILE as the value of a file stage. */
+/* -o FILE: a file sink; -o - standard output, as INPUT - is standard
+ * input. */
+static const char *output_kind(const char *path)
+{
+	return strcmp(path, "-") ? "file" : "stdout";
+}
+
 static struct node *output_node(struct spec *spec, const char *path)
 {
 	struct node *v = spec_new_map(spec, "command line");
 
-	spec_map_set(spec, v, "path", spec_new_scalar(spec, "command line", path));
+	if (strcmp(path, "-"))
+		spec_map_set(spec, v, "path", spec_new_scalar(spec, "command line", path));
 	return v;
 }
 
@@ -995,8 +1011,8 @@ static void check_graph(struct builder *b, const struct graph_opts *o)
 		nsinks += p->stages[i]->kind && p->stages[i]->kind->role == ROLE_SINK;
 	if (nsinks == 0) {
 		/* Every stage whose output nobody reads feeds the implicit sink. */
-		struct stage *sink = implicit_stage(b, o->output ? "file" : "stdout",
-						    o->output ? "file" : "stdout",
+		const char *kind = o->output ? output_kind(o->output) : "stdout";
+		struct stage *sink = implicit_stage(b, kind, kind,
 						    o->output ? output_node(b->spec, o->output) : NULL);
 		size_t n = p->n;
 		for (size_t i = 0; i < n; i++) {

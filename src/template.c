@@ -219,13 +219,20 @@ void tmpl_free(struct tmpl *t)
 	free(t);
 }
 
-/* Decimal digits of v. */
-static size_t counter_len(uint64_t v)
+/* The magnitude of v, which INT64_MIN has too. */
+static uint64_t magnitude(int64_t v)
 {
-	size_t n = 1;
+	return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
 
-	while (v >= 10) {
-		v /= 10;
+/* Length of v in decimal, its sign included. */
+static size_t counter_len(int64_t v)
+{
+	uint64_t m = magnitude(v);
+	size_t n = v < 0 ? 2 : 1;
+
+	while (m >= 10) {
+		m /= 10;
 		n++;
 	}
 	return n;
@@ -239,7 +246,7 @@ static size_t group_len(const size_t *ov, uint32_t g)
 }
 
 /* The exact length tmpl_expand writes.  This function can't fail. */
-size_t tmpl_size(const struct tmpl *t, const size_t *ovector, uint64_t counter)
+size_t tmpl_size(const struct tmpl *t, const size_t *ovector, int64_t counter)
 {
 	size_t n = 0;
 
@@ -260,7 +267,7 @@ size_t tmpl_size(const struct tmpl *t, const size_t *ovector, uint64_t counter)
  * length written.  No allocation; this function can't fail.
  */
 size_t tmpl_expand(const struct tmpl *t, char *out, const char *subject,
-		   const size_t *ovector, uint64_t counter)
+		   const size_t *ovector, int64_t counter)
 {
 	char *w = out;
 
@@ -279,12 +286,14 @@ size_t tmpl_expand(const struct tmpl *t, char *out, const char *subject,
 			break;
 		}
 		case SEG_COUNTER: {
-			uint64_t v = counter;
-			size_t n = counter_len(v);
-			for (size_t k = n; k > 0; k--) {
+			uint64_t v = magnitude(counter);
+			size_t n = counter_len(counter);
+			for (size_t k = n; k > (counter < 0); k--) {
 				w[k - 1] = (char)('0' + v % 10);
 				v /= 10;
 			}
+			if (counter < 0)
+				w[0] = '-';
 			w += n;
 			break;
 		}

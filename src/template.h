@@ -28,11 +28,11 @@ struct tmpl *tmpl_compile(const char *text, size_t len, const struct pattern *p,
 void tmpl_free(struct tmpl *t);
 /* Exact size tmpl_expand will write for this match (an upper bound is fine
  * for the caller's reserve). */
-size_t tmpl_size(const struct tmpl *t, const size_t *ovector, uint64_t counter);
+size_t tmpl_size(const struct tmpl *t, const size_t *ovector, int64_t counter);
 /* Write the expansion into out (which must have tmpl_size bytes of room);
  * returns the length written.  subject/ovector may be NULL without groups. */
 size_t tmpl_expand(const struct tmpl *t, char *out, const char *subject,
-		   const size_t *ovector, uint64_t counter);
+		   const size_t *ovector, int64_t counter);
 /* 1 if the template is plain text with no reference. */
 int tmpl_is_literal(const struct tmpl *t);
 

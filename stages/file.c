@@ -6,10 +6,16 @@
  * drain finished): an error leaves the target as it was, and a reader
  * never sees half a file.  With append, the file is extended in place and
  * cut back to its old length on error.
+ *
+ * The target is where a shell's `>` would write: a symbolic link is
+ * followed (the file it names is replaced, the link stays), and a target
+ * that exists and is not a regular file (/dev/null, a terminal, a FIFO)
+ * is opened and written as it is, since it cannot be replaced.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +47,9 @@ static const struct option file_options[] = {
 
 struct file_state {
 	int fd;
-	char *temp;          /* NULL when appending */
+	char *temp;          /* NULL when appending or writing in place */
+	char *target;        /* the path with symbolic links followed */
+	int in_place;        /* a device, FIFO or socket: written as it is */
 	off_t old_size;      /* append: where to cut back to */
 	int created;         /* append: the file did not exist */
 	mode_t mode;
@@ -77,8 +85,44 @@ static int file_check(struct stage *st, struct diags *d)
 	return 0;
 }
 
-/* Open the temporary file (or the target, to append) before the run, so
- * that an unwritable folder is an error before anything is read. */
+/* The file a chain of symbolic links ends at (the path itself when it is
+ * not a link), whether that file exists or not; a relative link is taken
+ * from the folder of the link.  After 40 links the path is returned as it
+ * stands, and opening it reports the loop.  Owned by the caller. */
+static char *follow_links(const char *path)
+{
+	char *p = csp_strdup(path);
+
+	for (int hops = 0; hops < 40; hops++) {
+		struct stat sb;
+		char link[PATH_MAX];
+		ssize_t n;
+
+		if (lstat(p, &sb) || !S_ISLNK(sb.st_mode) ||
+		    (n = readlink(p, link, sizeof link - 1)) < 0)
+			break;
+		link[n] = '\0';
+		if (link[0] == '/') {
+			free(p);
+			p = csp_strdup(link);
+		} else {
+			char *dup = csp_strdup(p);
+			const char *dir = dirname(dup);
+			size_t len = strlen(dir) + strlen(link) + 2;
+			char *q = csp_malloc(len);
+
+			snprintf(q, len, "%s/%s", dir, link);
+			free(dup);
+			free(p);
+			p = q;
+		}
+	}
+	return p;
+}
+
+/* Open the temporary file (or the target, to append or to write in place)
+ * before the run, so that an unwritable folder is an error before
+ * anything is read. */
 static int file_start(struct stage *st, struct err *e)
 {
 	struct file_conf *c = st->conf;
@@ -105,13 +149,27 @@ static int file_start(struct stage *st, struct err *e)
 			err_set(e, "cannot set the mode of %s: %s", c->path, strerror(errno));
 			return -1;
 		}
+	} else if (stat(c->path, &sb) == 0 && !S_ISREG(sb.st_mode) &&
+		   !S_ISDIR(sb.st_mode)) {
+		fs->in_place = 1;
+		fs->fd = open(c->path, O_WRONLY | O_CLOEXEC);
+		if (fs->fd < 0) {
+			err_set(e, "cannot open %s: %s", c->path, strerror(errno));
+			return -1;
+		}
 	} else {
-		char *dup = csp_strdup(c->path), *dup2 = csp_strdup(c->path);
-		const char *dir = dirname(dup), *base = basename(dup2);
-		size_t n = strlen(dir) + strlen(base) + 32;
+		char *dup, *dup2;
+		const char *dir, *base;
+		size_t n;
 		mode_t mode = fs->have_mode ? fs->mode : (mode_t)(0666 & ~mask);
 
-		if (stat(c->path, &sb) == 0) {
+		fs->target = follow_links(c->path);
+		dup = csp_strdup(fs->target);
+		dup2 = csp_strdup(fs->target);
+		dir = dirname(dup);
+		base = basename(dup2);
+		n = strlen(dir) + strlen(base) + 32;
+		if (stat(fs->target, &sb) == 0) {
 			if (S_ISDIR(sb.st_mode)) {
 				err_set(e, "%s: is a directory", c->path);
 				free(dup);
@@ -195,8 +253,9 @@ static int file_close(struct stage *st, enum stage_outcome outcome, struct err *
 		if (close(fs->fd)) {
 			err_set(e, "write error on %s: %s", c->path, strerror(errno));
 			rc = -1;
-		} else if (fs->temp && rename(fs->temp, c->path)) {
-			err_set(e, "cannot rename %s to %s: %s", fs->temp, c->path, strerror(errno));
+		} else if (fs->temp && rename(fs->temp, fs->target)) {
+			err_set(e, "cannot rename %s to %s: %s", fs->temp, fs->target,
+				strerror(errno));
 			rc = -1;
 		}
 		fs->fd = -1;
@@ -207,6 +266,10 @@ static int file_close(struct stage *st, enum stage_outcome outcome, struct err *
 		if (fs->fd >= 0)
 			close(fs->fd);
 		unlink(fs->temp);
+	} else if (fs->in_place) {
+		/* What went out is gone: a device or a FIFO has no old state. */
+		if (fs->fd >= 0)
+			close(fs->fd);
 	} else if (fs->created) {
 		close(fs->fd);
 		unlink(c->path);
@@ -232,6 +295,7 @@ static void file_free(struct stage *st)
 		file_close(st, OUTCOME_ABORTED, &e);
 	}
 	free(fs->temp);
+	free(fs->target);
 	free(fs);
 	st->priv = NULL;
 }

@@ -2,6 +2,7 @@
  * generate - a source for demos and load: records made from a template
  * with a counter.
  */
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,16 @@ static int generate_check(struct stage *st, struct diags *d)
 	struct generate_conf *c = st->conf;
 	char msg[256];
 	size_t off = 0;
-	struct tmpl *t = tmpl_compile(c->template, strlen(c->template), NULL, TMPL_COUNTER,
-				      msg, sizeof msg, &off);
+	struct tmpl *t;
+
+	if (c->count > 0 && c->start > 0 && c->count - 1 > INT64_MAX - c->start) {
+		diag_add(d, st->kind_at ? st->kind_at : st->at, "generate: the counter "
+			 "would pass %" PRId64 " (start %" PRId64 ", count %" PRId64 ")",
+			 INT64_MAX, c->start, c->count);
+		return -1;
+	}
+	t = tmpl_compile(c->template, strlen(c->template), NULL, TMPL_COUNTER,
+			 msg, sizeof msg, &off);
 
 	if (!t) {
 		const struct node *at = st->kind_at && st->kind_at->type == NODE_MAP ?
@@ -64,8 +73,17 @@ static int generate_run(struct stage *st, struct stage_io *io, struct err *e)
 		b->first_rec = made + 1;
 		while (b->len < BATCH_DATA - 256 && b->n < BATCH_RECS &&
 		       (c->count == 0 || made < (uint64_t)c->count)) {
-			uint64_t n = (uint64_t)c->start + made;
-			size_t need = tmpl_size(t, NULL, n);
+			int64_t n;
+			size_t need;
+
+			if (made > (uint64_t)INT64_MAX ||
+			    __builtin_add_overflow(c->start, (int64_t)made, &n)) {
+				batch_free(b);
+				err_set(e, "the counter would pass %" PRId64
+					" after record %" PRIu64, INT64_MAX, made);
+				return STAGE_ERROR;
+			}
+			need = tmpl_size(t, NULL, n);
 			char *dst = batch_begin_rec(b, need);
 			size_t len = tmpl_expand(t, dst, NULL, NULL, n);
 			batch_end_rec(b, len, b->n);
@@ -77,7 +95,6 @@ static int generate_run(struct stage *st, struct stage_io *io, struct err *e)
 		if (r != CSP_OK)
 			break;
 	}
-	(void)e;
 	return STAGE_OK;
 }
 

@@ -88,6 +88,39 @@ EOF
 	with_final_newline "$LOGHUB/Zookeeper_2k.log" | tr a-z A-Z | cmp - out.txt
 }
 
+@test "-o writes where a shell's > would: through links, into a FIFO; - is stdout" {
+	echo old > real.txt
+	ln -s real.txt link.txt
+	cspipe run -o link.txt -e '{stages: [{generate: {count: 3}}]}'
+	[ -L link.txt ]
+	[ "$(cat real.txt)" = "$(printf '1\n2\n3')" ]
+	# A link to a file not yet there: the file is made, the link stays.
+	mkdir sub
+	ln -s sub/new.txt dangling
+	cspipe run -o dangling -e '{stages: [{generate: {count: 2}}]}'
+	[ -L dangling ]
+	[ "$(cat sub/new.txt)" = "$(printf '1\n2')" ]
+	# A FIFO is written, not replaced by a file.
+	mkfifo fifo
+	cat fifo > from-fifo &
+	cspipe run -o fifo -e '{stages: [{generate: {count: 3}}]}'
+	wait
+	[ -p fifo ]
+	[ "$(cat from-fifo)" = "$(printf '1\n2\n3')" ]
+	# The same for a file sink naming /dev/stdout.
+	cspipe run -e '{stages: [{generate: {count: 2}}, {file: /dev/stdout}]}' | cat > piped
+	[ "$(cat piped)" = "$(printf '1\n2')" ]
+	# -o - is standard output, in place of the pipeline's file sink.
+	pipeline p.yaml <<'YAML'
+stages:
+  - generate: {count: 2}
+  - file: out.txt
+YAML
+	cspipe run -o - p.yaml > stdout.txt
+	[ "$(cat stdout.txt)" = "$(printf '1\n2')" ]
+	[ ! -e out.txt ] && [ ! -e ./- ]
+}
+
 @test "-s sets a stage option, a common key or a top-level key" {
 	pipeline p.yaml <<'EOF'
 stages:
@@ -173,4 +206,16 @@ EOF
 	[ -f "$TMP/root/opt/cs/share/man/man5/cspipe-pipeline.5" ]
 	[ -f "$TMP/root/opt/cs/share/bash-completion/completions/cspipe" ]
 	"$TMP/root/opt/cs/bin/cspipe" --version
+}
+
+@test "generate counts from start as seq does, negative numbers too" {
+	cspipe run -e '{stages: [{generate: {count: 5, start: -2, template: "n=$n"}}]}' > out
+	seq -2 2 | sed 's/^/n=/' | cmp - out
+	cspipe run -e '{stages: [{generate: {count: 2, start: -9223372036854775808}}]}' > out
+	[ "$(cat out)" = "$(printf -- '-9223372036854775808\n-9223372036854775807')" ]
+	cspipe run -e '{stages: [{generate: {count: 2, start: 9223372036854775806}}]}' > out
+	[ "$(cat out)" = "$(printf '9223372036854775806\n9223372036854775807')" ]
+	run --separate-stderr cspipe run -e '{stages: [{generate: {count: 3, start: 9223372036854775806}}]}'
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "cspipe: -e:1:22: generate: the counter would pass 9223372036854775807 (start 9223372036854775806, count 3)" ]
 }

@@ -447,6 +447,9 @@ cspipe: -s f.pattern:1:1: bad pattern: missing closing parenthesis at offset 1"
 		run --separate-stderr cspipe $v -s g.workers=2 ok.yaml < /dev/null
 		[ "$status" -eq 2 ]
 		[ "$stderr" = "cspipe: -s g.workers: no stage named 'g'" ]
+		run --separate-stderr cspipe $v -s 'stages=[{generate: 5}]' ok.yaml < /dev/null
+		[ "$status" -eq 2 ]
+		[ "$stderr" = "cspipe: -s stages: the stages cannot be set with -s: set their keys (-s STAGE.KEY=VALUE), or give the pipeline with -e" ]
 	done
 }
 

@@ -466,7 +466,7 @@ static void test_scan_positions(void **state)
 /* ---- templates ---- */
 
 static char *expand(const char *pat, const char *text, unsigned flags,
-		    const char *subj, uint64_t counter)
+		    const char *subj, int64_t counter)
 {
 	char err[256] = "";
 	size_t off = 0;
@@ -493,7 +493,7 @@ static char *expand(const char *pat, const char *text, unsigned flags,
 }
 
 static void expands(const char *pat, const char *text, unsigned flags,
-		    const char *subj, uint64_t counter, const char *want)
+		    const char *subj, int64_t counter, const char *want)
 {
 	char *got = expand(pat, text, flags, subj, counter);
 
@@ -546,8 +546,11 @@ static void test_template_syntax(void **state)
 	pattern_free(p);
 	/* The counter. */
 	expands(NULL, "line $n", TMPL_COUNTER, "", 0, "line 0");
-	expands(NULL, "$n$n", TMPL_COUNTER, "", 18446744073709551615u,
-		"1844674407370955161518446744073709551615");
+	expands(NULL, "$n$n", TMPL_COUNTER, "", INT64_MAX,
+		"92233720368547758079223372036854775807");
+	expands(NULL, "$n", TMPL_COUNTER, "", INT64_MIN, "-9223372036854775808");
+	expands(NULL, "[$n]", TMPL_COUNTER, "", -7, "[-7]");
+	expands(NULL, "$n", TMPL_COUNTER, "", 0, "0");
 	expands(NULL, "${n}th", TMPL_COUNTER, "", 4, "4th");
 	expands(NULL, "$$n", TMPL_COUNTER, "", 4, "$n");
 }
