@@ -94,6 +94,7 @@ struct stage_rt {
 	atomic_int live;          /* workers still running */
 	atomic_int stopped;       /* stopped early on purpose */
 	atomic_int finished;      /* reached the end of its input normally */
+	atomic_int ended;         /* finish_stage ran: its timeout no longer counts */
 	int64_t io_wait_ns;       /* run-style stages: time inside io_send/io_recv */
 	int64_t start_ns, end_ns;
 	pthread_t *threads;
@@ -367,6 +368,7 @@ static void finish_stage(struct stage_rt *rt, struct wstats *ws, int ok)
 	if (ok && !atomic_load(&rt->stopped))
 		atomic_store(&rt->finished, 1);
 	rt->end_ns = csp_now();
+	atomic_store(&rt->ended, 1);
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -1103,6 +1105,21 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 	}
 }
 
+/* The stage with the earliest timeout among those still running, or
+ * NULL. */
+static const struct stage *next_stage_deadline(const struct pipeline *p)
+{
+	const struct stage *next = NULL;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct stage *st = p->stages[i];
+		if (st->timeout && !atomic_load(&st->rt->ended) &&
+		    (!next || st->timeout < next->timeout))
+			next = st;
+	}
+	return next;
+}
+
 /*
  * Run the pipeline: see engine.h.  The pipeline's stages are checked
  * already (pipeline_load); here they are started, run, and closed.
@@ -1124,11 +1141,6 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	eng.o = o;
 	pthread_mutex_init(&eng.mu, NULL);
 	eng.start_ns = csp_now();
-	for (size_t i = 0; i < p->n; i++)
-		if (p->stages[i]->timeout && (!deadline || p->stages[i]->timeout < deadline)) {
-			deadline = p->stages[i]->timeout;
-			deadline_stage = p->stages[i]->name;
-		}
 	eng.drain = ctx_with_cancel(NULL);
 	eng.run = deadline ? ctx_with_deadline(eng.drain, eng.start_ns + deadline)
 			   : ctx_with_cancel(eng.drain);
@@ -1166,19 +1178,36 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 		pthread_mutex_unlock(&eng.mu);
 	}
 
-	/* Phase 1: running. */
-	switch (wait_phase(&eng, eng.run, o->signals ? ctx_done(o->signals) : NULL, pg)) {
-	case 0:
-		goto joined;
-	case 3:
-		signo = ctx_cause(o->signals, NULL);
-		ctx_cancel_cause(eng.run, CSP_CANCELED, signo, "signal");
-		break;
-	case 2:
-		if (aborted(&eng))
+	/* Phase 1: running, until the end, a signal, an error, the pipeline's
+	 * deadline, or the timeout of a stage that is still running (a stage
+	 * that ended in time is no longer waited for). */
+	for (;;) {
+		const struct stage *next = next_stage_deadline(p);
+		struct ctx *w = next && (!deadline || next->timeout < deadline)
+			? ctx_with_deadline(eng.run, eng.start_ns + next->timeout) : eng.run;
+		int r = wait_phase(&eng, w, o->signals ? ctx_done(o->signals) : NULL, pg);
+
+		if (w != eng.run)
+			ctx_release(w);
+		if (r == 0)
+			goto joined;
+		if (r == 3) {
+			signo = ctx_cause(o->signals, NULL);
+			ctx_cancel_cause(eng.run, CSP_CANCELED, signo, "signal");
+			break;
+		}
+		if (aborted(&eng)) {
 			abort_run = 1;
-		else
-			deadline_hit = 1;
+			break;
+		}
+		if (w != eng.run && !ctx_err(eng.run)) {
+			if (atomic_load(&next->rt->ended))
+				continue;
+			deadline = next->timeout;
+			deadline_stage = next->name;
+			ctx_cancel_cause(eng.run, CSP_DEADLINE, 0, NULL);
+		}
+		deadline_hit = 1;
 		break;
 	}
 	/* Phase 2: draining after a signal or the deadline, within
@@ -1293,7 +1322,7 @@ joined:
 		char d[32];
 		format_duration(d, sizeof d, p->shutdown_timeout);
 		fprintf(stderr, "cspipe: the pipeline did not drain within shutdown_timeout "
-			"(%s); output discarded\n", d);
+			"(%s): aborted, file outputs discarded\n", d);
 	}
 	if (!stuck)
 		print_report(&eng, outcome, code);

@@ -165,7 +165,7 @@ EOF
 	[ "$status" -eq 124 ]
 	[ "$took" -lt 5000 ] || { echo "took $took ms"; return 1; }
 	[ "${stderr_lines[0]}" = "cspipe: deadline exceeded (timeout 200ms)" ]
-	[ "${stderr_lines[1]}" = "cspipe: the pipeline did not drain within shutdown_timeout (100ms); output discarded" ]
+	[ "${stderr_lines[1]}" = "cspipe: the pipeline did not drain within shutdown_timeout (100ms): aborted, file outputs discarded" ]
 	# What went out before the deadline is whole records, in order.
 	[ "$output" = "1" ] || [ "$output" = "" ] || [ "$output" = $'1\n2' ]
 }

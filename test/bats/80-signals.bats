@@ -209,7 +209,7 @@ random_delay() {
 	echo "exit $rc in ${took}s"
 	[ "$rc" -eq 143 ]
 	awk -v t="$took" 'BEGIN {exit !(t >= 1)}'
-	[ "$(head -n 1 err)" = "cspipe: the pipeline did not drain within shutdown_timeout (1s); output discarded" ]
+	[ "$(head -n 1 err)" = "cspipe: the pipeline did not drain within shutdown_timeout (1s): aborted, file outputs discarded" ]
 	[ "$(cat target.txt)" = old ]
 	no_temp_files .
 	json_line
@@ -279,6 +279,24 @@ random_delay() {
 	within "$t0" $((5 * $(slowdown)))
 	[ "$status" -eq 124 ]
 	[ "$stderr" = "cspipe: slow: deadline exceeded (timeout 400ms)" ]
+}
+
+@test "a stage that ends before its timeout does not stop the run" {
+	# map is done at once; rate takes about a second for its 5 records.
+	run --separate-stderr cspipe run -e '{stages: [{generate: {count: 5}},
+		{name: quick, map: {case: upper}, timeout: 200ms},
+		{rate: {limit: 5/s, burst: 1}}]}'
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$output" = "$(seq 1 5)" ]
+	# defaults: {timeout} counts for every stage: the one still running
+	# when it passes is the one named, and what is in flight drains.
+	run --separate-stderr cspipe run -e '{defaults: {timeout: 300ms},
+		stages: [{generate: {count: 5}}, {map: {case: upper}},
+		{name: slow, rate: {limit: 5/s, burst: 1}}]}'
+	[ "$status" -eq 124 ]
+	[ "$stderr" = "cspipe: slow: deadline exceeded (timeout 300ms)" ]
+	[ "$output" = "$(seq 1 5)" ]
 }
 
 # Every record from 100000 on fails the map on 16 workers.
