@@ -346,6 +346,13 @@ static int cmd_validate(struct args *a)
 	if (bound > limit)
 		fprintf(stderr, "cspipe: warning: %s: the pipeline can hold up to %s, more than "
 			"--max-memory %s\n", name, b, l);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct stage *st = p->stages[i];
+		const char *why = st->kind->unbounded ? st->kind->unbounded(st) : NULL;
+		if (why)
+			fprintf(stderr, "cspipe: warning: %s: %s: not within the memory bound: "
+				"%s\n", name, st->name, why);
+	}
 	pipeline_free(p);
 	spec_free(spec);
 	return EXIT_OK;

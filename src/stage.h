@@ -136,6 +136,9 @@ struct stage_kind {
 					stack, scratch buffers): for the bound
 					`cspipe validate` prints */
 
+	/* Why the stage may hold more than the bound `cspipe validate` prints
+	 * (memory that grows with the input), or NULL.  Optional. */
+	const char *(*unbounded)(const struct stage *st);
 	int (*check)(struct stage *st, struct diags *d);
 	int (*start)(struct stage *st, struct err *e);
 	void *(*worker_new)(struct stage *st, int index);

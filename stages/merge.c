@@ -212,15 +212,14 @@ static void ancestors(struct stage *st, struct stage ***set, size_t *n)
 		ancestors(st->inputs[i], set, n);
 }
 
-/* Mark the inputs that share an upstream stage (including each other:
- * two branches of one route).  This can't fail. */
-static int merge_start(struct stage *st, struct err *e)
+/* Mark in coupled[] the inputs that share an upstream stage (including
+ * each other: two branches of one route); returns how many are. */
+static size_t couple(const struct stage *st, int *coupled)
 {
-	struct merge_state *ms = csp_calloc(1, sizeof *ms);
 	struct stage ***sets = csp_calloc(st->ninputs + 1, sizeof *sets);
 	size_t *ns = csp_calloc(st->ninputs + 1, sizeof *ns);
+	size_t n = 0;
 
-	ms->coupled = csp_calloc(st->ninputs + 1, sizeof *ms->coupled);
 	for (size_t i = 0; i < st->ninputs; i++)
 		ancestors(st->inputs[i], &sets[i], &ns[i]);
 	for (size_t i = 0; i < st->ninputs; i++)
@@ -228,14 +227,43 @@ static int merge_start(struct stage *st, struct err *e)
 			for (size_t a = 0; a < ns[i]; a++)
 				for (size_t b = 0; b < ns[j]; b++)
 					if (sets[i][a] == sets[j][b])
-						ms->coupled[i] = ms->coupled[j] = 1;
-	for (size_t i = 0; i < st->ninputs; i++)
+						coupled[i] = coupled[j] = 1;
+	for (size_t i = 0; i < st->ninputs; i++) {
+		n += coupled[i] != 0;
 		free(sets[i]);
+	}
 	free(sets);
 	free(ns);
+	return n;
+}
+
+/* This can't fail. */
+static int merge_start(struct stage *st, struct err *e)
+{
+	struct merge_state *ms = csp_calloc(1, sizeof *ms);
+
+	ms->coupled = csp_calloc(st->ninputs + 1, sizeof *ms->coupled);
+	couple(st, ms->coupled);
 	st->priv = ms;
 	(void)e;
 	return 0;
+}
+
+/* concat and sorted wait for one input at a time: what coupled inputs
+ * send meanwhile is queued, as much as the distance between them. */
+static const char *merge_unbounded(const struct stage *st)
+{
+	const struct merge_conf *c = st->conf;
+	int *coupled;
+	size_t n;
+
+	if (c->mode == MODE_INTERLEAVE)
+		return NULL;
+	coupled = csp_calloc(st->ninputs + 1, sizeof *coupled);
+	n = couple(st, coupled);
+	free(coupled);
+	return n ? "its inputs share an upstream stage, so it keeps in memory what one "
+		"sends while it waits for another (see merge in cspipe-pipeline(5))" : NULL;
 }
 
 static void merge_free(struct stage *st)
@@ -825,6 +853,7 @@ const struct stage_kind kind_merge = {
 	.shorthand = "mode",
 	.example = "merge: {mode: sorted, key: {field: 1}}",
 	.check = merge_check,
+	.unbounded = merge_unbounded,
 	.start = merge_start,
 	.run = merge_run,
 	.free = merge_free,

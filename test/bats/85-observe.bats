@@ -151,6 +151,27 @@ EOF
 	gzip -t out.gz
 }
 
+@test "validate warns about a merge whose memory the bound cannot cover" {
+	branches='{stages: [{generate: {count: 10}},
+		{name: r, route: {cases: {odd: "[13579]$"}, default: rest}},
+		{name: m, from: [r.odd, r.rest], merge: MODE}]}'
+	for mode in concat sorted; do
+		run --separate-stderr cspipe validate -e "${branches/MODE/$mode}"
+		[ "$status" -eq 0 ]
+		[[ $output =~ ^-e:\ ok:\ 4\ stages,\ memory\ bound\  ]]
+		[ "$stderr" = "cspipe: warning: -e: m: not within the memory bound: its inputs share an upstream stage, so it keeps in memory what one sends while it waits for another (see merge in cspipe-pipeline(5))" ]
+	done
+	# interleave takes from whichever input is ready; inputs of their
+	# own are read one at a time: both within the bound.
+	run --separate-stderr cspipe validate -e "${branches/MODE/interleave}"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	run --separate-stderr cspipe validate -e '{stages: [{name: a, generate: {count: 3}},
+		{name: b, generate: {count: 3}}, {from: [a, b], merge: concat}]}'
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+}
+
 @test "bash completion completes commands, options, kinds and pipeline files" {
 	source "$TOP/completion/cspipe.bash"
 	PATH=$(dirname "$CSPIPE"):$PATH
