@@ -211,6 +211,16 @@ static int enum_load(const struct option *o, int *dst, const struct node *n,
 			*dst = (int)i;
 			return 0;
 		}
+	/* A choice named true or false takes every spelling of a boolean
+	 * (yes, on, no, off), as a boolean option does. */
+	for (i = 0; i < count; i++) {
+		int v;
+		if ((!strcmp(c[i], "true") || !strcmp(c[i], "false")) &&
+		    parse_bool(n->str, &v) == 0 && v == !strcmp(c[i], "true")) {
+			*dst = (int)i;
+			return 0;
+		}
+	}
 	util_show(show, sizeof show, n->str, n->len);
 	choices_text(&b, c, " or ");
 	hint = did_you_mean(n->str, c, count);

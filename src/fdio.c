@@ -222,6 +222,7 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 	z_stream z;
 	uint64_t consumed = 0;   /* compressed bytes before raw[0] */
 	int rc = STAGE_OK, zr, eof = 0, member_done = 0, quiet = 0;
+	int padding = 0;         /* zero bytes seen after a member */
 
 	memset(&z, 0, sizeof z);
 	if (inflateInit2(&z, 15 + 16) != Z_OK)
@@ -264,10 +265,22 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 		}
 		if (member_done) {
 			/* Another member follows: gzip(1) reads concatenated
-			 * members as one stream.  Anything else is an error,
-			 * not silently ignored data. */
-			uint64_t at = consumed + (uint64_t)((char *)z.next_in - raw);
-			if (z.next_in[0] != 0x1f) {
+			 * members as one stream.  Zero bytes to the end are
+			 * padding (a tape's blocks), which gzip ignores too.
+			 * Anything else is an error, not silently ignored
+			 * data. */
+			uint64_t at;
+			if (padding || z.next_in[0] == 0) {
+				while (z.avail_in > 0 && z.next_in[0] == 0) {
+					z.next_in++;
+					z.avail_in--;
+				}
+				padding = 1;
+				if (z.avail_in == 0)
+					continue;
+			}
+			at = consumed + (uint64_t)((char *)z.next_in - raw);
+			if (padding || z.next_in[0] != 0x1f) {
 				err_set(e, "%s: trailing garbage after gzip data at byte %llu",
 					in->origin, (unsigned long long)at);
 				rc = STAGE_ERROR;

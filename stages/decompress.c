@@ -257,9 +257,21 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 	while (n > 0) {
 		switch (dw->at) {
 		case AT_ZEROS: {
-			for (size_t i = 0; i < n; i++)
-				if (p[i] != 0)
-					return garbage(dw, dw->pos + i, e);
+			for (size_t i = 0; i < n; i++) {
+				if (p[i] == 0)
+					continue;
+				/* The newline a source added after the padding
+				 * is not garbage if nothing follows it:
+				 * end_stream decides. */
+				if (i == n - 1 && p[i] == dw->added_term) {
+					dw->pos += i;
+					dw->peek[0] = p[i];
+					dw->npeek = 1;
+					dw->at = AT_START;
+					return 0;
+				}
+				return garbage(dw, dw->pos + i, e);
+			}
 			dw->pos += n;
 			return 0;
 		}

@@ -444,6 +444,9 @@ static int ops_parse(const struct node *n, void *dst, struct diags *d)
 
 	ops->v = NULL;
 	ops->n = 0;
+	/* {ops: [...]}: the option named, as other kinds' mappings do. */
+	if (n->type == NODE_MAP && n->n == 1 && !strcmp(n->keys[0]->str, "ops"))
+		return ops_parse(n->vals[0], dst, d);
 	if (n->type == NODE_SCALAR) {
 		diag_add(d, n, "map: expected an operation (e.g. {replace: PATTERN, "
 			 "with: TEXT}) or a list of them, got a string");

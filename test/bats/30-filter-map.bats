@@ -92,6 +92,9 @@ same_as() {
 @test "map operations run in order" {
 	same_as "{map: [{replace: '\\s+', with: ' '}, {fields: [2, 1]}, {case: upper}]}" \
 		"sed -E 's/[[:space:]]+/ /g' | awk '{print \$2, \$1}' | tr a-z A-Z"
+	# The same list under the option's name.
+	same_as "{map: {ops: [{replace: '\\s+', with: ' '}, {fields: [2, 1]}, {case: upper}]}}" \
+		"sed -E 's/[[:space:]]+/ /g' | awk '{print \$2, \$1}' | tr a-z A-Z"
 }
 
 @test "named groups in a pipeline file, \$\${name} included" {

@@ -278,6 +278,12 @@ gz_input() {
 	gz_input
 	cspipe run -e '{stages: [filter: ""]}' l.gz | cmp <(with_final_newline "$LOGHUB/Linux_2k.log") -
 	cspipe run -e '{stages: [filter: ""]}' < l.gz | cmp <(with_final_newline "$LOGHUB/Linux_2k.log") -
+	# gunzip: false (or no, off) passes the bytes as they are.
+	cspipe run -e '{stages: [{stdin: {gunzip: false}}]}' < l.gz > as-is
+	cmp <(head -c "$(wc -c < l.gz)" as-is) l.gz
+	for no in no off; do
+		cspipe run -e "{stages: [{stdin: {gunzip: $no}}]}" < l.gz | cmp - as-is
+	done
 }
 
 @test "corrupt gzip input is an error with the byte offset" {
@@ -335,6 +341,26 @@ open('badcrc.gz', 'wb').write(d)"
 	run --separate-stderr cspipe run -e '{stages: [filter: ""]}' trail.gz
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "cspipe: files: trail.gz: trailing garbage after gzip data at byte $size" ]
+}
+
+@test "zero bytes after gzip data are padding, ignored as gzip -d does" {
+	gz_input
+	size=$(wc -c < l.gz)
+	{ cat l.gz; head -c 512 /dev/zero; } > padded.gz
+	gzip -dc padded.gz | with_final_newline /dev/stdin > want
+	cspipe run -e '{stages: [filter: ""]}' padded.gz | cmp - want
+	cspipe run -e '{stages: [stdin: {}]}' < padded.gz | cmp - want
+	# The decompress stage reads the file's bytes as lines: the newline
+	# the source adds after the padding is not garbage either.
+	cspipe run -e '{stages: [{files: padded.gz}, {decompress: gzip}]}' | cmp - want
+	# Only zero bytes: anything after them is garbage, named where it is.
+	{ cat padded.gz; echo x; } > bad.gz
+	run --separate-stderr cspipe run -e '{stages: [filter: ""]}' bad.gz
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "cspipe: files: bad.gz: trailing garbage after gzip data at byte $((size + 512))" ]
+	run --separate-stderr cspipe run -e '{stages: [{files: bad.gz}, {decompress: gzip}]}'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "cspipe: decompress: trailing garbage after gzip data in bad.gz at byte $((size + 512))" ]
 }
 
 # ---- FIFOs ------------------------------------------------------------------
