@@ -523,33 +523,72 @@ static void add_stage(struct pipeline *p, struct stage *st)
 
 /* Load the kind's options from the kind key's value: a mapping of options,
  * or a shorthand (a scalar, a list, or for KIND_SHORTHAND_ANY anything). */
-static int load_kind_options(struct builder *b, struct stage *st, struct node *v)
+/* After options that failed to load, whether the kind's check can still
+ * run on what loaded, so that its errors (a bad pattern, a bad template)
+ * are reported in the same run.  Each given option is tried again on a
+ * scratch copy.  Only when those that failed are booleans or choices: a
+ * failed option keeps its default, and a missing string or a zero count
+ * would read to the check as "not given" (and a custom option, parsed by
+ * the kind itself, is freed when it fails).  A required option must be
+ * there. */
+static int checkable(const struct stage_kind *k, const struct node *map)
+{
+	void *scratch;
+	struct diags quiet = { 0 };
+	int ok = 1;
+
+	if (!map || map->type != NODE_MAP)
+		return 0;
+	scratch = csp_calloc(1, k->conf_size ? k->conf_size : 1);
+	for (const struct option *o = k->options; ok && o->name; o++) {
+		const struct node *given = node_get(map, o->name);
+		if (!given)
+			ok = !(o->flags & OPT_REQUIRED);
+		else if (config_load_one(o, scratch, given, &quiet) < 0)
+			ok = o->type == OPT_BOOL || o->type == OPT_ENUM;
+	}
+	config_free(k->options, scratch);
+	free(scratch);
+	diags_free(&quiet);
+	return ok;
+}
+
+/* Load the kind's options from v into st->conf.  Returns 0, or -1 after
+ * reporting every error; *check then says whether the kind's check may
+ * still run, so that its errors are reported in the same run. */
+static int load_kind_options(struct builder *b, struct stage *st, struct node *v,
+			     int *check)
 {
 	const struct stage_kind *k = st->kind;
 	struct node *map;
 
+	*check = 0;
 	st->conf = csp_calloc(1, k->conf_size ? k->conf_size : 1);
-	if (v && v->type == NODE_MAP && !(k->flags & KIND_SHORTHAND_ANY))
-		return config_load_for(k->options, st->conf, v, k->name, b->d);
-	if (!v || v->is_null) {
+	if (v && v->type == NODE_MAP && !(k->flags & KIND_SHORTHAND_ANY)) {
+		map = v;
+	} else if (!v || v->is_null) {
 		map = spec_new_map(b->spec, v ? v->file : "command line");
 		if (v) {
 			map->line = v->line;
 			map->col = v->col;
 		}
-		return config_load_for(k->options, st->conf, map, k->name, b->d);
-	}
-	if (!k->shorthand) {
+	} else if (!k->shorthand) {
 		diag_add(b->d, v, "%s: expected a mapping of options, got a %s", k->name,
 			 node_type_name(v));
 		config_load(k->options, st->conf, NULL, b->d);
 		return -1;
+	} else {
+		map = spec_new_map(b->spec, v->file);
+		map->line = v->line;
+		map->col = v->col;
+		spec_map_set(b->spec, map, k->shorthand, v);
 	}
-	map = spec_new_map(b->spec, v->file);
-	map->line = v->line;
-	map->col = v->col;
-	spec_map_set(b->spec, map, k->shorthand, v);
-	return config_load_for(k->options, st->conf, map, k->name, b->d);
+	if (config_load_for(k->options, st->conf, map, k->name, b->d) == 0) {
+		*check = 1;
+		return 0;
+	}
+	*check = checkable(k, map);
+	return -1;
 }
 
 static struct stage *build_stage(struct builder *b, const struct node *stages, size_t i)
@@ -656,9 +695,10 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 		bad = 1;
 	}
 	if (st->kind) {
-		if (load_kind_options(b, st, kval))
+		int check;
+		if (load_kind_options(b, st, kval, &check))
 			bad = 1;
-		else if (st->kind->check && st->kind->check(st, b->d))
+		if (check && st->kind->check && st->kind->check(st, b->d))
 			bad = 1;
 	}
 	if (bad)
@@ -672,6 +712,7 @@ static struct stage *implicit_stage(struct builder *b, const char *kind, const c
 				    struct node *v)
 {
 	struct stage *st = csp_calloc(1, sizeof *st);
+	int check;
 
 	st->kind = stage_find(kind);
 	st->name = csp_strdup(name);
@@ -680,7 +721,7 @@ static struct stage *implicit_stage(struct builder *b, const char *kind, const c
 	st->buffer = b->defaults.buffer;
 	st->ordered = 1;
 	st->kind_at = v;
-	if (load_kind_options(b, st, v) || (st->kind->check && st->kind->check(st, b->d)))
+	if (load_kind_options(b, st, v, &check) || (st->kind->check && st->kind->check(st, b->d)))
 		b->errors++;
 	return st;
 }

@@ -486,3 +486,18 @@ cspipe: -e:1:20: missing required option 'pattern' for filter"
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "cspipe: -e:1:1: empty pipeline (expected a mapping with a 'stages' list)" ]
 }
+
+@test "a stage's bad boolean or choice does not hide its bad pattern" {
+	pipeline two.yaml <<-'EOF'
+	stages:
+	  - filter: {pattern: '(', invert: 2}
+	  - filter: {pattern: '*a', on_error: maybe}
+	EOF
+	run --separate-stderr cspipe validate two.yaml
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	same_lines "cspipe: two.yaml:2:36: invert: expected true or false, got '2'
+cspipe: two.yaml:2:23: bad pattern: missing closing parenthesis at offset 1
+cspipe: two.yaml:3:39: unknown on_error 'maybe' (expected fail, drop or keep)
+cspipe: two.yaml:3:23: bad pattern: quantifier does not follow a repeatable item at offset 0"
+}
