@@ -46,6 +46,11 @@ s = json.load(open(sys.argv[1]))
 lhs = s["records_read"] + s["records_created"]
 rhs = s["records_written"] + s["records_filtered"] + s["records_dropped"]
 if lhs != rhs:
+    # Every stage's counters too, so that a failure says where records went.
+    for st in s["stages"]:
+        print("  %s (%s): in %d created %d out %d filtered %d dropped %d"
+              % (st["name"], st["kind"], st["records_in"], st["created"],
+                 st["records_out"], st["filtered"], st["dropped"]))
     sys.exit("accounting: read %d + created %d != written %d + filtered %d + dropped %d"
              % (s["records_read"], s["records_created"], s["records_written"],
                 s["records_filtered"], s["records_dropped"]))
