@@ -528,7 +528,7 @@ static void *worker_main(void *arg)
 			struct result res = { seq, q.head, 0, w->index, NULL };
 			r = chan_send(rt->collect, &res, w->ctx);
 			if (r != CSP_OK) {
-				free_list(q.head, ws, r == CSP_CLOSED || atomic_load(&rt->stopped));
+				free_list(q.head, ws, atomic_load(&rt->stopped));
 				ok = 0;
 				break;
 			}
@@ -562,7 +562,7 @@ static void *worker_main(void *arg)
 		} else if (rt->collect) {
 			struct result res = { 0, q.head, 1, w->index, NULL };
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
-				free_list(q.head, ws, 1);
+				free_list(q.head, ws, atomic_load(&rt->stopped));
 		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
 			stop_stage(rt);
 		}
@@ -664,7 +664,10 @@ out:
 		free_list(ring[i], ws, 0);
 	for (int i = 0; i < W; i++)
 		free(errs[i]);
-	/* Results still queued (after an abort) are counted as dropped. */
+	/* No result can arrive any more: a worker still running (it may not
+	 * have seen the abort yet) gets CSP_CLOSED and counts its own.  Those
+	 * already queued (after an abort) are counted as dropped. */
+	chan_abandon(rt->collect);
 	while (chan_try_recv(rt->collect, &res) == CSP_OK) {
 		free_list(res.list, ws, 0);
 		free(res.err);

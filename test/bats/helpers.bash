@@ -40,29 +40,28 @@ pipeline() {
 
 # The JSON stats accounting: read + created = written + filtered + dropped.
 accounting_adds_up() {
-	python3 - "$1" <<'PY'
+	python3 - "$@" <<'PY'
 import json, sys
-s = json.load(open(sys.argv[1]))
-lhs = s["records_read"] + s["records_created"]
-rhs = s["records_written"] + s["records_filtered"] + s["records_dropped"]
-if lhs != rhs:
-    # Every stage's counters too, so that a failure says where records went.
+for path in sys.argv[1:]:
+    s = json.load(open(path))
+    lhs = s["records_read"] + s["records_created"]
+    rhs = s["records_written"] + s["records_filtered"] + s["records_dropped"]
+    if lhs != rhs:
+        # Every stage's counters too, so that a failure says where records went.
+        for st in s["stages"]:
+            print("  %s (%s): in %d created %d out %d filtered %d dropped %d"
+                  % (st["name"], st["kind"], st["records_in"], st["created"],
+                     st["records_out"], st["filtered"], st["dropped"]))
+        sys.exit("%s: read %d + created %d != written %d + filtered %d + dropped %d"
+                 % (path, s["records_read"], s["records_created"], s["records_written"],
+                    s["records_filtered"], s["records_dropped"]))
     for st in s["stages"]:
-        print("  %s (%s): in %d created %d out %d filtered %d dropped %d"
-              % (st["name"], st["kind"], st["records_in"], st["created"],
-                 st["records_out"], st["filtered"], st["dropped"]))
-    sys.exit("accounting: read %d + created %d != written %d + filtered %d + dropped %d"
-             % (s["records_read"], s["records_created"], s["records_written"],
-                s["records_filtered"], s["records_dropped"]))
-for st in s["stages"]:
-    l = st["records_in"] + st["created"]
-    r = st["records_out"] + st["filtered"] + st["dropped"]
-    if st["kind"] in ("stdout", "file"):
+        l = st["records_in"] + st["created"]
         r = st["records_out"] + st["filtered"] + st["dropped"]
-    if l != r:
-        sys.exit("stage %s: in %d + created %d != out %d + filtered %d + dropped %d"
-                 % (st["name"], st["records_in"], st["created"], st["records_out"],
-                    st["filtered"], st["dropped"]))
+        if l != r:
+            sys.exit("%s: stage %s: in %d + created %d != out %d + filtered %d + dropped %d"
+                     % (path, st["name"], st["records_in"], st["created"], st["records_out"],
+                        st["filtered"], st["dropped"]))
 PY
 }
 
