@@ -95,7 +95,7 @@ struct stage_rt {
 	atomic_int stopped;       /* stopped early on purpose */
 	atomic_int finished;      /* reached the end of its input normally */
 	atomic_int ended;         /* finish_stage ran: its timeout no longer counts */
-	int64_t io_wait_ns;       /* run-style stages: time inside io_send/io_recv */
+	int64_t busy_mark;        /* run-style stages: when the last wait ended */
 	int64_t start_ns, end_ns;
 	pthread_t *threads;
 	size_t nthreads;
@@ -737,13 +737,13 @@ static void *runner_main(void *arg)
 	struct stage_rt *rt = st->rt;
 	struct stage_io io = { rt, w->stats };
 	struct err e = { 0 };
-	int64_t t0 = csp_now();
 	int rc;
 
+	rt->busy_mark = csp_now();
 	atomic_store_explicit(&w->stats->busy, 1, memory_order_relaxed);
 	rc = st->kind->run(st, &io, &e);
 	atomic_store_explicit(&w->stats->busy, 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->stats->busy_ns, csp_now() - t0 - rt->io_wait_ns,
+	atomic_fetch_add_explicit(&w->stats->busy_ns, csp_now() - rt->busy_mark,
 				  memory_order_relaxed);
 	if (rc == STAGE_ERROR)
 		fail(rt->eng, st, &e);
@@ -767,12 +767,26 @@ struct wstats *io_stats(struct stage_io *io)
 	return io->ws;
 }
 
+/* A run-style stage's busy time is what lies between its waits, added as
+ * each wait begins, so that a report in mid-run (SIGUSR1, --progress)
+ * shows it too. */
+static void wait_begins(struct stage_io *io, int64_t now)
+{
+	atomic_fetch_add_explicit(&io->ws->busy_ns, now - io->rt->busy_mark,
+				  memory_order_relaxed);
+}
+
+static void wait_ends(struct stage_io *io)
+{
+	io->rt->busy_mark = csp_now();
+}
+
 int io_send(struct stage_io *io, struct batch *b)
 {
 	struct stage_rt *rt = io->rt;
-	int64_t t0 = csp_now();
 	int r;
 
+	wait_begins(io, csp_now());
 	if (rt->st->kind->role == ROLE_SOURCE) {
 		wstat_add(&io->ws->rec_in, b->records);
 		wstat_add(&io->ws->bytes_in, b->len);
@@ -780,7 +794,7 @@ int io_send(struct stage_io *io, struct batch *b)
 	wstat_add(&io->ws->batches, 1);
 	b->next = NULL;
 	r = emit_list(rt, b, io->ws);
-	rt->io_wait_ns += csp_now() - t0;
+	wait_ends(io);
 	return r;
 }
 
@@ -789,17 +803,13 @@ size_t io_ninputs(struct stage_io *io)
 	return io->rt->nin;
 }
 
-int io_recv(struct stage_io *io, size_t i, struct batch **b)
+int io_select(struct stage_io *io, struct sel_case *cases, int n)
 {
-	struct stage_rt *rt = io->rt;
-	int64_t t0 = csp_now();
-	int r = chan_recv(rt->in[i]->ch, b, rt->ctx);
+	int r;
 
-	rt->io_wait_ns += csp_now() - t0;
-	if (r == CSP_OK) {
-		wstat_add(&io->ws->rec_in, (*b)->records);
-		wstat_add(&io->ws->bytes_in, batch_bytes(*b));
-	}
+	wait_begins(io, csp_now());
+	r = chan_select(cases, n, 0, io->rt->ctx);
+	wait_ends(io);
 	return r;
 }
 

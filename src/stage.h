@@ -216,6 +216,7 @@ void stage_set_ports(struct stage *st, const char *const *names, size_t n);
 /* For run-style stages (sources, merge): the stage's channels.  Every call
  * here blocks under the stage's context. */
 struct stage_io;
+struct sel_case;
 struct ctx *io_ctx(struct stage_io *io);   /* cancelled when the stage must stop */
 struct wstats *io_stats(struct stage_io *io);
 /* Send a batch out of a port (b->port).  The engine sets b->seq.  Returns
@@ -223,11 +224,11 @@ struct wstats *io_stats(struct stage_io *io);
  * was freed) or the context's error (the batch was freed). */
 int io_send(struct stage_io *io, struct batch *b);
 size_t io_ninputs(struct stage_io *io);
-/* Receive from input i: CSP_OK, CSP_CLOSED at its end, or a context error. */
-int io_recv(struct stage_io *io, size_t i, struct batch **b);
-/* The channel of input i, for chan_select over several inputs; it carries
- * struct batch pointers. */
+/* The channel of input i, for io_select; it carries struct batch pointers. */
 struct chan *io_input(struct stage_io *io, size_t i);
+/* chan_select (blocking) under the stage's context; the time it waits is
+ * not counted as the stage's busy time. */
+int io_select(struct stage_io *io, struct sel_case *cases, int n);
 /* Stop reading input i: its upstream is told to stop (head's way). */
 void io_abandon(struct stage_io *io, size_t i);
 

@@ -349,11 +349,14 @@ static int next_batch(struct merger *mg, size_t i, struct batch **out)
 		} else if (in->closed) {
 			return CSP_CLOSED;
 		} else if (!mg->ms->coupled[i]) {
-			r = chan_recv(io_input(mg->io, i), &b, mg->ctx);
-			if (r == CSP_CLOSED)
-				in->closed = 1;
-			if (r != CSP_OK)
+			struct sel_case c = { io_input(mg->io, i), SEL_RECV, &b, 0 };
+			r = io_select(mg->io, &c, 1);
+			if (r < 0)
 				return r;
+			if (c.result == CSP_CLOSED) {
+				in->closed = 1;
+				return CSP_CLOSED;
+			}
 			taken(mg, b);
 		} else {
 			mg->cases[n] = (struct sel_case){ io_input(mg->io, i), SEL_RECV, &b, 0 };
@@ -364,7 +367,7 @@ static int next_batch(struct merger *mg, size_t i, struct batch **out)
 									  SEL_RECV, &b, 0 };
 					mg->idx[n++] = j;
 				}
-			r = chan_select(mg->cases, (int)n, 0, mg->ctx);
+			r = io_select(mg->io, mg->cases, (int)n);
 			if (r < 0)
 				return r;
 			if (mg->cases[r].result == CSP_CLOSED) {
@@ -414,7 +417,7 @@ static int run_interleave(struct merger *mg)
 			}
 		if (n == 0)
 			return M_END;
-		r = chan_select(mg->cases, (int)n, 0, mg->ctx);
+		r = io_select(mg->io, mg->cases, (int)n);
 		if (r < 0)
 			return r;
 		if (mg->cases[r].result == CSP_CLOSED) {

@@ -65,6 +65,20 @@ EOF
 	[ "$(jq '.stages[] | select(.name == "slow") | .bottleneck' stats.json)" = "true" ]
 }
 
+@test "a merge waiting on a slow input is not the bottleneck; its wait is not busy time" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - {name: a, generate: {count: 400}}
+  - {name: slow, from: a, exec: [sh, -c, 'sleep 0.3; cat']}
+  - {name: b, generate: {count: 400}}
+  - {name: m, merge: {}, from: [slow, b]}
+EOF
+	cspipe run --stats=json p.yaml > /dev/null 2> stats.json
+	[ "$(jq -r .bottleneck stats.json)" = "slow" ]
+	# Merge spent the run waiting for slow: counted as waiting, not working.
+	jq -e '.stages[] | select(.name == "m") | .wait_input_s > 2 * .busy_s' stats.json
+}
+
 @test "--progress draws on a terminal and removes itself at the end" {
 	command -v script
 	# A run of about a second (rate-limited), so that the view is drawn.
