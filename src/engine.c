@@ -300,6 +300,19 @@ static int direct_send(void *arg, struct batch *b)
 
 static void abandon_inputs(struct stage_rt *rt);
 
+/* A batch that reached rt's input and was never taken: counted in (so
+ * that rt's books and its upstream's agree) and as stopping there, in the
+ * engine's slot (this may run on any thread), and freed. */
+static void count_untaken(struct stage_rt *rt, struct batch *b, int filtered)
+{
+	struct wstats *ws = rt->ews;
+
+	atomic_fetch_add(&ws->rec_in, b->records);
+	atomic_fetch_add(&ws->bytes_in, batch_bytes(b));
+	atomic_fetch_add(filtered ? &ws->filtered : &ws->dropped, b->records);
+	batch_free(b);
+}
+
 /*
  * The reader of e has gone (head reached, stdout closed).  A writer would
  * learn that only when it next sends, and a source blocked in read() on an
@@ -323,23 +336,17 @@ static void reader_gone(struct edge *e)
 }
 
 /* Stop taking input: tell the writers above, then drop what is queued.
- * This may run on another stage's thread (reader_gone), so its counts go
- * to the engine's slot, atomically. */
+ * This may run on another stage's thread (reader_gone). */
 static void abandon_inputs(struct stage_rt *rt)
 {
-	struct wstats *ws = rt->ews;
-
 	for (size_t i = 0; i < rt->nin; i++) {
 		struct batch *b;
 		if (atomic_exchange(&rt->in[i]->gone, 1))
 			continue;
 		chan_abandon(rt->in[i]->ch);
 		reader_gone(rt->in[i]);
-		while (chan_try_recv(rt->in[i]->ch, &b) == CSP_OK) {
-			atomic_fetch_add(&ws->rec_in, b->records);
-			atomic_fetch_add(&ws->filtered, b->records);
-			batch_free(b);
-		}
+		while (chan_try_recv(rt->in[i]->ch, &b) == CSP_OK)
+			count_untaken(rt, b, 1);
 	}
 }
 
@@ -713,10 +720,7 @@ static void *dispatch_main(void *arg)
 			if (r != CSP_OK) {
 				/* Stopped or aborted: what was not handed over
 				 * stops here. */
-				atomic_fetch_add(&rt->ews->rec_in, parts[i]->records);
-				atomic_fetch_add(atomic_load(&rt->stopped) ? &rt->ews->filtered
-						 : &rt->ews->dropped, parts[i]->records);
-				batch_free(parts[i]);
+				count_untaken(rt, parts[i], atomic_load(&rt->stopped));
 			}
 		}
 		if (r != CSP_OK)
@@ -824,11 +828,8 @@ void io_abandon(struct stage_io *io, size_t i)
 
 	chan_abandon(io->rt->in[i]->ch);
 	reader_gone(io->rt->in[i]);
-	while (chan_try_recv(io->rt->in[i]->ch, &b) == CSP_OK) {
-		wstat_add(&io->ws->rec_in, b->records);
-		wstat_add(&io->ws->filtered, b->records);
-		batch_free(b);
-	}
+	while (chan_try_recv(io->rt->in[i]->ch, &b) == CSP_OK)
+		count_untaken(io->rt, b, 1);
 }
 
 /* ---- setting up and tearing down -------------------------------------- */
@@ -1280,23 +1281,15 @@ joined:
 		for (size_t i = 0; i < eng.nedges; i++) {
 			struct batch *b;
 			struct stage_rt *to = eng.edges[i]->to->rt;
-			while (chan_try_recv(eng.edges[i]->ch, &b) == CSP_OK) {
-				wstat_add(&to->ws[0].rec_in, b->records);
-				wstat_add(atomic_load(&to->stopped) ? &to->ws[0].filtered
-					  : &to->ws[0].dropped, b->records);
-				batch_free(b);
-			}
+			while (chan_try_recv(eng.edges[i]->ch, &b) == CSP_OK)
+				count_untaken(to, b, atomic_load(&to->stopped));
 		}
 		for (size_t i = 0; i < p->n; i++) {
 			struct stage_rt *rt = p->stages[i]->rt;
 			for (uint32_t w = 0; w < rt->nshards; w++) {
 				struct batch *b;
-				while (chan_try_recv(rt->wins[w], &b) == CSP_OK) {
-					wstat_add(&rt->ews->rec_in, b->records);
-					wstat_add(atomic_load(&rt->stopped) ? &rt->ews->filtered
-						  : &rt->ews->dropped, b->records);
-					batch_free(b);
-				}
+				while (chan_try_recv(rt->wins[w], &b) == CSP_OK)
+					count_untaken(rt, b, atomic_load(&rt->stopped));
 			}
 			balance(rt);
 		}

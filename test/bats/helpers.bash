@@ -62,6 +62,24 @@ for path in sys.argv[1:]:
             sys.exit("%s: stage %s: in %d + created %d != out %d + filtered %d + dropped %d"
                      % (path, st["name"], st["records_in"], st["created"], st["records_out"],
                         st["filtered"], st["dropped"]))
+    # What a stage sent is what its readers took in, bytes too (where the
+    # readers read that stage alone, so that their figures can be split).
+    names = {st["name"] for st in s["stages"]}
+    readers = {}
+    for st in s["stages"]:
+        for f in st["from"]:
+            if f not in names:
+                f = f.rsplit(".", 1)[0]    # a route's port: STAGE.CASE
+            readers.setdefault(f, []).append(st)
+    for st in s["stages"]:
+        rs = readers.get(st["name"], [])
+        if rs and all(len(r["from"]) == 1 for r in rs):
+            for key in ("records", "bytes"):
+                sent = st[key + "_out"]
+                took = sum(r[key + "_in"] for r in rs)
+                if sent != took:
+                    sys.exit("%s: stage %s sent %d %s, its readers took in %d"
+                             % (path, st["name"], sent, key, took))
 PY
 }
 
