@@ -379,12 +379,43 @@ static int edit_io(struct spec *s, struct node *stages, const struct graph_opts 
 	return rc;
 }
 
+/* KEY is neither a common key nor an option of kind k: say so, with the
+ * nearest of both. */
+static void unknown_key(struct diags *d, const struct node *at, const char *key,
+			const struct stage_kind *k)
+{
+	const char *names[64];
+	size_t nn = 0;
+
+	for (size_t j = 0; common_opts[j].name && nn < 64; j++)
+		names[nn++] = common_opts[j].name;
+	for (size_t j = 0; k->options[j].name && nn < 64; j++)
+		names[nn++] = k->options[j].name;
+	const char *dym = did_you_mean(key, names, nn);
+	if (dym && config_find(common_opts, dym))
+		diag_add(d, at, "unknown key '%s' (did you mean '%s'?)", key, dym);
+	else
+		diag_add(d, at, "unknown option '%s' for %s%s%s%s", key, k->name,
+			 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+}
+
+/* The names the implicit stages take: stdin or files before, stdout or
+ * file after (their kinds' names). */
+static int implicit_name(const char *name)
+{
+	return !strcmp(name, "stdin") || !strcmp(name, "files") ||
+	       !strcmp(name, "stdout") || !strcmp(name, "file");
+}
+
 /*
  * -s STAGE.KEY=VALUE sets a common key or one of the kind's options of
- * the named stage; -s KEY=VALUE a top-level key.  VALUE is YAML.
+ * the named stage; -s KEY=VALUE a top-level key.  VALUE is YAML.  When no
+ * stage in the file has the name of an implicit stage, its options are
+ * kept in *implicit (stage name -> options) until that stage is made.
  */
 static int apply_overrides(struct spec *s, struct node *root, struct node *stages,
-			   const struct graph_opts *o, struct diags *d)
+			   const struct graph_opts *o, struct node **implicit,
+			   struct diags *d)
 {
 	int rc = 0;
 
@@ -412,6 +443,31 @@ static int apply_overrides(struct spec *s, struct node *root, struct node *stage
 			continue;
 		}
 		m = stages ? find_stage_node(stages, ov->stage) : NULL;
+		if (!m && implicit_name(ov->stage)) {
+			const struct stage_kind *k = stage_find(ov->stage);
+			struct node *opts;
+			if (config_find(common_opts, ov->key)) {
+				diag_addf(d, where, "'%s' cannot be set on the implicit %s "
+					  "stage; name it in the file (- %s: {}) to set it",
+					  ov->key, ov->stage, k->name);
+				rc = -1;
+				continue;
+			}
+			if (!config_find(k->options, ov->key)) {
+				unknown_key(d, val, ov->key, k);
+				rc = -1;
+				continue;
+			}
+			if (!*implicit)
+				*implicit = spec_new_map(s, "command line");
+			opts = node_get(*implicit, ov->stage);
+			if (!opts) {
+				opts = spec_new_map(s, where);
+				spec_map_set(s, *implicit, ov->stage, opts);
+			}
+			spec_map_set(s, opts, ov->key, val);
+			continue;
+		}
 		if (!m) {
 			diag_addf(d, where, "no stage named '%s'", ov->stage);
 			rc = -1;
@@ -431,19 +487,7 @@ static int apply_overrides(struct spec *s, struct node *root, struct node *stage
 		    !((k->flags & KIND_SHORTHAND_ANY) && !strcmp(ov->key, k->shorthand))) {
 			/* STAGE.KEY names a common key or one of the kind's
 			 * options: suggest from both. */
-			const char *names[64];
-			size_t nn = 0;
-			for (size_t j = 0; common_opts[j].name && nn < 64; j++)
-				names[nn++] = common_opts[j].name;
-			for (size_t j = 0; k->options[j].name && nn < 64; j++)
-				names[nn++] = k->options[j].name;
-			const char *dym = did_you_mean(ov->key, names, nn);
-			if (dym && config_find(common_opts, dym))
-				diag_add(d, val, "unknown key '%s' (did you mean '%s'?)", ov->key, dym);
-			else
-				diag_add(d, val, "unknown option '%s' for %s%s%s%s", ov->key, k->name,
-					 dym ? " (did you mean '" : "", dym ? dym : "",
-					 dym ? "'?)" : "");
+			unknown_key(d, val, ov->key, k);
 			rc = -1;
 			continue;
 		}
@@ -477,6 +521,7 @@ struct builder {
 	struct pipeline *p;
 	struct common defaults;
 	const struct node *defaults_at[4];
+	struct node *implicit_opts;      /* -s options for implicit stages, by name */
 	int errors;
 };
 
@@ -712,8 +757,16 @@ static struct stage *implicit_stage(struct builder *b, const char *kind, const c
 				    struct node *v)
 {
 	struct stage *st = csp_calloc(1, sizeof *st);
+	struct node *ov = b->implicit_opts ? node_get(b->implicit_opts, name) : NULL;
 	int check;
 
+	if (ov) {
+		/* -s NAME.KEY=VALUE, on top of the command line's. */
+		if (!v)
+			v = spec_new_map(b->spec, "command line");
+		for (size_t i = 0; i < ov->n; i++)
+			spec_map_set(b->spec, v, ov->keys[i]->str, ov->vals[i]);
+	}
 	st->kind = stage_find(kind);
 	st->name = csp_strdup(name);
 	st->implicit = 1;
@@ -1169,7 +1222,8 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 		if (edit_io(spec, stages, o, d))
 			b.errors++;
 	}
-	if (apply_overrides(spec, root, stages && stages->type == NODE_SEQ ? stages : NULL, o, d))
+	if (apply_overrides(spec, root, stages && stages->type == NODE_SEQ ? stages : NULL, o,
+			    &b.implicit_opts, d))
 		b.errors++;
 	for (size_t i = 0; i < root->n; i++) {
 		const char *key = root->keys[i]->str;
@@ -1316,6 +1370,22 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 	for (size_t i = 0; i < p->n; i++)
 		p->stages[i]->id = i;   /* the implicit sink came last */
 	raw_for_decompress(p);
+	/* -s for a stage cspipe would add, where it did not (the file has a
+	 * source or sink of another name or kind). */
+	for (size_t i = 0; b.implicit_opts && i < b.implicit_opts->n; i++) {
+		const char *name = b.implicit_opts->keys[i]->str;
+		size_t j;
+		for (j = 0; j < p->n; j++)
+			if (p->stages[j]->implicit && !strcmp(p->stages[j]->name, name))
+				break;
+		if (j == p->n) {
+			char where[256];
+			snprintf(where, sizeof where, "-s %s.%s", name,
+				 b.implicit_opts->vals[i]->keys[0]->str);
+			diag_addf(d, where, "no stage named '%s'", name);
+			b.errors++;
+		}
+	}
 done:
 	config_free(common_opts, &b.defaults);
 	free(b.kind_counts);

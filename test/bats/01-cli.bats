@@ -139,6 +139,32 @@ EOF
 	[[ $stderr == "cspipe: -s keep.workers"*"workers: expected an integer, got 'zero'" ]]
 }
 
+@test "-s sets the options of the stages cspipe adds, named after their kind" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - map: {case: upper}
+EOF
+	printf 'a\0b\nc\0' | cspipe run -s stdin.format=nul p.yaml > out
+	printf 'A\0B\nC\0' | cmp - out
+	printf 'x\0y\0' > in.bin
+	cspipe run -s files.format=nul p.yaml in.bin > out
+	printf 'X\0Y\0' | cmp - out
+	printf 'old\n' > log.txt
+	echo new | cspipe run -o log.txt -s file.append=true p.yaml
+	[ "$(cat log.txt)" = "$(printf 'old\nNEW')" ]
+	# Their common keys cannot be set: they are not in the file.
+	run --separate-stderr cspipe run -s stdin.buffer=4 p.yaml < /dev/null
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "cspipe: -s stdin.buffer: 'buffer' cannot be set on the implicit stdin stage; name it in the file (- stdin: {}) to set it" ]
+	run --separate-stderr cspipe run -s stdin.formt=nul p.yaml < /dev/null
+	[ "$status" -eq 2 ]
+	[[ $stderr == "cspipe: -s stdin.formt"*"unknown option 'formt' for stdin (did you mean 'format'?)" ]]
+	# Given files, the source is files, not stdin.
+	run --separate-stderr cspipe run -s stdin.format=nul p.yaml in.bin
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "cspipe: -s stdin.format: no stage named 'stdin'" ]
+}
+
 @test "-t is a deadline: exit 124 and a message" {
 	run --separate-stderr cspipe run -t 200ms -e '{stages: [{generate: {}}, {head: 1000000000}]}'
 	[ "$status" -eq 124 ]
