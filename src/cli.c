@@ -220,8 +220,15 @@ static int parse_args(struct args *a, int argc, char **argv)
 			else
 				return usage_error(a->cmd, "--stats takes 'json' or 'table', got '%s'",
 						   arg + 8);
-		} else if (!strncmp(arg, "--stats=", 8) && !strcmp(a->cmd, "graph")) {
-			a->stats_file = arg + 8;
+		} else if (!strncmp(arg, "--stats", 7) && (arg[7] == '=' || arg[7] == '\0') &&
+			   !strcmp(a->cmd, "graph")) {
+			/* graph's --stats always names a file: --stats FILE too. */
+			if (arg[7] == '=')
+				a->stats_file = arg + 8;
+			else if (i + 1 < argc)
+				a->stats_file = argv[++i];
+			else
+				return usage_error(a->cmd, "option --stats needs a file");
 		} else if (!strcmp(arg, "--progress") && !strcmp(a->cmd, "run")) {
 			a->progress = 1;
 		} else if (!strcmp(arg, "--progress=always") && !strcmp(a->cmd, "run")) {

@@ -53,6 +53,38 @@ static const struct json *stage_stats(const struct json *stages, const char *nam
 	return NULL;
 }
 
+/*
+ * The figures of st.  A source or sink that cspipe added takes its kind
+ * from the run (INPUT files make it files, -o a file), which the graph
+ * alone cannot know: it is matched by being added and by its role, and
+ * *name and *kind say what the run called it.
+ */
+static const struct json *figures(const struct json *stages, const struct stage *st,
+				  const char **name, const char **kind)
+{
+	const struct json *s = stage_stats(stages, st->name);
+
+	*name = st->name;
+	*kind = st->kind->name;
+	if (s || !st->implicit)
+		return s;
+	for (size_t i = 0; stages && i < stages->n; i++) {
+		const struct json *nm = json_get(stages->items[i], "name");
+		const struct json *kd = json_get(stages->items[i], "kind");
+		const struct stage_kind *k;
+		if (!num(stages->items[i], "implicit") || !nm || nm->type != JSON_STRING ||
+		    !kd || kd->type != JSON_STRING)
+			continue;
+		k = stage_find(kd->str);
+		if (k && k->role == st->kind->role) {
+			*name = nm->str;
+			*kind = k->name;
+			return stages->items[i];
+		}
+	}
+	return NULL;
+}
+
 static struct json *read_stats(const char *path, struct err *e)
 {
 	FILE *f = fopen(path, "rb");
@@ -91,13 +123,15 @@ int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct 
 		if (!(js = read_stats(stats_file, e)))
 			return -1;
 		stages = json_get(js, "stages");
-		for (size_t i = 0; i < p->n; i++)
-			if (!stage_stats(stages, p->stages[i]->name)) {
+		for (size_t i = 0; i < p->n; i++) {
+			const char *name, *kind;
+			if (!figures(stages, p->stages[i], &name, &kind)) {
 				err_set(e, "%s: has no figures for stage '%s' (a run of another "
 					"pipeline?)", stats_file, p->stages[i]->name);
 				json_free(js);
 				return -1;
 			}
+		}
 	}
 	fprintf(f, "digraph ");
 	dot_id(f, p->name && *p->name ? p->name : "pipeline");
@@ -105,10 +139,12 @@ int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct 
 		"  edge [fontname=\"Helvetica\", fontsize=10];\n");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct stage *st = p->stages[i];
-		const struct json *s = stage_stats(stages, st->name);
+		const char *name, *kind;
+		const struct json *s = figures(stages, st, &name, &kind);
+		int bottleneck = s && num(s, "bottleneck");
 		struct buf label = { 0 };
 
-		buf_printf(&label, "%s\\n%s", st->name, st->kind->name);
+		buf_printf(&label, "%s\\n%s", name, kind);
 		if (st->kind->role != ROLE_SINK)
 			buf_printf(&label, " · %d worker%s · buffer %lld", st->workers,
 				   st->workers == 1 ? "" : "s", (long long)st->buffer);
@@ -123,26 +159,29 @@ int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct 
 				   fl, num(s, "busy_s"));
 		}
 		fprintf(f, "  ");
-		dot_id(f, st->name);
+		dot_id(f, name);
 		fprintf(f, " [label=\"%s\"", buf_cstr(&label));
-		if (st->implicit)
-			fprintf(f, ", style=\"rounded,dashed\"");
-		if (s && num(s, "bottleneck"))
-			fprintf(f, ", style=\"rounded,filled,bold\", fillcolor=\"#f4cccc\", "
-				"color=\"#cc0000\", xlabel=\"bottleneck\"");
+		if (st->implicit || bottleneck)
+			fprintf(f, ", style=\"rounded%s%s\"", bottleneck ? ",filled,bold" : "",
+				st->implicit ? ",dashed" : "");
+		if (bottleneck)
+			fprintf(f, ", fillcolor=\"#f4cccc\", color=\"#cc0000\", "
+				"xlabel=\"bottleneck\"");
 		fprintf(f, "];\n");
 		buf_free(&label);
 	}
 	for (size_t i = 0; i < p->n; i++) {
 		const struct stage *st = p->stages[i];
-		const struct json *s = stage_stats(stages, st->name);
+		const char *name, *kind, *from_name;
+		const struct json *s = figures(stages, st, &name, &kind);
 		for (size_t k = 0; k < st->ninputs; k++) {
 			const struct stage *from = st->inputs[k];
 			struct buf label = { 0 };
+			figures(stages, from, &from_name, &kind);
 			fprintf(f, "  ");
-			dot_id(f, from->name);
+			dot_id(f, from_name);
 			fprintf(f, " -> ");
-			dot_id(f, st->name);
+			dot_id(f, name);
 			if (from->nports)
 				buf_printf(&label, "%s", from->ports[st->input_ports[k]]);
 			if (s && st->ninputs == 1) {

@@ -1382,7 +1382,11 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 			char where[256];
 			snprintf(where, sizeof where, "-s %s.%s", name,
 				 b.implicit_opts->vals[i]->keys[0]->str);
-			diag_addf(d, where, "no stage named '%s'", name);
+			diag_addf(d, where, "no stage named '%s'%s", name,
+				  !strcmp(name, "stdin") && o->ninputs ?
+				  " (given INPUT files, the source is 'files')" :
+				  !strcmp(name, "stdout") && o->output ?
+				  " (given -o, the sink is 'file')" : "");
 			b.errors++;
 		}
 	}

@@ -162,7 +162,7 @@ EOF
 	# Given files, the source is files, not stdin.
 	run --separate-stderr cspipe run -s stdin.format=nul p.yaml in.bin
 	[ "$status" -eq 2 ]
-	[ "$stderr" = "cspipe: -s stdin.format: no stage named 'stdin'" ]
+	[ "$stderr" = "cspipe: -s stdin.format: no stage named 'stdin' (given INPUT files, the source is 'files')" ]
 }
 
 @test "-t is a deadline: exit 124 and a message" {

@@ -139,6 +139,24 @@ EOF
 	[ "$stderr" = "cspipe: graph: nope.json: No such file or directory" ]
 }
 
+@test "graph --stats draws a run given INPUT files and -o, as the run named them" {
+	pipeline p.yaml <<'EOF'
+stages:
+  - filter: error
+EOF
+	cspipe run --stats=json -o out.txt p.yaml "$LOGHUB/Apache_2k.log" 2> stats.json
+	cspipe graph --stats=stats.json p.yaml > g.dot
+	n=$(grep -c error "$LOGHUB/Apache_2k.log")
+	grep -q '"files" -> "filter" \[label="2000 rec"\];' g.dot
+	grep -q "\"filter\" -> \"file\" \[label=\"$n rec\"\];" g.dot
+	grep -q '"file" \[label="file\\nfile · 1 worker\\nin '"$n"' ·' g.dot
+	# One style per node: added (dashed) and bottleneck (filled) together.
+	! grep -q 'style=.*style=' g.dot
+	dot -Tsvg g.dot > /dev/null
+	# graph's --stats always takes a file, so it may come as the next word.
+	cspipe graph --stats stats.json p.yaml | cmp - g.dot
+}
+
 @test "the memory bound of validate holds: peak RSS stays under it" {
 	for i in 1 2 3 4 5 6 7 8; do cat "$LOGHUB"/*_2k.log; done > big.log
 	for i in 1 2 3 4 5 6 7 8; do cat big.log; done > bigger.log   # ~280 MB
