@@ -1146,7 +1146,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	struct err e = { 0 };
 	int64_t deadline = p->timeout;
 	const char *deadline_stage = NULL;
-	int signo = 0, deadline_hit = 0, drain_timeout = 0, abort_run = 0, stuck = 0;
+	int signo = 0, deadline_hit = 0, drain_timeout = 0, second_signal = 0, abort_run = 0, stuck = 0;
 	size_t started = 0;
 	int code = EXIT_OK;
 	const char *outcome = "ok";
@@ -1247,6 +1247,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 		if (r == 3) {
 			if (!signo)
 				signo = ctx_cause(sig2, NULL);
+			second_signal = 1;
 			abort_run = 1;
 		} else if (r == 2) {
 			drain_timeout = 1;
@@ -1329,6 +1330,9 @@ joined:
 		format_duration(d, sizeof d, p->shutdown_timeout);
 		fprintf(stderr, "cspipe: the pipeline did not drain within shutdown_timeout "
 			"(%s): aborted, file outputs discarded\n", d);
+	} else if (second_signal) {
+		fprintf(stderr, "cspipe: a second signal while draining: aborted, file "
+			"outputs discarded\n");
 	}
 	if (!stuck)
 		print_report(&eng, outcome, code);

@@ -974,7 +974,7 @@ static int exec_process(struct worker *w, struct batch *in, struct outq *out,
 	struct exec_worker *xw = w->state;
 	struct held h = { NULL, &h.head, 0 };
 	char why[WHY_MAX] = "", where[256];
-	int64_t left = c->retries + 1, runs = 0;
+	int64_t left = c->retries + 1, runs = 0, refused = 0;
 	int rc = STAGE_OK, lost = 0, r = ATT_FAILED;
 
 	if (in->n == 0)
@@ -994,6 +994,7 @@ static int exec_process(struct worker *w, struct batch *in, struct outq *out,
 					circuit_open(xs, c, in, e);
 					goto fail;
 				}
+				refused++;
 				if (breaker_wait(xs, seen, w->ctx) != CSP_OK)
 					goto canceled;
 				continue;
@@ -1023,7 +1024,10 @@ static int exec_process(struct worker *w, struct batch *in, struct outq *out,
 	}
 	default:
 		batch_where(where, sizeof where, in);
-		if (runs > 1)
+		if (refused)
+			err_set(e, "%s%s (%lld attempts, %lld refused by the breaker)", why,
+				where, (long long)(runs + refused), (long long)refused);
+		else if (runs > 1)
 			err_set(e, "%s%s (%lld attempts)", why, where, (long long)runs);
 		else
 			err_set(e, "%s%s", why, where);

@@ -278,6 +278,28 @@ YAML
 	[ "$(wc -l < runs)" -eq 2 ]
 }
 
+@test "exec counts the attempts the breaker refused in the final message" {
+	cat > fail.sh <<'SH'
+#!/bin/sh
+echo run >> runs
+exit 2
+SH
+	chmod +x fail.sh
+	pipeline p.yaml <<'YAML'
+stages:
+  - exec:
+      command: [./fail.sh]
+      retries: 3
+      breaker: {failures: 2, cooldown: 1s}
+YAML
+	# Two runs open the circuit; the third attempt is refused, the fourth
+	# (the probe after the cooldown) runs and fails: 4 attempts, 3 runs.
+	run cspipe run p.yaml < <(three_lines)
+	[ "$status" -eq 1 ]
+	[ "$output" = "cspipe: exec: './fail.sh' exited with status 2 on records 1-3 of stdin (4 attempts, 1 refused by the breaker)" ]
+	[ "$(wc -l < runs)" -eq 3 ]
+}
+
 @test "exec breaker lets a probe through after the cooldown, which closes it" {
 	cat > heal.sh <<'SH'
 #!/bin/sh

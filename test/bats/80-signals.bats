@@ -160,6 +160,7 @@ random_delay() {
 	wait_exit $((2 * $(slowdown)))
 	echo "exit $rc ${took}s after the second SIGINT"
 	[ "$rc" -eq 130 ]
+	[ "$(head -n 1 err)" = "cspipe: a second signal while draining: aborted, file outputs discarded" ]
 	cmp before.txt target.txt
 	no_temp_files .
 	json_line
