@@ -196,14 +196,15 @@ YAML
 	[ $((runs % 2)) -eq 0 ]
 }
 
-@test "exec gives up after retries + 1 attempts" {
-	cat > fail.sh <<'SH'
-#!/bin/sh
-echo run >> runs
-echo partial
-exit 2
-SH
+# failing_command STATUS: ./fail.sh, which writes a line of output (lost
+# with the failed attempt), notes each run in ./runs and exits STATUS.
+failing_command() {
+	printf '#!/bin/sh\necho run >> runs\necho partial\nexit %d\n' "$1" > fail.sh
 	chmod +x fail.sh
+}
+
+@test "exec gives up after retries + 1 attempts" {
+	failing_command 2
 	pipeline p.yaml <<'YAML'
 stages:
   - exec: {command: [./fail.sh], retries: 2}
@@ -259,12 +260,7 @@ YAML
 }
 
 @test "exec breaker opens after N failures and starts no more processes" {
-	cat > fail.sh <<'SH'
-#!/bin/sh
-echo run >> runs
-exit 1
-SH
-	chmod +x fail.sh
+	failing_command 1
 	pipeline p.yaml <<'YAML'
 stages:
   - exec:
@@ -279,12 +275,7 @@ YAML
 }
 
 @test "exec counts the attempts the breaker refused in the final message" {
-	cat > fail.sh <<'SH'
-#!/bin/sh
-echo run >> runs
-exit 2
-SH
-	chmod +x fail.sh
+	failing_command 2
 	pipeline p.yaml <<'YAML'
 stages:
   - exec:
