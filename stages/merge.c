@@ -315,7 +315,7 @@ static void taken(struct merger *mg, const struct batch *b)
 {
 	mg->taken += b->records;
 	wstat_add(&mg->ws->rec_in, b->records);
-	wstat_add(&mg->ws->bytes_in, b->len);
+	wstat_add(&mg->ws->bytes_in, batch_bytes(b));
 }
 
 static void enqueue(struct input *in, struct batch *b)

@@ -288,6 +288,10 @@ EOF
 	[ "$(jq .records_written stats.json)" -eq 100 ]
 	# Stopped by head, not aborted: nothing is dropped.
 	[ "$(jq .records_dropped stats.json)" -eq 0 ]
+	# Behind a filter, merge takes in the bytes the filter kept.
+	cspipe run --stats=json -e '{stages: [{filter: a}, {merge: {}}]}' "$LOGHUB/Apache_2k.log" > out 2> stats.json
+	accounting_adds_up stats.json
+	[ "$(jq '.stages[] | select(.kind == "merge") | .bytes_in' stats.json)" -eq "$(wc -c < out)" ]
 }
 
 @test "merge: bad options are reported at their position" {
