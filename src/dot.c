@@ -53,27 +53,37 @@ static const struct json *stage_stats(const struct json *stages, const char *nam
 	return NULL;
 }
 
+static int has_stage(const struct pipeline *p, const char *name)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (!strcmp(p->stages[i]->name, name))
+			return 1;
+	return 0;
+}
+
 /*
- * The figures of st.  A source or sink that cspipe added takes its kind
- * from the run (INPUT files make it files, -o a file), which the graph
- * alone cannot know: it is matched by being added and by its role, and
- * *name and *kind say what the run called it.
+ * The figures of st.  INPUT files make the run's source files and -o its
+ * sink file, which the graph alone cannot know: the source cspipe added,
+ * or an unnamed one the file gave, has another name and kind in the run.
+ * A source or sink with no figures of its own name takes those of the
+ * run's stage of the same role that the graph does not have, and *name
+ * and *kind say what the run called it.
  */
-static const struct json *figures(const struct json *stages, const struct stage *st,
-				  const char **name, const char **kind)
+static const struct json *figures(const struct json *stages, const struct pipeline *p,
+				  const struct stage *st, const char **name, const char **kind)
 {
 	const struct json *s = stage_stats(stages, st->name);
 
 	*name = st->name;
 	*kind = st->kind->name;
-	if (s || !st->implicit)
+	if (s || st->kind->role == ROLE_TRANSFORM)
 		return s;
 	for (size_t i = 0; stages && i < stages->n; i++) {
 		const struct json *nm = json_get(stages->items[i], "name");
 		const struct json *kd = json_get(stages->items[i], "kind");
 		const struct stage_kind *k;
-		if (!num(stages->items[i], "implicit") || !nm || nm->type != JSON_STRING ||
-		    !kd || kd->type != JSON_STRING)
+		if (!nm || nm->type != JSON_STRING || !kd || kd->type != JSON_STRING ||
+		    has_stage(p, nm->str))
 			continue;
 		k = stage_find(kd->str);
 		if (k && k->role == st->kind->role) {
@@ -125,7 +135,7 @@ int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct 
 		stages = json_get(js, "stages");
 		for (size_t i = 0; i < p->n; i++) {
 			const char *name, *kind;
-			if (!figures(stages, p->stages[i], &name, &kind)) {
+			if (!figures(stages, p, p->stages[i], &name, &kind)) {
 				err_set(e, "%s: has no figures for stage '%s' (a run of another "
 					"pipeline?)", stats_file, p->stages[i]->name);
 				json_free(js);
@@ -140,7 +150,7 @@ int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct stage *st = p->stages[i];
 		const char *name, *kind;
-		const struct json *s = figures(stages, st, &name, &kind);
+		const struct json *s = figures(stages, p, st, &name, &kind);
 		int bottleneck = s && num(s, "bottleneck");
 		struct buf label = { 0 };
 
@@ -173,11 +183,11 @@ int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct stage *st = p->stages[i];
 		const char *name, *kind, *from_name;
-		const struct json *s = figures(stages, st, &name, &kind);
+		const struct json *s = figures(stages, p, st, &name, &kind);
 		for (size_t k = 0; k < st->ninputs; k++) {
 			const struct stage *from = st->inputs[k];
 			struct buf label = { 0 };
-			figures(stages, from, &from_name, &kind);
+			figures(stages, p, from, &from_name, &kind);
 			fprintf(f, "  ");
 			dot_id(f, from_name);
 			fprintf(f, " -> ");

@@ -666,7 +666,7 @@ static void *collector_main(void *arg)
 		flushed = NULL;
 	}
 out:
-	free_list(flushed, ws, 1);
+	free_list(flushed, ws, gone);
 	for (size_t i = 0; i < (size_t)W * nparts; i++)
 		free_list(ring[i], ws, 0);
 	for (int i = 0; i < W; i++)
@@ -778,11 +778,13 @@ static void wait_begins(struct stage_io *io, int64_t now)
 {
 	atomic_fetch_add_explicit(&io->ws->busy_ns, now - io->rt->busy_mark,
 				  memory_order_relaxed);
+	atomic_store_explicit(&io->ws->busy, 0, memory_order_relaxed);
 }
 
 static void wait_ends(struct stage_io *io)
 {
 	io->rt->busy_mark = csp_now();
+	atomic_store_explicit(&io->ws->busy, 1, memory_order_relaxed);
 }
 
 int io_send(struct stage_io *io, struct batch *b)
@@ -820,16 +822,6 @@ int io_select(struct stage_io *io, struct sel_case *cases, int n)
 struct chan *io_input(struct stage_io *io, size_t i)
 {
 	return io->rt->in[i]->ch;
-}
-
-void io_abandon(struct stage_io *io, size_t i)
-{
-	struct batch *b;
-
-	chan_abandon(io->rt->in[i]->ch);
-	reader_gone(io->rt->in[i]);
-	while (chan_try_recv(io->rt->in[i]->ch, &b) == CSP_OK)
-		count_untaken(io->rt, b, 1);
 }
 
 /* ---- setting up and tearing down -------------------------------------- */
@@ -1146,7 +1138,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	struct err e = { 0 };
 	int64_t deadline = p->timeout;
 	const char *deadline_stage = NULL;
-	int signo = 0, deadline_hit = 0, drain_timeout = 0, second_signal = 0, abort_run = 0, stuck = 0;
+	int signo = 0, deadline_hit = 0, drain_timeout = 0, abort_signal = 0, abort_run = 0, stuck = 0;
 	size_t started = 0;
 	int code = EXIT_OK;
 	const char *outcome = "ok";
@@ -1245,9 +1237,11 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 			r = wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
 		}
 		if (r == 3) {
+			/* 2: the second signal; 1: a first one, in the drain
+			 * after a deadline. */
+			abort_signal = signo ? 2 : 1;
 			if (!signo)
 				signo = ctx_cause(sig2, NULL);
-			second_signal = 1;
 			abort_run = 1;
 		} else if (r == 2) {
 			drain_timeout = 1;
@@ -1311,10 +1305,7 @@ joined:
 		fprintf(stderr, "cspipe: %s\n", eng.first.msg);
 		code = EXIT_RUNTIME;
 		outcome = "error";
-	} else if (signo) {
-		code = 128 + signo;
-		outcome = signo == SIGINT ? "interrupted" : "terminated";
-	} else if (deadline_hit) {
+	} else if (deadline_hit) {   /* a signal may have aborted its drain */
 		char d[32];
 		format_duration(d, sizeof d, deadline);
 		if (deadline_stage)
@@ -1324,15 +1315,18 @@ joined:
 			fprintf(stderr, "cspipe: deadline exceeded (%s %s)\n", p->timeout_from, d);
 		code = EXIT_DEADLINE;
 		outcome = "deadline";
+	} else if (signo) {
+		code = 128 + signo;
+		outcome = signo == SIGINT ? "interrupted" : "terminated";
 	}
 	if (drain_timeout) {
 		char d[32];
 		format_duration(d, sizeof d, p->shutdown_timeout);
 		fprintf(stderr, "cspipe: the pipeline did not drain within shutdown_timeout "
 			"(%s): aborted, file outputs discarded\n", d);
-	} else if (second_signal) {
-		fprintf(stderr, "cspipe: a second signal while draining: aborted, file "
-			"outputs discarded\n");
+	} else if (abort_signal) {
+		fprintf(stderr, "cspipe: a %ssignal while draining: aborted, file "
+			"outputs discarded\n", abort_signal == 2 ? "second " : "");
 	}
 	if (!stuck)
 		print_report(&eng, outcome, code);

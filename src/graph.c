@@ -323,7 +323,8 @@ static size_t kind_index(const struct node *m)
 
 /*
  * INPUT files replace the pipeline's source and -o its sink: the stage
- * keeps its name and position, its kind becomes files / file, and the
+ * keeps its position and its name if it has one (an unnamed one is named
+ * after its new kind), its kind becomes files / file, and the
  * options the new kind shares with the old (format, max_record, mode...)
  * are kept.  Without an explicit source or sink, pass 4 makes the implicit
  * one of the right kind.
@@ -1108,6 +1109,11 @@ static void check_graph(struct builder *b, const struct graph_opts *o)
 		const char *kind = o->output ? output_kind(o->output) : "stdout";
 		struct stage *sink = implicit_stage(b, kind, kind,
 						    o->output ? output_node(b->spec, o->output) : NULL);
+		if (find_name(b, sink->name)) {
+			/* A stage of the file has the name already. */
+			free(sink->name);
+			sink->name = csp_strdup(o->output ? "file-output" : "stdout-output");
+		}
 		size_t n = p->n;
 		for (size_t i = 0; i < n; i++) {
 			struct stage *st = p->stages[i];

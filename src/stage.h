@@ -229,8 +229,6 @@ struct chan *io_input(struct stage_io *io, size_t i);
 /* chan_select (blocking) under the stage's context; the time it waits is
  * not counted as the stage's busy time. */
 int io_select(struct stage_io *io, struct sel_case *cases, int n);
-/* Stop reading input i: its upstream is told to stop (head's way). */
-void io_abandon(struct stage_io *io, size_t i);
 
 /* The registry (stages/registry.c). */
 extern const struct stage_kind *const stage_kinds[];

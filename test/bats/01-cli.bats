@@ -163,6 +163,11 @@ EOF
 	run --separate-stderr cspipe run -s stdin.format=nul p.yaml in.bin
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "cspipe: -s stdin.format: no stage named 'stdin' (given INPUT files, the source is 'files')" ]
+	# A stage of the file with the name already: the added ones are renamed.
+	cspipe run --stats=json -e '{stages: [{name: stdout, map: {case: upper}}]}' < in.bin 2> stats.json > out
+	[ "$(jq -r '[.stages[].name] | join(" ")' stats.json)" = "stdin stdout stdout-output" ]
+	cspipe run --stats=json -e '{stages: [{name: stdin, map: {case: upper}}]}' < in.bin 2> stats.json > out
+	[ "$(jq -r '[.stages[].name] | join(" ")' stats.json)" = "stdin-input stdin stdout" ]
 }
 
 @test "-t is a deadline: exit 124 and a message" {

@@ -169,6 +169,30 @@ random_delay() {
 	no_process_with "$marker"
 }
 
+@test "a signal during the drain after a deadline aborts it; the exit stays 124" {
+	printf 'old\r\ncontent' > target.txt
+	cp target.txt before.txt
+	pipeline slow.yaml <<-'EOF'
+	shutdown_timeout: 60s
+	stages:
+	  - generate: {template: 'line $n'}
+	  - exec: [sh, -c, 'sleep 3; cat']
+	  - file: target.txt
+	EOF
+	start_bg /dev/null run -t 1s slow.yaml
+	wait_until_running .
+	# The deadline passes at 1 s; the drain would take 3 s per batch.
+	sleep 1.5
+	t_sig=$EPOCHREALTIME
+	kill -INT "$pid"
+	wait_exit $((2 * $(slowdown)))
+	[ "$rc" -eq 124 ]
+	[ "$(cat err)" = "$(printf '%s\n' 'cspipe: deadline exceeded (-t 1s)' \
+		'cspipe: a signal while draining: aborted, file outputs discarded')" ]
+	cmp before.txt target.txt
+	no_temp_files .
+}
+
 @test "a second SIGTERM aborts a drain stuck behind a full channel" {
 	pipeline slow.yaml <<-'EOF'
 	shutdown_timeout: 60s

@@ -155,6 +155,17 @@ EOF
 	dot -Tsvg g.dot > /dev/null
 	# graph's --stats always takes a file, so it may come as the next word.
 	cspipe graph --stats stats.json p.yaml | cmp - g.dot
+	# An unnamed source and sink of the file, replaced the same way.
+	pipeline q.yaml <<'EOF'
+stages:
+  - stdin: {}
+  - filter: error
+  - stdout: {}
+EOF
+	cspipe run --stats=json -o out.txt q.yaml "$LOGHUB/Apache_2k.log" 2> stats.json
+	cspipe graph --stats=stats.json q.yaml > g.dot
+	grep -q '"files" -> "filter" \[label="2000 rec"\];' g.dot
+	grep -q "\"filter\" -> \"file\" \[label=\"$n rec\"\];" g.dot
 }
 
 @test "the memory bound of validate holds: peak RSS stays under it" {
