@@ -58,6 +58,23 @@ json_line() {
 	[ -s stats.json ] || { echo "no --stats=json line in:"; cat err; return 1; }
 }
 
+# slow_to_file SHUTDOWN SECONDS: slow.yaml, an endless source into an exec
+# that takes SECONDS per batch, into the file target.txt, whose content is
+# kept in before.txt; the exec's processes carry $marker in their command.
+slow_to_file() {
+	printf 'old\r\ncontent' > target.txt
+	cp target.txt before.txt
+	export MARKER=cspipe-bats-$$-$RANDOM
+	marker=$MARKER
+	pipeline slow.yaml <<-EOF
+	shutdown_timeout: $1
+	stages:
+	  - generate: {template: 'line \$n'}
+	  - exec: [sh, -c, 'sleep $2; cat', '\${MARKER}']
+	  - file: target.txt
+	EOF
+}
+
 # random_delay: 0.000 to 0.999 seconds.
 random_delay() {
 	printf '0.%03d' $((RANDOM % 1000))
@@ -137,18 +154,8 @@ random_delay() {
 }
 
 @test "a second signal aborts at once: the file target is left as it was" {
-	printf 'old\r\ncontent' > target.txt
-	cp target.txt before.txt
 	# The drain would take 3 s per batch in exec, within a long shutdown_timeout.
-	pipeline slow.yaml <<-'EOF'
-	shutdown_timeout: 60s
-	stages:
-	  - generate: {template: 'line $n'}
-	  - exec: [sh, -c, 'sleep 3; cat', '${MARKER}']
-	  - file: target.txt
-	EOF
-	export MARKER=cspipe-bats-$$-$RANDOM
-	marker=$MARKER
+	slow_to_file 60s 3
 	start_bg /dev/null run --stats=json slow.yaml
 	wait_until_running .
 	sleep 0.3
@@ -170,15 +177,7 @@ random_delay() {
 }
 
 @test "a signal during the drain after a deadline aborts it; the exit stays 124" {
-	printf 'old\r\ncontent' > target.txt
-	cp target.txt before.txt
-	pipeline slow.yaml <<-'EOF'
-	shutdown_timeout: 60s
-	stages:
-	  - generate: {template: 'line $n'}
-	  - exec: [sh, -c, 'sleep 3; cat']
-	  - file: target.txt
-	EOF
+	slow_to_file 60s 3
 	start_bg /dev/null run -t 1s slow.yaml
 	wait_until_running .
 	# The deadline passes at 1 s; the drain would take 3 s per batch.
@@ -217,14 +216,7 @@ random_delay() {
 }
 
 @test "a drain that outlives shutdown_timeout aborts: exit 143, target left as it was" {
-	printf 'old\n' > target.txt
-	pipeline slow.yaml <<-'EOF'
-	shutdown_timeout: 1s
-	stages:
-	  - generate: {template: 'line $n'}
-	  - exec: [sh, -c, 'sleep 10; cat']
-	  - file: target.txt
-	EOF
+	slow_to_file 1s 10
 	start_bg /dev/null run --stats=json slow.yaml
 	wait_until_running .
 	sleep 0.3
@@ -235,7 +227,7 @@ random_delay() {
 	[ "$rc" -eq 143 ]
 	awk -v t="$took" 'BEGIN {exit !(t >= 1)}'
 	[ "$(head -n 1 err)" = "cspipe: the pipeline did not drain within shutdown_timeout (1s): aborted, file outputs discarded" ]
-	[ "$(cat target.txt)" = old ]
+	cmp before.txt target.txt
 	no_temp_files .
 	json_line
 	accounting_adds_up stats.json
