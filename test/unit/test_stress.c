@@ -382,6 +382,7 @@ static void test_conservation(void **state)
 struct crowd {
 	struct chan *ch[4];   /* one value each */
 	struct chan *quiet[4];/* never a value */
+	struct chan *never;   /* never ready, never closed */
 	struct chan *other;   /* never ready, then closed */
 	struct ctx *root, *shared;
 	atomic_int phase[3];  /* threads about to block in each phase */
@@ -397,7 +398,9 @@ struct blocked {
 
 /* Block three times: in a receive released by a send, in a select under
  * a context released by its parent's cancellation, and in a send
- * released by a close. */
+ * released by a close.  The select's channels are not the send's: a
+ * select that began before the cancellation may still take a ready case,
+ * as in Go, and one slow to start would take a send of a faster thread. */
 static void *blocked_main(void *arg)
 {
 	struct blocked *b = arg;
@@ -405,7 +408,7 @@ static void *blocked_main(void *arg)
 	long junk;
 	struct sel_case cases[2] = {
 		{ cr->quiet[b->id % 4], SEL_RECV, &junk, 0 },
-		{ cr->other, SEL_RECV, &junk, 0 },
+		{ cr->never, SEL_RECV, &junk, 0 },
 	};
 
 	atomic_fetch_add(&cr->phase[0], 1);
@@ -436,6 +439,7 @@ static void test_crowd_blocked(void **state)
 		cr.ch[i] = chan_new(sizeof(long), (size_t)i);
 		cr.quiet[i] = chan_new(sizeof(long), (size_t)i);
 	}
+	cr.never = chan_new(sizeof(long), 0);
 	cr.other = chan_new(sizeof(long), 0);
 	cr.root = ctx_with_cancel(NULL);
 	cr.shared = ctx_with_cancel(cr.root);
@@ -472,6 +476,7 @@ static void test_crowd_blocked(void **state)
 		chan_free(cr.ch[i]);
 		chan_free(cr.quiet[i]);
 	}
+	chan_free(cr.never);
 	chan_free(cr.other);
 	ctx_release(cr.shared);
 	ctx_release(cr.root);
