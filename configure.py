@@ -39,22 +39,22 @@ RUNTIME = [
 ]
 
 CORE = [
-    'src/util.c',
-    'src/json.c',
-    'src/spec.c',
-    'src/config.c',
-    'src/batch.c',
-    'src/framer.c',
-    'src/fdio.c',
-    'src/pattern.c',
-    'src/template.c',
-    'src/graph.c',
-    'src/shard.c',
-    'src/engine.c',
-    'src/stats.c',
-    'src/progress.c',
-    'src/dot.c',
-    'src/cli.c',
+    'src/base/util.c',
+    'src/base/json.c',
+    'src/pipeline/spec.c',
+    'src/pipeline/config.c',
+    'src/records/batch.c',
+    'src/records/framer.c',
+    'src/core/fdio.c',
+    'src/records/pattern.c',
+    'src/records/template.c',
+    'src/core/graph.c',
+    'src/records/shard.c',
+    'src/core/engine.c',
+    'src/core/stats.c',
+    'src/core/progress.c',
+    'src/core/dot.c',
+    'src/cli/cli.c',
 ]
 
 STAGES = [
@@ -75,7 +75,7 @@ STAGES = [
     'stages/exec.c',
 ]
 
-MAIN = 'src/main.c'
+MAIN = 'src/cli/main.c'
 
 # C unit tests (cmocka): test/unit/NAME.c -> BUILDDIR/test/NAME
 UNIT_TESTS = [
@@ -337,7 +337,7 @@ def main():
     w.variable('prefix', args.prefix)
     w.variable('cflags', ['-std=c11', '-D_GNU_SOURCE', '-pthread'] + opt +
                WARNINGS.split() + (['-Werror'] if args.werror else []) +
-               ['-I' + s('src'), '-I' + s('stages')] + cflags)
+               ['-I' + s('src')] + cflags)
     w.variable('ldflags', ['-pthread'] + [x for x in opt if
                                           x.startswith('-fsanitize')])
     w.variable('libs', libs + ['-lm'])
@@ -365,7 +365,7 @@ def main():
     # instrumentation (-fsanitize=fuzzer-no-link), linked to each target.
     fuzz_flags = ('-std=c11 -D_GNU_SOURCE -g -O1 -pthread '
                   '-fsanitize=fuzzer-no-link,address,undefined '
-                  '-I%s -I%s %s' % (s('src'), s('stages'), ' '.join(cflags)))
+                  '-I%s %s' % (s('src'), ' '.join(cflags)))
     w.rule('fuzz_cc', 'clang -MMD -MF $out.d %s -c $in -o $out' % fuzz_flags,
            depfile='$out.d', deps='gcc', description='FUZZ-CC $out')
     w.rule('fuzz_link', 'clang -fsanitize=fuzzer,address,undefined -pthread '

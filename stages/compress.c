@@ -63,7 +63,7 @@
 #include <zlib.h>
 
 #include "csp/csp.h"
-#include "stage.h"
+#include "core/stage.h"
 
 /* The deflate window: the most that a match can reach back. */
 #define DICT_SIZE 32768

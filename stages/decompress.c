@@ -36,8 +36,8 @@
 #include <zlib.h>
 
 #include "csp/csp.h"
-#include "framer.h"
-#include "stage.h"
+#include "records/framer.h"
+#include "core/stage.h"
 
 enum { FMT_AUTO, FMT_GZIP, FMT_ZLIB, FMT_DEFLATE };
 

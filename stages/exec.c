@@ -78,10 +78,10 @@
 #include <unistd.h>
 
 #include "csp/csp.h"
-#include "fdio.h"
-#include "framer.h"
-#include "spec.h"
-#include "stage.h"
+#include "core/fdio.h"
+#include "records/framer.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
 
 extern char **environ;
 

@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include "csp/csp.h"
-#include "fdio.h"
-#include "spec.h"
-#include "stage.h"
+#include "core/fdio.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
 
 struct file_conf {
 	char *path;

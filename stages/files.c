@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "csp/csp.h"
-#include "fdio.h"
-#include "spec.h"
-#include "stage.h"
+#include "core/fdio.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
 
 struct files_conf {
 	struct input_conf in;    /* first: KIND_READS_BYTES */

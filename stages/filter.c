@@ -31,9 +31,9 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "pattern.h"
-#include "spec.h"
-#include "stage.h"
+#include "records/pattern.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
 
 enum { ON_ERROR_FAIL, ON_ERROR_DROP, ON_ERROR_KEEP };
 

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "spec.h"
-#include "stage.h"
-#include "template.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
+#include "records/template.h"
 
 struct generate_conf {
 	int64_t count;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "csp/csp.h"
-#include "stage.h"
+#include "core/stage.h"
 
 struct head_conf {
 	int64_t count;

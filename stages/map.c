@@ -24,10 +24,10 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "pattern.h"
-#include "spec.h"
-#include "stage.h"
-#include "template.h"
+#include "records/pattern.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
+#include "records/template.h"
 
 enum op_kind { OP_REPLACE, OP_FIELDS, OP_TEMPLATE, OP_CASE, OP_TRIM, OP_PREFIX,
 	       OP_SUFFIX, OP_KINDS };

@@ -26,9 +26,9 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "pattern.h"
-#include "spec.h"
-#include "stage.h"
+#include "records/pattern.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
 
 enum merge_mode { MODE_INTERLEAVE, MODE_CONCAT, MODE_SORTED };
 enum { UNSORTED_FAIL, UNSORTED_WARN };

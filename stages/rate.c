@@ -25,8 +25,8 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "spec.h"
-#include "stage.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
 
 /* The most time one piece of output stands for at the steady rate. */
 #define PIECE_NS (10 * CSP_NS_PER_MS)

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "stage.h"
+#include "core/stage.h"
 
 extern const struct stage_kind kind_stdin, kind_files, kind_generate;
 extern const struct stage_kind kind_filter, kind_map;

@@ -22,9 +22,9 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "pattern.h"
-#include "spec.h"
-#include "stage.h"
+#include "records/pattern.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
 
 /* b->port is one byte. */
 #define MAX_PORTS 255

@@ -3,8 +3,8 @@
  */
 #include <stddef.h>
 
-#include "fdio.h"
-#include "stage.h"
+#include "core/fdio.h"
+#include "core/stage.h"
 
 struct stdin_conf {
 	struct input_conf in;    /* first: KIND_READS_BYTES */

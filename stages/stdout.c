@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "fdio.h"
-#include "stage.h"
+#include "core/fdio.h"
+#include "core/stage.h"
 
 static const struct option stdout_options[] = {
 	{ .name = NULL },

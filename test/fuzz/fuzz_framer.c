@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "framer.h"
-#include "util.h"
+#include "records/framer.h"
+#include "base/util.h"
 
 struct sink {
 	struct buf out;   /* records re-joined with their terminators */

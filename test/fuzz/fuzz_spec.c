@@ -8,7 +8,7 @@
  * Nothing may crash, leak, hang or break an invariant (abort).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
- *     test/fuzz/fuzz_spec.c src/spec.c src/config.c src/util.c -lyaml \
+ *     test/fuzz/fuzz_spec.c src/pipeline/spec.c src/pipeline/config.c src/base/util.c -lyaml \
  *     -o /tmp/fuzz_spec && /tmp/fuzz_spec test/fuzz/corpus/spec
  */
 #include <stddef.h>
@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "spec.h"
-#include "util.h"
+#include "pipeline/config.h"
+#include "pipeline/spec.h"
+#include "base/util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

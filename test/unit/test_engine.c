@@ -14,12 +14,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "batch.h"
+#include "records/batch.h"
 #include "csp/csp.h"
-#include "engine.h"
-#include "graph.h"
-#include "spec.h"
-#include "util.h"
+#include "core/engine.h"
+#include "core/graph.h"
+#include "pipeline/spec.h"
+#include "base/util.h"
 
 static char dir[64];
 

@@ -16,12 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
-#include "config.h"
-#include "pattern.h"
-#include "spec.h"
-#include "stage.h"
-#include "util.h"
+#include "records/batch.h"
+#include "pipeline/config.h"
+#include "records/pattern.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
+#include "base/util.h"
 
 extern const struct stage_kind kind_filter;
 

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "framer.h"
-#include "util.h"
+#include "records/framer.h"
+#include "base/util.h"
 
 struct got {
 	struct batch *b[256];

@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
-#include "config.h"
-#include "spec.h"
-#include "stage.h"
-#include "util.h"
+#include "records/batch.h"
+#include "pipeline/config.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
+#include "base/util.h"
 
 extern const struct stage_kind kind_map;
 

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pattern.h"
-#include "template.h"
+#include "records/pattern.h"
+#include "records/template.h"
 
 /* ---- helpers ---- */
 

@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "spec.h"
-#include "util.h"
+#include "pipeline/config.h"
+#include "pipeline/spec.h"
+#include "base/util.h"
 
 /* ---- helpers ---- */
 

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "csp/csp.h"
-#include "progress.h"
-#include "stage.h"
-#include "stats.h"
+#include "core/progress.h"
+#include "core/stage.h"
+#include "core/stats.h"
 
 struct progress {
 	FILE *f;

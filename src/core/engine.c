@@ -43,13 +43,13 @@
 #include <unistd.h>
 
 #include "csp/csp.h"
-#include "engine.h"
-#include "graph.h"
-#include "pattern.h"
-#include "progress.h"
-#include "shard.h"
-#include "stage.h"
-#include "stats.h"
+#include "core/engine.h"
+#include "core/graph.h"
+#include "records/pattern.h"
+#include "core/progress.h"
+#include "records/shard.h"
+#include "core/stage.h"
+#include "core/stats.h"
 
 struct engine;
 

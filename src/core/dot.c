@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "dot.h"
-#include "graph.h"
-#include "json.h"
-#include "stage.h"
-#include "util.h"
+#include "core/dot.h"
+#include "core/graph.h"
+#include "base/json.h"
+#include "core/stage.h"
+#include "base/util.h"
 
 static void dot_id(FILE *f, const char *s)
 {

@@ -14,9 +14,9 @@
 #include <zlib.h>
 
 #include "csp/csp.h"
-#include "fdio.h"
-#include "framer.h"
-#include "stage.h"
+#include "core/fdio.h"
+#include "records/framer.h"
+#include "core/stage.h"
 
 const char *const input_format_names[] = { "lines", "nul", "chunk", NULL };
 const char *const input_gunzip_names[] = { "auto", "true", "false", NULL };

@@ -8,8 +8,8 @@
  */
 #include <string.h>
 
-#include "framer.h"
-#include "util.h"
+#include "records/framer.h"
+#include "base/util.h"
 
 /* A batch is cut once less than this is left free: reads stay large. */
 #define MIN_ROOM 4096

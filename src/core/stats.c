@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph.h"
-#include "stage.h"
-#include "stats.h"
+#include "core/graph.h"
+#include "core/stage.h"
+#include "core/stats.h"
 
 /*
  * The stage that limits throughput is the one whose workers are busiest

@@ -11,10 +11,10 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "batch.h"
-#include "pattern.h"
-#include "shard.h"
-#include "stage.h"
+#include "records/batch.h"
+#include "records/pattern.h"
+#include "records/shard.h"
+#include "core/stage.h"
 
 static uint64_t fnv1a(const char *p, size_t n)
 {

@@ -17,12 +17,12 @@
 
 #include "csp/csp.h"
 #include "csp/thread.h"
-#include "fdio.h"
-#include "graph.h"
-#include "pattern.h"
-#include "spec.h"
-#include "stage.h"
-#include "util.h"
+#include "core/fdio.h"
+#include "core/graph.h"
+#include "records/pattern.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
+#include "base/util.h"
 
 /* The keys every stage may have besides its kind. */
 struct common {

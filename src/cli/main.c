@@ -5,7 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 /*
  * A descriptor 0, 1 or 2 closed by the caller (`cspipe ... >&-`) would be

@@ -17,14 +17,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "csp/csp.h"
-#include "dot.h"
-#include "engine.h"
-#include "graph.h"
-#include "spec.h"
-#include "stage.h"
-#include "util.h"
+#include "core/dot.h"
+#include "core/engine.h"
+#include "core/graph.h"
+#include "pipeline/spec.h"
+#include "core/stage.h"
+#include "base/util.h"
 
 #ifndef CSPIPE_VERSION
 #define CSPIPE_VERSION "0.1.0"

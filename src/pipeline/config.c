@@ -7,9 +7,9 @@
  * Every message names the key the user wrote, and the loader goes on after
  * an error so that one run reports every mistake of a file.
  */
-#include "config.h"
-#include "spec.h"
-#include "util.h"
+#include "pipeline/config.h"
+#include "pipeline/spec.h"
+#include "base/util.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -6,8 +6,8 @@
  * be tested and fuzzed on its own.  The out-of-memory policy is the
  * runtime's all the same: print "cspipe: out of memory" and abort.
  */
-#include "util.h"
-#include "spec.h"
+#include "base/util.h"
+#include "pipeline/spec.h"
 
 #include <ctype.h>
 #include <limits.h>

@@ -30,7 +30,7 @@
 #endif
 
 #include "csp/csp.h"
-#include "pattern.h"
+#include "records/pattern.h"
 
 #define SCAN_MAX 8       /* literals in a prefilter set */
 #define LIT_MAX 32       /* longest extracted literal (a prefix is kept) */

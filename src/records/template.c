@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "pattern.h"
-#include "template.h"
+#include "records/pattern.h"
+#include "records/template.h"
 
 /* PCRE2_UNSET, without pulling pcre2.h into every user of templates. */
 #define GROUP_UNSET (~(size_t)0)

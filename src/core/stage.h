@@ -37,9 +37,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batch.h"
-#include "config.h"
-#include "util.h"
+#include "records/batch.h"
+#include "pipeline/config.h"
+#include "base/util.h"
 
 struct ctx;
 struct chan;

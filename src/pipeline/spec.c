@@ -11,8 +11,8 @@
  * (the stack of open collections, the anchor table) is plain malloc and
  * freed when the load ends.
  */
-#include "spec.h"
-#include "util.h"
+#include "pipeline/spec.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <limits.h>

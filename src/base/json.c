@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "json.h"
-#include "util.h"
+#include "base/json.h"
+#include "base/util.h"
 
 #define MAX_DEPTH 64
 

@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "batch.h"
-#include "util.h"
+#include "records/batch.h"
+#include "base/util.h"
 
 struct ctx;
 struct stage_io;

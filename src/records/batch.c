@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "records/batch.h"
 #include "csp/csp.h"
 
 

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batch.h"
+#include "records/batch.h"
 
 struct err;
 
