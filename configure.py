@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Write build.ninja for cspipe.
 
     ./configure.py [--install-deps[=GROUPS]] [--debug] [--sanitize=thread]
@@ -445,6 +446,10 @@ def main():
     if old != text:
         with open(path, 'w') as f:
             f.write(text)
+    else:
+        # Unchanged, but newer than configure.py, or ninja's generator rule
+        # would run again and again.
+        os.utime(path)
     where = 'ninja' if not variant else 'ninja -C ' + builddir
     sys.stderr.write('configure.py: wrote %s; now run `%s`\n'
                      % (os.path.relpath(path, TOP), where))

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/scaling.sh: the scaling measurement of bench/run --workers, in
 # bash alone, for a machine without python3 or a compiler.  Expects, under
 # build/device/: cspipe and pigz (with their libraries in lib/) and

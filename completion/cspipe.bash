@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bash completion for cspipe: subcommands, options, stage kinds and
 # pipeline files.  Installed by `ninja install`; works without the
 # bash-completion package too (source it from ~/.bashrc).

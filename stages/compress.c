@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * compress.c - the `compress` stage: gzip, zlib or raw deflate, made by
  * every worker at once as ONE stream, the way pigz does it.

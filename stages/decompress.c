@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * decompress.c - the `decompress` stage: gzip (one member or many), zlib
  * or raw deflate in, records out.

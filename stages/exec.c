@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * exec.c - the `exec` stage: run a command per batch, as `parallel --pipe`
  * does.  Each input batch is written to the stdin of a fresh process and

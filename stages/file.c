@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * file - the sink that writes a file.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * files - the source that reads files (and `-` for standard input) in
  * order; glob patterns expand in sorted order.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * filter.c - the `filter` stage: keep the records that match a pattern
  * (or, with invert, those that do not), as grep does.

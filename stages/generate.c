@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * generate - a source for demos and load: records made from a template
  * with a counter.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * head.c - the `head` stage: pass the first N records, then stop
  * everything upstream, as head(1) does to a pipe.

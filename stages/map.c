@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * map.c - the `map` stage: rewrite every record with a list of operations
  * (replace, fields, template, case, trim, prefix, suffix), applied in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * merge.c - the `merge` stage: several inputs into one stream.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rate.c - the `rate` stage: pass records no faster than a rate, counted
  * in records or in bytes, with a token bucket (the runtime's limiter).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * registry.c - every stage kind, in the order `cspipe stages` lists them.
  * A new kind is one file in stages/ and one line here (and in configure.py).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * route.c - the `route` stage: send each record to the first branch whose
  * pattern matches it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stdout - the sink that writes standard output (the default sink).
  *

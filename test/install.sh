@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # ninja install: the binary, the man pages and the bash completion under
 # PREFIX (DESTDIR is honoured, as packagers expect).
 set -eu

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Run every test and end with one line: `N passed, N failed`.
 
     python3 test/run.py --binary ./cspipe --unit-dir build/default/test

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # A few whole runs under valgrind's leak checker: what the sanitizers see
 # in pieces, valgrind sees end to end in the ordinary build.
 # Prints `N passed, N failed`.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench.go - the operations of bench_runtime.c on Go's own channels, select
 // and contexts, measured the same way, so that bench/runtime/run can print
 // the two side by side.

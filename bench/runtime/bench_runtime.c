@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_runtime.c - microbenchmarks of the runtime's channels, select and
  * contexts; bench.go runs the same operations on Go's, and bench/runtime/run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json.c - a recursive-descent JSON reader.  Depth is bounded so that a
  * hostile file cannot exhaust the stack.

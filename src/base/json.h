@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json.h - a small JSON reader, enough for cspipe's own --stats=json
  * output (read back by `cspipe graph --stats`).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.c - buffers, errors, diagnostics and the parsers for the values a
  * pipeline file writes (durations, sizes, integers, booleans).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.h - small things every layer above the runtime uses: growable
  * buffers, error reports, diagnostics lists, number and duration parsing.

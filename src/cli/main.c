@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - cspipe: Go's concurrency model for the Unix command line.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dot.c - `cspipe graph`: stages as boxes (kind, workers, buffer), edges
  * labelled with branch names and, from a finished run's JSON, records and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dot.h - the stage graph as Graphviz DOT, optionally with the figures of
  * a finished run (the JSON of `cspipe run --stats=json`).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine.h - run a pipeline: threads, channels, the context tree, shutdown
  * and the accounting of every record.

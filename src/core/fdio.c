@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fdio.c - descriptors under a context; the sources' reading loop and the
  * sinks' writer.

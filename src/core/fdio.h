@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fdio.h - reading and writing file descriptors under a context, and the
  * reading and writing that sources and sinks share.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * graph.c - from a pipeline file's tree to validated stages and edges.
  *

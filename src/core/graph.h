@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * graph.h - from a pipeline file's tree to validated stages and edges.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.c - the --stats table and JSON, and the bottleneck verdict.
  */

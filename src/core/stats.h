@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.h - what a run did, per stage and in total, for --stats, the
  * SIGUSR1 report, the live view and `cspipe graph --stats`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chan.c - channels and select, after Go's runtime/chan.go and select.go.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * csp.c - result names and the out-of-memory policy.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * csp.h - the runtime: Go's concurrency model for C.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctx.c - contexts: a tree of cancellation, deadlines and values.
  *

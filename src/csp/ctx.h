@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctx.h - contexts: cancellation, deadlines and values down a tree.
  *

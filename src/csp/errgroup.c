@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * errgroup.c - a group of threads whose first error cancels the rest.
  *

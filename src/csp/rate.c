@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rate.c - token-bucket rate limiter, after golang.org/x/time/rate.
  *

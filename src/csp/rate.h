@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rate.h - token-bucket rate limiter, as Go's golang.org/x/time/rate.
  *

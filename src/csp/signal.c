@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * signal.c - contexts cancelled by SIGINT and SIGTERM; signals delivered
  * to channels (Go's signal.Notify).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wait.c - locks and parking: spin briefly, then sleep on a futex.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wait.h - private to the runtime: how a thread waits and is woken.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.h - option tables, the single source of truth for a stage's
  * options: the generic loader reads YAML nodes into a config struct by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spec.c - read a pipeline file with libyaml's event parser into a tree of
  * positioned nodes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spec.h - the pipeline file as a tree of positioned nodes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * framer.c - cut a byte stream into records and batches.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pattern.c - PCRE2 patterns, fixed strings, and a literal prefilter.
  *

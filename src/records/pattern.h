@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pattern.h - PCRE2 patterns, compiled once with JIT, matched with
  * per-worker match data.  Shared by filter, map, route, merge keys and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shard.h - shard_by: split a batch so that records with the same key go
  * to the same worker, and put the workers' results back in input order.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The command line: subcommands, options, usage errors, and the ways the
 # command line reshapes a pipeline (INPUT, -o, -s, -t, -e).
 

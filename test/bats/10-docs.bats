@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The documentation and the registry agree: every stage kind and every
 # option that `cspipe stages` shows has its entry in cspipe-pipeline(5),
 # every kind has a test, the man pages are clean, the examples validate.

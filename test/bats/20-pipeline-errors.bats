@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Bad pipeline files: every error of a file reported in one run, each as
 # `cspipe: FILE:LINE:COL: message`, exit 2, nothing run; the same from
 # `cspipe validate`, from -s overrides and from -e inline YAML.

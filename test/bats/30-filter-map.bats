@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # filter and map against the tools a user would use instead, byte for
 # byte on the real logs: grep -P, grep -F, sed -E, awk, cut, tr.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # compress and decompress against gzip, zcat, pigz and Python's gzip and
 # zlib modules, on the real logs and on random bytes.
 

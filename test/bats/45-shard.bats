@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # shard_by: records with the same key always meet the same worker, so the
 # records of one key keep their order even when workers race; skew shows
 # in --stats.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # merge and route on the real logs, against sort -m, cat, grep and grep -v.
 
 load helpers

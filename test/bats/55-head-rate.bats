@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # head against head -n, on the real logs and on inputs that never end;
 # rate: what goes in comes out, no faster than the rate.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The exec stage: a command per batch, like parallel --pipe.
 
 load helpers

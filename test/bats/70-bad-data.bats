@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Awkward input: empty, no final newline, CRLF, bare CR, NUL, invalid UTF-8,
 # huge records, catastrophic patterns, directories, missing and unreadable
 # files, corrupt and truncated gzip, FIFOs.  Records pass byte for byte;

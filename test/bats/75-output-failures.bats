@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Outputs that fail: a reader that goes away (quiet exit 0), a full device,
 # a full file system, a read-only folder, a closed descriptor.  A write
 # error names the output and the cause and exits 1; a file sink's target is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Faults and signals: SIGINT/SIGTERM at random moments drain and finalise
 # (exit 130/143, a valid gzip stream of whole records, a prefix of the full
 # output, accounting that adds up); a second signal aborts; a deadline with

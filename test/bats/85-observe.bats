@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # Seeing what a run does: --stats (table and JSON), the live view,
 # SIGUSR1, graph pictures, the memory bound, bash completion.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
 # The example pipelines in pipelines/, each run on the real logs and
 # compared with what the standard tools give for the same job.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by every bats file: where the binary and the real logs are, a
 # fresh folder per test, and the binary run under a generous timeout so a
 # hang fails the test instead of the suite.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_decompress - arbitrary bytes through the decompress stage's process
  * and flush, in batches of varying sizes, under every format and framing.

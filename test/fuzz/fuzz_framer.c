@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_framer - cut arbitrary bytes into records with every framing, fed
  * in pieces of arbitrary sizes, and check the result is the input: every

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # ninja fuzz: run each libFuzzer target for FUZZ_SECONDS (default 60) on its
 # seed corpus.  New inputs go to a scratch copy, so the committed corpus
 # stays small; a crash leaves its input in the build folder to be turned

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_breaker.c - the circuit breaker's transitions and callback.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_chan.c - channels: Go's semantics, the unpleasant cases included.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ctx.c - contexts: cancellation down the tree, causes, deadlines,
  * values, lifetimes, sleeping, and the signal context.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_engine - whole pipelines run through the engine: order across
  * workers, broadcast, early stop, errors, deadlines, and the shapes that

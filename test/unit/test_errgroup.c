@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_errgroup.c - error groups, and the threads under them.
  *

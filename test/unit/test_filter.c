@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_filter.c - the filter stage, driven by hand: options loaded from
  * YAML, check, a worker, and process() on batches built here.  Filtering

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_map.c - the map stage, driven by hand: the operations loaded from
  * YAML through the stage's one option, check, a worker, and process() on

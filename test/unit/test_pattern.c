@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pattern.c - patterns (PCRE2 and fixed strings), the literal
  * prefilter, and templates.  Messages and offsets are asserted exactly:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_select.c - select: readiness, fairness, nil cases, determinism,
  * blocking over mixed send and receive cases, contexts.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_spec.c - the file layer: util (buffers, diagnostics, value
  * parsers), spec (YAML to positioned nodes, aliases, expansion) and config

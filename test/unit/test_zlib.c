@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_zlib.c - the compress and decompress stages, driven through their
  * callbacks without the engine: hand-made stages, workers and output

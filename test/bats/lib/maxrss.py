@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """maxrss.py REPORT COMMAND [ARG...]: run COMMAND with this process's
 standard input, output and error, then write its peak resident set size in
 KiB (the kernel's ru_maxrss for that one child) to the file REPORT.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the reliability matrix (20-pipeline-errors, 70-bad-data,
 # 75-output-failures, 80-signals).  Load after helpers:
 #
