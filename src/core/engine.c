@@ -199,6 +199,8 @@ static int aborted(struct engine *eng)
 
 /* ---- output ---------------------------------------------------------- */
 
+void (*engine_emit_pause)(void);
+
 /*
  * Send b out of its port to every reader still reading: clones for all but
  * the last (a broadcast), the batch itself to the last.  Counts what went
@@ -228,8 +230,17 @@ static int emit_batch(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 		struct batch *send;
 		int r;
 
-		if (atomic_load(&e->gone))
+		if (engine_emit_pause)
+			engine_emit_pause();
+		if (atomic_load(&e->gone)) {
+			/* The reader left after the edges were chosen: had it
+			 * been the last, b itself stops here. */
+			if (i == last) {
+				wstat_add(&ws->filtered, recs);
+				batch_free(b);
+			}
 			continue;
+		}
 		send = i == last ? b : batch_clone(b);
 		if (i != last)
 			wstat_add(&ws->created, recs);
