@@ -240,7 +240,8 @@ static void file_worker_free(struct stage *st, void *state)
  * Commit or roll back.  OK: the temporary file becomes the target (a
  * failure to close or rename is an error).  Aborted: the temporary file
  * goes, an appended file is cut back to its old length (or removed if the
- * run created it).
+ * run created it), and STAGE_DISCARDED says so; a device or FIFO keeps
+ * what went out.
  */
 static int file_close(struct stage *st, enum stage_outcome outcome, struct err *e)
 {
@@ -263,6 +264,8 @@ static int file_close(struct stage *st, enum stage_outcome outcome, struct err *
 		if (rc == 0)
 			return 0;
 	}
+	if (rc == 0 && !fs->in_place)
+		rc = STAGE_DISCARDED;
 	if (fs->temp) {
 		if (fs->fd >= 0)
 			close(fs->fd);

@@ -151,12 +151,22 @@ int outq_push(struct outq *q, struct batch *b)
 	return 0;
 }
 
-static void free_list(struct batch *b, struct wstats *ws, int filtered)
+static int aborted(struct engine *eng);
+
+/* Where records that stop at rt count: filtered when they stop because a
+ * reader left on purpose (head reached, stdout's reader gone), dropped
+ * when the run is aborting, whatever made the reader leave. */
+static _Atomic uint64_t *stop_counter(struct stage_rt *rt, struct wstats *ws, int on_purpose)
+{
+	return on_purpose && !aborted(rt->eng) ? &ws->filtered : &ws->dropped;
+}
+
+static void free_list(struct stage_rt *rt, struct batch *b, struct wstats *ws, int filtered)
 {
 	while (b) {
 		struct batch *next = b->next;
 		if (ws)
-			wstat_add(filtered ? &ws->filtered : &ws->dropped, b->records);
+			wstat_add(stop_counter(rt, ws, filtered), b->records);
 		batch_free(b);
 		b = next;
 	}
@@ -222,7 +232,7 @@ static int emit_batch(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 			last = i;
 		}
 	if (live == 0) {
-		wstat_add(&ws->filtered, recs);
+		wstat_add(stop_counter(rt, ws, 1), recs);
 		batch_free(b);
 	}
 	for (size_t i = 0; i < n && live; i++) {
@@ -236,7 +246,7 @@ static int emit_batch(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 			/* The reader left after the edges were chosen: had it
 			 * been the last, b itself stops here. */
 			if (i == last) {
-				wstat_add(&ws->filtered, recs);
+				wstat_add(stop_counter(rt, ws, 1), recs);
 				batch_free(b);
 			}
 			continue;
@@ -253,7 +263,7 @@ static int emit_batch(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 		batch_free(send);
 		if (r == CSP_CLOSED) {
 			atomic_store(&e->gone, 1);
-			wstat_add(&ws->filtered, recs);
+			wstat_add(stop_counter(rt, ws, 1), recs);
 		} else {
 			wstat_add(&ws->dropped, recs);
 			rc = r;
@@ -282,13 +292,13 @@ static int emit_list(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 			if (rt->st->kind->emit(rt->st, b, &e)) {
 				fail(rt->eng, rt->st, &e);
 				batch_free(b);
-				free_list(next, ws, 0);
+				free_list(rt, next, ws, 0);
 				return CSP_CANCELED;
 			}
 		}
 		rc = emit_batch(rt, b, ws);
 		if (rc != CSP_OK) {
-			free_list(next, ws, rc == CSP_CLOSED);
+			free_list(rt, next, ws, rc == CSP_CLOSED);
 			return rc;
 		}
 		b = next;
@@ -321,7 +331,7 @@ static void count_untaken(struct stage_rt *rt, struct batch *b, int filtered)
 
 	atomic_fetch_add(&ws->rec_in, b->records);
 	atomic_fetch_add(&ws->bytes_in, batch_bytes(b));
-	atomic_fetch_add(filtered ? &ws->filtered : &ws->dropped, b->records);
+	atomic_fetch_add(stop_counter(rt, ws, filtered), b->records);
 	batch_free(b);
 }
 
@@ -527,7 +537,7 @@ static void *worker_main(void *arg)
 			if (in_recs > after - before + queued &&
 			    !(st->kind->flags & KIND_REFRAMES))
 				wstat_add(&ws->dropped, in_recs - (after - before) - queued);
-			free_list(q.head, ws, 0);
+			free_list(rt, q.head, ws, 0);
 			ok = 0;
 			if (rt->collect) {
 				/* In order: the error of the earliest failing
@@ -547,7 +557,7 @@ static void *worker_main(void *arg)
 			struct result res = { seq, q.head, 0, w->index, NULL };
 			r = chan_send(rt->collect, &res, w->ctx);
 			if (r != CSP_OK) {
-				free_list(q.head, ws, atomic_load(&rt->stopped));
+				free_list(rt, q.head, ws, atomic_load(&rt->stopped));
 				ok = 0;
 				break;
 			}
@@ -576,12 +586,12 @@ static void *worker_main(void *arg)
 		}
 		if (st->kind->flush(w, &q, &e) == STAGE_ERROR) {
 			fail(eng, st, &e);
-			free_list(q.head, ws, 0);
+			free_list(rt, q.head, ws, 0);
 			ok = 0;
 		} else if (rt->collect) {
 			struct result res = { 0, q.head, 1, w->index, NULL };
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
-				free_list(q.head, ws, atomic_load(&rt->stopped));
+				free_list(rt, q.head, ws, atomic_load(&rt->stopped));
 		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
 			stop_stage(rt);
 		}
@@ -626,7 +636,7 @@ static void *collector_main(void *arg)
 			break;
 		}
 		if (gone) {
-			free_list(res.list, ws, 1);
+			free_list(rt, res.list, ws, 1);
 			free(res.err);
 			continue;
 		}
@@ -661,7 +671,7 @@ static void *collector_main(void *arg)
 			next++;
 			r = gone ? CSP_CLOSED : emit_list(rt, list, ws);
 			if (gone)
-				free_list(list, ws, 1);
+				free_list(rt, list, ws, 1);
 			sem_release(rt->window);
 			if (r == CSP_CLOSED && !gone) {
 				gone = 1;
@@ -678,9 +688,9 @@ static void *collector_main(void *arg)
 		flushed = NULL;
 	}
 out:
-	free_list(flushed, ws, gone);
+	free_list(rt, flushed, ws, gone);
 	for (size_t i = 0; i < (size_t)W * nparts; i++)
-		free_list(ring[i], ws, 0);
+		free_list(rt, ring[i], ws, 0);
 	for (int i = 0; i < W; i++)
 		free(errs[i]);
 	/* No result can arrive any more: a worker still running (it may not
@@ -688,7 +698,7 @@ out:
 	 * already queued (after an abort) are counted as dropped. */
 	chan_abandon(rt->collect);
 	while (chan_try_recv(rt->collect, &res) == CSP_OK) {
-		free_list(res.list, ws, 0);
+		free_list(rt, res.list, ws, 0);
 		free(res.err);
 	}
 	free(ring);
@@ -1039,8 +1049,10 @@ static void build_report(struct engine *eng, struct run_report *r)
 }
 
 /* Stages whose records are new (decompress, exec) balance their books at
- * the end: what went in and did not come out was consumed (filtered),
- * what came out beyond was made (created). */
+ * the end: what went in and did not come out was consumed (filtered) or,
+ * when the run was aborted before the stage finished (a truncated .gz, a
+ * failing command), lost (dropped); what came out beyond was made
+ * (created). */
 static void balance(struct stage_rt *rt)
 {
 	struct stage *st = rt->st;
@@ -1057,9 +1069,26 @@ static void balance(struct stage_rt *rt)
 		cr += atomic_load(&rt->ws[w].created);
 	}
 	if (in + cr > out + f + dr)
-		wstat_add(&rt->ws[0].filtered, in + cr - out - f - dr);
+		wstat_add(aborted(rt->eng) && !atomic_load(&rt->finished) &&
+			  !atomic_load(&rt->stopped) ? &rt->ws[0].dropped : &rt->ws[0].filtered,
+			  in + cr - out - f - dr);
 	else if (in + cr < out + f + dr)
 		wstat_add(&rt->ws[0].created, out + f + dr - in - cr);
+}
+
+/* A sink's output was taken back (an aborted run's file): what it wrote
+ * does not exist, so those records count as dropped, not written.  The
+ * threads are joined. */
+static void discard_written(struct stage_rt *rt)
+{
+	int nw = rt->st->kind->run ? 1 : rt->st->workers;
+
+	for (int w = 0; w <= nw + 1; w++) {
+		struct wstats *ws = &rt->ws[w];
+		wstat_add(&ws->dropped, atomic_load(&ws->rec_out));
+		atomic_store(&ws->rec_out, 0);
+		atomic_store(&ws->bytes_out, 0);
+	}
 }
 
 static void print_report(struct engine *eng, const char *outcome, int code)
@@ -1305,12 +1334,14 @@ joined:
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage *st = p->stages[i];
 		struct err ce = { 0 };
-		if (st->kind->close &&
-		    st->kind->close(st, abort_run || stuck ? OUTCOME_ABORTED : OUTCOME_OK, &ce) &&
-		    !eng.failed) {
+		int cr = st->kind->close ?
+			st->kind->close(st, abort_run || stuck ? OUTCOME_ABORTED : OUTCOME_OK, &ce) : 0;
+		if (cr < 0 && !eng.failed) {
 			eng.failed = 1;
 			snprintf(eng.first.msg, sizeof eng.first.msg, "%.200s: %.800s", st->name, ce.msg);
 		}
+		if (cr == STAGE_DISCARDED && !stuck)
+			discard_written(st->rt);
 	}
 
 	if (eng.failed) {

@@ -49,7 +49,7 @@ struct diags;
 struct stage;
 struct stage_io;
 
-enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1 };
+enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1, STAGE_DISCARDED = 2 };
 
 /* The cause code (ctx_cause) of a worker's context when its stage was
  * stopped on purpose (head reached, every reader gone) rather than the run
@@ -150,6 +150,9 @@ struct stage_kind {
 	int (*flush)(struct worker *w, struct outq *out, struct err *e);
 	int (*emit)(struct stage *st, struct batch *b, struct err *e);
 	int (*finish)(struct stage *st, struct outq *out, struct err *e);
+	/* Commit or roll back the stage's output: 0, -1 with e set, or
+	 * STAGE_DISCARDED when what it wrote was taken back (its records
+	 * then count as dropped). */
 	int (*close)(struct stage *st, enum stage_outcome outcome, struct err *e);
 	void (*free)(struct stage *st);
 };

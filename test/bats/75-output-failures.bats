@@ -146,6 +146,43 @@ to_full() {
 	accounting_adds_up stats.*.json
 }
 
+# jqn KEY FILE: a top-level number of a --stats=json report.
+jqn() {
+	python3 -c 'import json, sys; print(json.load(open(sys.argv[2]))[sys.argv[1]])' "$1" "$2"
+}
+
+@test "records lost to an aborted run count as dropped, never as filtered" {
+	seq 200000 | gzip -c > full.gz
+	head -c 300000 full.gz > trunc.gz
+	# The source fails: what was in flight to stdout, and what the
+	# decompressing stage never finished, are lost, not removed on purpose.
+	for pipe in '{stages: [{files: [trunc.gz]}, {filter: "", workers: 2}]}' \
+		    '{stages: [{stdin: {gunzip: false}}, {decompress: gzip}, {filter: "", workers: 2}]}'; do
+		rc=0
+		cspipe run --stats=json -e "$pipe" < trunc.gz > out 2> err || rc=$?
+		[ "$rc" -eq 1 ]
+		sed -n 2p err > stats.json
+		accounting_adds_up stats.json
+		[ "$(jqn records_filtered stats.json)" -eq 0 ]
+		[ "$(jqn records_written stats.json)" -eq "$(wc -l < out)" ]
+	done
+}
+
+@test "records written to a file output that was discarded count as dropped, not written" {
+	seq 200000 | gzip -c > full.gz
+	head -c 300000 full.gz > trunc.gz
+	echo old > out.txt
+	rc=0
+	cspipe run --stats=json -o out.txt -e '{stages: [{filter: "", workers: 2}]}' trunc.gz 2> err || rc=$?
+	[ "$rc" -eq 1 ]
+	[ "$(cat out.txt)" = old ]
+	sed -n 2p err > stats.json
+	accounting_adds_up stats.json
+	[ "$(jqn records_written stats.json)" -eq 0 ]
+	[ "$(jqn records_dropped stats.json)" -eq "$(jqn records_read stats.json)" ]
+	[ "$(jqn records_read stats.json)" -gt 0 ]
+}
+
 @test "a closed stdout is an error, not output lost into another descriptor" {
 	# With descriptor 1 closed, the next descriptor cspipe opens would be 1.
 	run --separate-stderr bash -c 'exec timeout -k 5 120 "$0" run -e "{stages: [{generate: {count: 1, template: \"1234567\"}}]}" >&-' "$CSPIPE"
