@@ -121,6 +121,42 @@ static char *follow_links(const char *path)
 	return p;
 }
 
+/*
+ * The file this sink writes, canonical: the end of its chain of links,
+ * with its folder resolved by realpath(3), so that "out", "./out",
+ * "d/../out" and a link to out are one file.  NULL for a target that
+ * exists and is not a regular file (/dev/null is written by any number
+ * of sinks).  A folder that does not exist yet is compared as written.
+ */
+static char *file_writes(const struct stage *st)
+{
+	const struct file_conf *c = st->conf;
+	struct stat sb;
+	char *target, *d, *b, *dir, *folder, *name, *out;
+	size_t len;
+
+	if (!c->path || !*c->path)
+		return NULL;
+	target = follow_links(c->path);
+	if (stat(target, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		free(target);
+		return NULL;
+	}
+	d = csp_strdup(target);
+	b = csp_strdup(target);
+	folder = dirname(d);
+	dir = realpath(folder, NULL);
+	name = basename(b);
+	len = strlen(dir ? dir : folder) + strlen(name) + 2;
+	out = csp_malloc(len);
+	snprintf(out, len, "%s/%s", dir ? dir : folder, name);
+	free(dir);
+	free(d);
+	free(b);
+	free(target);
+	return out;
+}
+
 /* Open the temporary file (or the target, to append or to write in place)
  * before the run, so that an unwritable folder is an error before
  * anything is read. */
@@ -315,6 +351,7 @@ const struct stage_kind kind_file = {
 	.example = "- file: {path: errors.log.gz}",
 	.worker_mem = 64 * 1024,
 	.check = file_check,
+	.writes = file_writes,
 	.start = file_start,
 	.worker_new = file_worker_new,
 	.process = file_process,

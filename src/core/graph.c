@@ -1090,6 +1090,38 @@ static void raw_for_decompress(struct pipeline *p)
 	}
 }
 
+/*
+ * Two stages that write one file would each replace (or cut back) the
+ * other's output: with temporary files renamed over the target, one
+ * branch's records would vanish with exit 0.  Refused, at the second.
+ */
+static void check_shared_outputs(struct builder *b)
+{
+	struct pipeline *p = b->p;
+	char **paths = csp_calloc(p->n + 1, sizeof *paths);
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct stage *st = p->stages[i];
+		if (!st->kind || !st->kind->writes || !(paths[i] = st->kind->writes(st)))
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (paths[j] && !strcmp(paths[i], paths[j])) {
+				const struct node *at = p->stages[j]->kind_at ?
+					p->stages[j]->kind_at : p->stages[j]->at;
+				diag_add(b->d, st->kind_at ? st->kind_at : st->at,
+					 "'%s' writes the same file as '%s' (%d:%d): %s; one "
+					 "output would replace the other", st->name,
+					 p->stages[j]->name, at ? at->line : 0, at ? at->col : 0,
+					 paths[i]);
+				b->errors++;
+				break;
+			}
+	}
+	for (size_t i = 0; i < p->n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
 static void check_graph(struct builder *b, const struct graph_opts *o)
 {
 	struct pipeline *p = b->p;
@@ -1374,6 +1406,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 		goto done;
 	index_readers(&b);
 	check_graph(&b, o);
+	check_shared_outputs(&b);
 	for (size_t i = 0; i < p->n; i++)
 		p->stages[i]->id = i;   /* the implicit sink came last */
 	raw_for_decompress(p);

@@ -141,6 +141,10 @@ struct stage_kind {
 	 * (memory that grows with the input), or NULL.  Optional. */
 	const char *(*unbounded)(const struct stage *st);
 	int (*check)(struct stage *st, struct diags *d);
+	/* The regular file the stage replaces or extends, as a canonical
+	 * path (links followed, "." and ".." resolved; the caller frees
+	 * it), or NULL.  Two stages may not write one file.  Optional. */
+	char *(*writes)(const struct stage *st);
 	int (*start)(struct stage *st, struct err *e);
 	void *(*worker_new)(struct stage *st, int index);
 	void (*worker_free)(struct stage *st, void *state);
