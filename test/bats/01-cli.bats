@@ -251,3 +251,26 @@ EOF
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "cspipe: -e:1:22: generate: the counter would pass 9223372036854775807 (start 9223372036854775806, count 3)" ]
 }
+
+@test "INPUT arguments are taken literally, never as glob patterns" {
+	echo bracket > 'weird[1].log'
+	echo star > 'star*.log'
+	echo other > star-x.log
+	run --separate-stderr cspipe run -e '{stages: [filter: ""]}' 'weird[1].log' 'star*.log'
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'bracket\nstar')" ]
+	# Even where the file's own source would glob.
+	run --separate-stderr cspipe run -e '{stages: [files: ["*.log"]]}' 'star*.log'
+	[ "$status" -eq 0 ]
+	[ "$output" = star ]
+	run --separate-stderr cspipe run -e '{stages: [filter: ""]}' 'nothing*.log'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "cspipe: files: nothing*.log: No such file or directory" ]
+	# The pipeline file's paths are patterns, unless glob is false.
+	run --separate-stderr cspipe run -e '{stages: [files: ["star*.log"]]}'
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'star\nother')" ]
+	run --separate-stderr cspipe run -e '{stages: [files: {paths: ["star*.log"], glob: false}]}'
+	[ "$status" -eq 0 ]
+	[ "$output" = star ]
+}
