@@ -1297,7 +1297,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 	}
 	p->timeout = top_duration(&b, root, "timeout", 0);
 	p->timeout_from = "timeout";
-	if (o->timeout) {
+	if (o->timeout_set) {
 		p->timeout = o->timeout;
 		p->timeout_from = "-t";
 	}

@@ -274,3 +274,21 @@ EOF
 	[ "$status" -eq 0 ]
 	[ "$output" = star ]
 }
+
+@test "a timeout of 0s means no deadline, in the file, with -s and with -t" {
+	# The file's deadline would stop this run; -t 0s removes it.
+	cspipe run -t 0s -e '{timeout: 1ms, stages: [{generate: {count: 200000}}, {filter: "", workers: 2}]}' > out 2> err
+	[ "$(wc -l < out)" -eq 200000 ]
+	[ ! -s err ]
+	for how in "-t 0s" "-s timeout=0s"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr cspipe run $how -e '{stages: [{generate: {count: 3}}]}'
+		[ "$status" -eq 0 ]
+		[ "$output" = "$(printf '1\n2\n3')" ]
+	done
+	run --separate-stderr cspipe run -e '{timeout: 0s, stages: [{generate: {count: 3}, timeout: 0s}]}'
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '1\n2\n3')" ]
+	run --separate-stderr cspipe run -t -1s -e '{stages: [{generate: {count: 3}}]}'
+	[ "$status" -eq 2 ]
+}
