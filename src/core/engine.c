@@ -84,6 +84,7 @@ struct stage_rt {
 	struct wstats *ews;       /* the engine's, for counts made on other
 				     threads: only atomic_fetch_add */
 	struct ctx *ctx;          /* sources: child of run; others: of drain */
+	struct ctx *pace;         /* child of ctx, also cancelled when the run stops */
 	struct chan *turn;        /* ordered multi-worker: next seq */
 	atomic_uint_least64_t next_seq; /* without a turnstile: numbers as taken */
 	struct chan *collect;     /* ordered multi-worker: results */
@@ -117,6 +118,7 @@ struct engine {
 	const char *deadline_stage;  /* stage whose timeout is the run's, or NULL */
 	int64_t deadline_ns;
 	int64_t start_ns;
+	atomic_int cut;           /* the drain ran short: waiting stages were cut */
 };
 
 /* The depth of each worker's own input under shard_by, in batches. */
@@ -158,7 +160,8 @@ static int aborted(struct engine *eng);
  * when the run is aborting, whatever made the reader leave. */
 static _Atomic uint64_t *stop_counter(struct stage_rt *rt, struct wstats *ws, int on_purpose)
 {
-	return on_purpose && !aborted(rt->eng) ? &ws->filtered : &ws->dropped;
+	return on_purpose && !aborted(rt->eng) && !atomic_load(&rt->eng->cut) ?
+		&ws->filtered : &ws->dropped;
 }
 
 static void free_list(struct stage_rt *rt, struct batch *b, struct wstats *ws, int filtered)
@@ -175,6 +178,11 @@ static void free_list(struct stage_rt *rt, struct batch *b, struct wstats *ws, i
 struct ctx *stage_ctx(const struct stage *st)
 {
 	return st->rt ? st->rt->ctx : NULL;
+}
+
+struct ctx *stage_pace_ctx(const struct stage *st)
+{
+	return st->rt ? st->rt->pace : NULL;
 }
 
 int stage_window(const struct stage *st)
@@ -904,6 +912,7 @@ static int start_threads(struct engine *eng, struct err *e)
 		int nw = run_style ? 1 : st->workers;
 
 		rt->ctx = ctx_with_cancel(st->kind->role == ROLE_SOURCE ? eng->run : eng->drain);
+		rt->pace = ctx_with_cancel(rt->ctx);
 		rt->ws = csp_calloc((size_t)nw + 2, sizeof *rt->ws);
 		rt->ews = &rt->ws[nw + 1];
 		rt->workers = csp_calloc((size_t)nw, sizeof *rt->workers);
@@ -1167,6 +1176,36 @@ static const struct stage *next_stage_deadline(const struct pipeline *p)
 	return next;
 }
 
+/* The run is stopping (a signal, a deadline): pacing would only hold up
+ * the drain. */
+static void stop_pacing(struct engine *eng)
+{
+	for (size_t i = 0; i < eng->p->n; i++)
+		ctx_cancel_cause(eng->p->stages[i]->rt->pace, CSP_CANCELED, 0, "stopping");
+}
+
+/*
+ * The drain has used most of shutdown_timeout: the stages still waiting by
+ * design (a slow command) are cut, so that the rest can finish in time.
+ * Each stops at once, drops what it holds and what is queued for it, and
+ * ends its output; the stages after it drain and finish as usual, so what
+ * reached the sinks is kept and a gzip stream still gets its trailer.
+ */
+static void cut_waiting(struct engine *eng)
+{
+	atomic_store(&eng->cut, 1);
+	for (size_t i = 0; i < eng->p->n; i++) {
+		struct stage *st = eng->p->stages[i];
+		struct stage_rt *rt = st->rt;
+		if (!(st->kind->flags & KIND_WAITS) || atomic_load(&rt->ended))
+			continue;
+		fprintf(stderr, "cspipe: %s: still busy late in the drain: cut, "
+			"its records in flight dropped\n", st->name);
+		ctx_cancel_cause(rt->ctx, CSP_CANCELED, STAGE_CAUSE_CUT, "cut");
+		abandon_inputs(rt);
+	}
+}
+
 /*
  * Run the pipeline: see engine.h.  The pipeline's stages are checked
  * already (pipeline_load); here they are started, run, and closed.
@@ -1260,6 +1299,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	/* Phase 2: draining after a signal or the deadline, within
 	 * shutdown_timeout; a second signal or the timer aborts. */
 	if (!abort_run) {
+		stop_pacing(&eng);
 		struct ctx *timer = ctx_with_timeout(NULL, p->shutdown_timeout);
 		struct ctx *sig2 = NULL;
 		int r = -1;
@@ -1274,8 +1314,17 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 			ctx_release(grace);
 		}
 		if (r != 0) {
+			/* Three quarters in, the waiting stages are cut; the
+			 * rest has the last quarter to finish. */
+			struct ctx *cut_at = ctx_with_timeout(timer, p->shutdown_timeout -
+							      p->shutdown_timeout / 4);
 			sig2 = o->signals ? ctx_with_signals(NULL) : NULL;
-			r = wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
+			r = wait_phase(&eng, cut_at, sig2 ? ctx_done(sig2) : NULL, pg);
+			ctx_release(cut_at);
+			if (r == 2 && !ctx_err(timer)) {
+				cut_waiting(&eng);
+				r = wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
+			}
 		}
 		if (r == 3) {
 			/* 2: the second signal; 1: a first one, in the drain
@@ -1389,6 +1438,7 @@ free_wiring:
 		struct stage_rt *rt = p->stages[i]->rt;
 		if (!rt)
 			continue;
+		ctx_release(rt->pace);
 		ctx_release(rt->ctx);
 		if (rt->turn)
 			chan_free(rt->turn);

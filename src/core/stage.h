@@ -55,6 +55,9 @@ enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1, STAGE_DISCARDED = 2 };
  * stopped on purpose (head reached, every reader gone) rather than the run
  * aborted: what is in hand may be thrown away quietly. */
 #define STAGE_CAUSE_STOPPED 2
+/* ... when a drain ran short of shutdown_timeout and the stage, one that
+ * waits by design (KIND_WAITS), was cut: what it holds is dropped. */
+#define STAGE_CAUSE_CUT 4
 
 enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 
@@ -68,6 +71,9 @@ enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 #define KIND_NO_SHARD      (1u << 6) /* shard_by makes no sense for it */
 #define KIND_READS_BYTES   (1u << 8) /* a source whose config begins with struct
 					input_conf (fdio.h): it may gunzip */
+#define KIND_WAITS         (1u << 9) /* waits on something outside (exec's command):
+					when a drain has used three quarters of
+					shutdown_timeout, the engine cuts it */
 #define KIND_REFRAMES      (1u << 7) /* its output records are not its input records
 					(decompress, exec): the engine balances the
 					accounting at its end (fewer out: filtered,
@@ -217,6 +223,13 @@ int stage_window(const struct stage *st);
  * worker_new and start to hand to what they make.  Valid from worker_new
  * on. */
 struct ctx *stage_ctx(const struct stage *st);
+
+/* The context a stage that paces its output (rate, a breaker's cooldown)
+ * waits under: it ends with the worker's context, and also once the run
+ * is stopping (a signal, a deadline), when pacing would only hold up the
+ * drain.  A stage that finds it ended while stage_ctx has not passes what
+ * it holds on without waiting.  Valid from worker_new on. */
+struct ctx *stage_pace_ctx(const struct stage *st);
 
 /* Set output ports (route's branches) during check; names are copied. */
 void stage_set_ports(struct stage *st, const char *const *names, size_t n);
