@@ -52,6 +52,7 @@ CORE = [
     'src/core/graph.c',
     'src/records/shard.c',
     'src/core/engine.c',
+    'src/core/oom.c',
     'src/core/stats.c',
     'src/core/progress.c',
     'src/core/dot.c',

@@ -26,6 +26,7 @@
 
 #include "csp/csp.h"
 #include "core/fdio.h"
+#include "core/oom.h"
 #include "pipeline/spec.h"
 #include "core/stage.h"
 
@@ -228,6 +229,8 @@ static int file_start(struct stage *st, struct err *e)
 			fs->temp = NULL;
 			return -1;
 		}
+		/* Out of memory, it goes as on any other error. */
+		oom_remember(fs->temp);
 		if (fchmod(fs->fd, mode)) {
 			err_set(e, "cannot set the mode of %s: %s", fs->temp, strerror(errno));
 			return -1;
@@ -291,7 +294,7 @@ static int file_close(struct stage *st, enum stage_outcome outcome, struct err *
 		if (close(fs->fd)) {
 			err_set(e, "write error on %s: %s", c->path, strerror(errno));
 			rc = -1;
-		} else if (fs->temp && rename(fs->temp, fs->target)) {
+		} else if (fs->temp && (oom_forget(fs->temp), rename(fs->temp, fs->target))) {
 			err_set(e, "cannot rename %s to %s: %s", fs->temp, fs->target,
 				strerror(errno));
 			rc = -1;
@@ -305,6 +308,7 @@ static int file_close(struct stage *st, enum stage_outcome outcome, struct err *
 	if (fs->temp) {
 		if (fs->fd >= 0)
 			close(fs->fd);
+		oom_forget(fs->temp);
 		unlink(fs->temp);
 	} else if (fs->in_place) {
 		/* What went out is gone: a device or a FIFO has no old state. */
@@ -334,6 +338,8 @@ static void file_free(struct stage *st)
 		struct err e = { 0 };
 		file_close(st, OUTCOME_ABORTED, &e);
 	}
+	if (fs->temp)
+		oom_forget(fs->temp);
 	free(fs->temp);
 	free(fs->target);
 	free(fs);

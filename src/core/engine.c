@@ -46,6 +46,7 @@
 #include "csp/csp.h"
 #include "core/engine.h"
 #include "core/graph.h"
+#include "core/oom.h"
 #include "records/pattern.h"
 #include "core/progress.h"
 #include "records/shard.h"
@@ -487,6 +488,7 @@ static void *worker_main(void *arg)
 	struct direct direct = { rt, ws };
 	int ok = 1;
 
+	oom_set_stage(st->name);
 	for (;;) {
 		struct batch *b;
 		struct outq q = { 0 };
@@ -635,6 +637,7 @@ static void *collector_main(void *arg)
 	int ok = 1, gone = 0;
 	struct result res;
 
+	oom_set_stage(st->name);
 	for (;;) {
 		int r = chan_recv(rt->collect, &res, eng->drain);
 		if (r == CSP_CLOSED)
@@ -727,9 +730,11 @@ static void *dispatch_main(void *arg)
 	struct stage_rt *rt = arg;
 	struct stage *st = rt->st;
 	uint32_t n = rt->nshards;
-	struct batch **parts = csp_calloc(n, sizeof *parts);
+	struct batch **parts;
 	uint64_t seq = 0;
 
+	oom_set_stage(st->name);
+	parts = csp_calloc(n, sizeof *parts);
 	for (;;) {
 		struct batch *b;
 		int r;
@@ -773,6 +778,7 @@ static void *runner_main(void *arg)
 	struct err e = { 0 };
 	int rc;
 
+	oom_set_stage(st->name);
 	rt->busy_mark = csp_now();
 	atomic_store_explicit(&w->stats->busy, 1, memory_order_relaxed);
 	rc = st->kind->run(st, &io, &e);
@@ -1223,6 +1229,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	int code = EXIT_OK;
 	const char *outcome = "ok";
 
+	oom_install();
 	eng.p = p;
 	eng.o = o;
 	pthread_mutex_init(&eng.mu, NULL);

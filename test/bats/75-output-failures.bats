@@ -292,3 +292,35 @@ jqn() {
 	[ "$stderr" = "cspipe: file: cannot create a temporary file beside nodir/out.txt: No such file or directory" ]
 	[ ! -e nodir ]
 }
+
+# ---- out of memory ------------------------------------------------------------
+
+# short_of_memory ARGS...: cspipe where an allocation of 50 MiB fails: a
+# limit on the address space, or, for sanitizer builds (which reserve
+# terabytes of it), their allocator's own limit.
+short_of_memory() {
+	# Not the suite's log_path: the allocator's warning about the refused
+	# allocation is expected here, and any report goes to this stderr.
+	if sanitized; then
+		ASAN_OPTIONS="allocator_may_return_null=1 max_allocation_size_mb=40" \
+		TSAN_OPTIONS="allocator_may_return_null=1 max_allocation_size_mb=40" \
+			cspipe "$@"
+	else
+		(ulimit -v 200000 && cspipe "$@")
+	fi
+}
+
+@test "out of memory: exit 1 naming the stage, no temporary left, the target as it was" {
+	python3 -c 'import sys; sys.stdout.write("x" * (50 << 20) + "\n")' > big.txt
+	echo old > out.txt
+	rc=0
+	short_of_memory run -o out.txt \
+		-e '{stages: [{files: {paths: [big.txt], max_record: 1GiB}}, {map: {case: upper}}]}' \
+		2> err.raw || rc=$?
+	grep -v '^==[0-9]*==WARNING: AddressSanitizer failed to allocate' err.raw > err || true
+	echo "status $rc: $(cat err.raw)"
+	[ "$rc" -eq 1 ]
+	[[ $(cat err) =~ ^cspipe:\ (files|map|file):\ out\ of\ memory$ ]]
+	[ "$(cat out.txt)" = old ]
+	no_temp_files .
+}
