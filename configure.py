@@ -50,6 +50,7 @@ CORE = [
     'src/records/pattern.c',
     'src/records/template.c',
     'src/core/graph.c',
+    'src/core/stage.c',
     'src/records/shard.c',
     'src/core/engine.c',
     'src/core/stats.c',

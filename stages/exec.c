@@ -81,7 +81,6 @@
 #include "csp/csp.h"
 #include "core/fdio.h"
 #include "records/framer.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 extern char **environ;
@@ -102,8 +101,9 @@ struct exit_set {
 	unsigned char ok[32];
 };
 
+/* Given or not: failures is 1 or more when the mapping is given, 0 when
+ * the breaker is off. */
 struct breaker_conf {
-	int on;
 	int64_t failures;
 	int64_t cooldown;
 	int64_t probes;
@@ -151,22 +151,26 @@ static void command_free(void *dst)
 
 /* A word of the command: a string without NUL bytes.  Returns 0, or -1
  * after a diagnostic naming the item (0: not a list item). */
-static int command_word(const struct node *n, size_t item, struct diags *d)
+static int command_word(const struct optval *v, size_t item, struct diags *d)
 {
 	char at[32] = "";
+	size_t len;
+	const char *s = optval_str(v, &len);
 
 	if (item)
 		snprintf(at, sizeof at, "item %zu: ", item);
-	if (n->type != NODE_SCALAR) {
-		diag_add(d, n, "command: %sexpected a string, got a %s", at, node_type_name(n));
+	if (optval_type(v) != OPTVAL_SCALAR) {
+		diag_at(d, optval_pos(v), "command: %sexpected a string, got a %s", at,
+			optval_type_name(v));
 		return -1;
 	}
-	if (n->is_null) {
-		diag_add(d, n, "command: %smissing value (expected a string)", at);
+	if (optval_is_null(v)) {
+		diag_at(d, optval_pos(v), "command: %smissing value (expected a string)", at);
 		return -1;
 	}
-	if (memchr(n->str, '\0', n->len)) {
-		diag_add(d, n, "command: %sa NUL byte cannot be passed to a command", at);
+	if (memchr(s, '\0', len)) {
+		diag_at(d, optval_pos(v), "command: %sa NUL byte cannot be passed to a "
+			"command", at);
 		return -1;
 	}
 	return 0;
@@ -177,53 +181,58 @@ static int command_word(const struct node *n, size_t item, struct diags *d)
  * string (run by /bin/sh -c).  Returns 0, or -1 after diagnostics with
  * nothing stored.
  */
-static int command_parse(const struct node *n, void *dst, struct diags *d)
+static int command_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct exec_cmd *c = dst;
 	struct buf show = { 0 };
 	char cut[96];
-	size_t argc;
+	size_t argc, len;
+	const char *s;
 
-	if (n->type == NODE_MAP || (n->type == NODE_SCALAR && n->is_null)) {
-		diag_add(d, n, "command: expected a list of words (run directly) or a "
-			 "string (run by sh -c), got %s", n->is_null ? "nothing" : "a mapping");
+	if (optval_type(v) == OPTVAL_TABLE || optval_is_null(v)) {
+		diag_at(d, optval_pos(v), "command: expected a list of words (run "
+			"directly) or a string (run by sh -c), got %s",
+			optval_is_null(v) ? "nothing" : "a mapping");
 		return -1;
 	}
-	if (n->type == NODE_SCALAR) {
-		if (command_word(n, 0, d) < 0)
+	if (optval_type(v) == OPTVAL_SCALAR) {
+		if (command_word(v, 0, d) < 0)
 			return -1;
-		if (n->len == 0) {
-			diag_add(d, n, "command: the command is empty");
+		s = optval_str(v, &len);
+		if (len == 0) {
+			diag_at(d, optval_pos(v), "command: the command is empty");
 			return -1;
 		}
 		c->argv = csp_calloc(4, sizeof *c->argv);
 		c->argv[0] = csp_strdup("/bin/sh");
 		c->argv[1] = csp_strdup("-c");
-		c->argv[2] = csp_strdup(n->str);
-		buf_append(&show, n->str, n->len);
+		c->argv[2] = csp_strdup(s);
+		buf_append(&show, s, len);
 	} else {
 		int bad = 0;
 
-		if (n->n == 0) {
-			diag_add(d, n, "command: the list is empty (give the program and "
-				 "its arguments)");
+		argc = optval_count(v);
+		if (argc == 0) {
+			diag_at(d, optval_pos(v), "command: the list is empty (give the "
+				"program and its arguments)");
 			return -1;
 		}
-		for (size_t i = 0; i < n->n; i++)
-			bad |= command_word(n->items[i], i + 1, d);
+		for (size_t i = 0; i < argc; i++)
+			bad |= command_word(optval_item(v, i), i + 1, d);
 		if (bad)
 			return -1;
-		if (n->items[0]->len == 0) {
-			diag_add(d, n->items[0], "command: the program name is empty");
+		if (optval_len(optval_item(v, 0)) == 0) {
+			diag_at(d, optval_pos(optval_item(v, 0)), "command: the program name "
+				"is empty");
 			return -1;
 		}
-		argc = n->n;
 		c->argv = csp_calloc(argc + 1, sizeof *c->argv);
 		for (size_t i = 0; i < argc; i++) {
-			c->argv[i] = csp_strdup(n->items[i]->str);
+			s = optval_str(optval_item(v, i), &len);
+			c->argv[i] = csp_strdup(s);
 			if (i)
 				buf_putc(&show, ' ');
-			buf_append(&show, n->items[i]->str, n->items[i]->len);
+			buf_append(&show, s, len);
 		}
 	}
 	util_show(cut, sizeof cut, show.p, show.len);
@@ -237,46 +246,49 @@ static void exits_free(void *dst)
 	memset(dst, 0, sizeof(struct exit_set));
 }
 
-static int exit_item(const struct node *n, size_t item, struct exit_set *s,
+static int exit_item(const struct optval *v, size_t item, struct exit_set *s,
 		     struct diags *d)
 {
 	char at[32] = "", show[96];
-	const char *why;
-	int64_t v;
+	const char *why, *text;
+	size_t len;
+	int64_t n;
 
 	if (item)
 		snprintf(at, sizeof at, "item %zu: ", item);
-	if (n->type != NODE_SCALAR || n->is_null) {
-		diag_add(d, n, "success_status: %sexpected an exit status 0..255, got %s%s",
-			 at, n->is_null ? "nothing" : "a ", n->is_null ? "" : node_type_name(n));
+	if (optval_type(v) != OPTVAL_SCALAR || optval_is_null(v)) {
+		diag_at(d, optval_pos(v), "success_status: %sexpected an exit status "
+			"0..255, got %s%s", at, optval_is_null(v) ? "nothing" : "a ",
+			optval_is_null(v) ? "" : optval_type_name(v));
 		return -1;
 	}
-	util_show(show, sizeof show, n->str, n->len);
-	if (parse_int(n->str, &v, &why) < 0 || v < 0 || v > 255) {
-		diag_add(d, n, "success_status: %sexpected an exit status 0..255, got '%s'",
-			 at, show);
+	text = optval_str(v, &len);
+	util_show(show, sizeof show, text, len);
+	if (parse_int(text, &n, &why) < 0 || n < 0 || n > 255) {
+		diag_at(d, optval_pos(v), "success_status: %sexpected an exit status "
+			"0..255, got '%s'", at, show);
 		return -1;
 	}
-	s->ok[v / 8] |= (unsigned char)(1u << (v % 8));
+	s->ok[n / 8] |= (unsigned char)(1u << (n % 8));
 	return 0;
 }
 
 /* OPT_CUSTOM parse for `success_status`: one status or a list of them. */
-static int exits_parse(const struct node *n, void *dst, struct diags *d)
+static int exits_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct exit_set *s = dst;
 	int rc = 0;
 
 	memset(s, 0, sizeof *s);
-	if (n->type == NODE_SEQ) {
-		if (n->n == 0) {
-			diag_add(d, n, "success_status: the list is empty");
+	if (optval_type(v) == OPTVAL_LIST) {
+		if (optval_count(v) == 0) {
+			diag_at(d, optval_pos(v), "success_status: the list is empty");
 			return -1;
 		}
-		for (size_t i = 0; i < n->n; i++)
-			rc |= exit_item(n->items[i], i + 1, s, d);
+		for (size_t i = 0; i < optval_count(v); i++)
+			rc |= exit_item(optval_item(v, i), i + 1, s, d);
 	} else {
-		rc = exit_item(n, 0, s, d);
+		rc = exit_item(v, 0, s, d);
 	}
 	if (rc)
 		memset(s, 0, sizeof *s);
@@ -303,31 +315,6 @@ static const struct option breaker_options[] = {
 	{ .name = NULL },
 };
 
-static void breaker_conf_free(void *dst)
-{
-	memset(dst, 0, sizeof(struct breaker_conf));
-}
-
-/* OPT_CUSTOM parse for `breaker`: a mapping of breaker_options. */
-static int breaker_conf_parse(const struct node *n, void *dst, struct diags *d)
-{
-	struct breaker_conf *b = dst;
-
-	memset(b, 0, sizeof *b);
-	if (n->type != NODE_MAP) {
-		diag_add(d, n, "breaker: expected a mapping (e.g. {failures: 5, cooldown: "
-			 "10s}), got %s%s", n->is_null ? "nothing" : "a ",
-			 n->is_null ? "" : node_type_name(n));
-		return -1;
-	}
-	if (config_load_for(breaker_options, b, n, "breaker", d) < 0) {
-		memset(b, 0, sizeof *b);
-		return -1;
-	}
-	b->on = 1;
-	return 0;
-}
-
 static const struct option exec_options[] = {
 	{ .name = "command", .type = OPT_CUSTOM,
 	  .offset = offsetof(struct exec_conf, command),
@@ -341,11 +328,10 @@ static const struct option exec_options[] = {
 	  .offset = offsetof(struct exec_conf, retries), .def = "0",
 	  .doc = "times a failed batch is run again before the stage fails",
 	  .min = 0, .max = 1000000 },
-	{ .name = "breaker", .type = OPT_CUSTOM,
+	{ .name = "breaker", .type = OPT_TABLE,
 	  .offset = offsetof(struct exec_conf, breaker),
 	  .doc = "circuit breaker: {failures: N, cooldown: DURATION, probes: N}",
-	  .parse = breaker_conf_parse, .free = breaker_conf_free,
-	  .type_name = "mapping" },
+	  .table = breaker_options, .example = "{failures: 5, cooldown: 10s}" },
 	{ .name = "success_status", .type = OPT_CUSTOM,
 	  .offset = offsetof(struct exec_conf, success), .def = "0",
 	  .doc = "exit statuses that count as success (e.g. [0, 1] for grep)",
@@ -382,7 +368,7 @@ static int exec_start(struct stage *st, struct err *e)
 
 	(void)e;
 	pthread_mutex_init(&xs->mu, NULL);
-	if (c->breaker.on) {
+	if (c->breaker.failures > 0) {
 		xs->cooldown = c->breaker.cooldown;
 		xs->brk = breaker_new((int)c->breaker.failures, c->breaker.cooldown,
 				      (int)c->breaker.probes);

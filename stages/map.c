@@ -26,7 +26,6 @@
 
 #include "csp/csp.h"
 #include "records/pattern.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 #include "records/template.h"
 
@@ -88,7 +87,7 @@ struct map_conf {
 
 /* ---- option tables ------------------------------------------------------ */
 
-static int fields_parse(const struct node *n, void *dst, struct diags *d);
+static int fields_parse(const struct optval *v, void *dst, struct diags *d);
 static void fields_free(void *dst);
 
 static const char *const nomatch_names[] = { "keep", "drop", "fail", NULL };
@@ -207,15 +206,17 @@ static int read_num(const char **s, const char *end, int64_t *v)
 }
 
 /* Parse one comma-separated list of selectors from a scalar into fl. */
-static int fields_scalar(const struct node *n, struct field_list *fl,
+static int fields_scalar(const struct optval *v, struct field_list *fl,
 			 size_t *cap, struct diags *d)
 {
-	const char *s = n->str, *end = n->str + n->len;
+	size_t len;
+	const char *s = optval_str(v, &len), *end = s + len;
+	struct pos at = optval_pos(v);
 	char show[128];
 
-	if (n->type != NODE_SCALAR || n->is_null) {
-		diag_add(d, n, "fields: expected a field number or a range, got %s",
-			 n->type == NODE_SCALAR ? "nothing" : node_type_name(n));
+	if (optval_type(v) != OPTVAL_SCALAR || optval_is_null(v)) {
+		diag_at(d, at, "fields: expected a field number or a range, got %s",
+			optval_type(v) == OPTVAL_SCALAR ? "nothing" : optval_type_name(v));
 		return -1;
 	}
 	for (;;) {
@@ -237,14 +238,14 @@ static int fields_scalar(const struct node *n, struct field_list *fl,
 				goto bad;
 			if (f.hi && f.hi < f.lo) {
 				util_show(show, sizeof show, item, (size_t)(iend - item));
-				diag_add(d, n, "fields: range %s runs backwards", show);
+				diag_at(d, at, "fields: range %s runs backwards", show);
 				return -1;
 			}
 		}
 		if (p != iend)
 			goto bad;
 		if (f.lo == 0) {
-			diag_add(d, n, "fields: field numbers start at 1 (-1 is the last)");
+			diag_at(d, at, "fields: field numbers start at 1 (-1 is the last)");
 			return -1;
 		}
 		if (f.lo < 0 || (f.range && f.hi == 0))
@@ -261,32 +262,33 @@ static int fields_scalar(const struct node *n, struct field_list *fl,
 		continue;
 bad:
 		util_show(show, sizeof show, item, (size_t)(iend - item));
-		diag_add(d, n, "fields: bad field '%s' (expected a number such as 3 "
+		diag_at(d, at, "fields: bad field '%s' (expected a number such as 3 "
 			 "or -1, or a range such as 2-4 or 5-)", show);
 		return -1;
 	}
 }
 
 /* OPT_CUSTOM parse for `fields`: a scalar ("1,3-5") or a list of them. */
-static int fields_parse(const struct node *n, void *dst, struct diags *d)
+static int fields_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct field_list *fl = dst;
 	size_t cap = 0;
 	int rc = 0;
 
 	memset(fl, 0, sizeof *fl);
-	if (n->type == NODE_MAP) {
-		diag_add(d, n, "fields: expected a list of field numbers, got a mapping");
+	if (optval_type(v) == OPTVAL_TABLE) {
+		diag_at(d, optval_pos(v), "fields: expected a list of field numbers, got "
+			"a mapping");
 		return -1;
 	}
-	if (n->type == NODE_SCALAR)
-		rc = fields_scalar(n, fl, &cap, d);
+	if (optval_type(v) == OPTVAL_SCALAR)
+		rc = fields_scalar(v, fl, &cap, d);
 	else
-		for (size_t i = 0; i < n->n; i++)
-			if (fields_scalar(n->items[i], fl, &cap, d) < 0)
+		for (size_t i = 0; i < optval_count(v); i++)
+			if (fields_scalar(optval_item(v, i), fl, &cap, d) < 0)
 				rc = -1;
 	if (rc == 0 && fl->n == 0) {
-		diag_add(d, n, "fields: the list is empty");
+		diag_at(d, optval_pos(v), "fields: the list is empty");
 		rc = -1;
 	}
 	if (rc < 0)
@@ -321,11 +323,11 @@ static void ops_free(void *dst)
 	ops->n = 0;
 }
 
-/* Compile an operation's pattern (key `key`) and its template text (key
- * `tkey`); diagnostics at the values' nodes. */
-static int op_compile(struct map_op *op, const struct node *map, const char *key,
-		      const char *src, const char *tkey, const char *text,
-		      const char *what, struct diags *d)
+/* Compile an operation's pattern (written at key_at) and its template
+ * text (at text_at); diagnostics at those positions. */
+static int op_compile(struct map_op *op, struct pos key_at, const char *src,
+		      struct pos text_at, const char *text, const char *what,
+		      struct diags *d)
 {
 	unsigned flags = (op->c.ignore_case ? PAT_ICASE : 0) |
 			 (op->c.fixed ? PAT_FIXED : 0);
@@ -334,37 +336,50 @@ static int op_compile(struct map_op *op, const struct node *map, const char *key
 
 	op->pat = pattern_compile(src, strlen(src), flags, msg, sizeof msg, &off);
 	if (!op->pat) {
-		diag_add(d, node_get(map, key), "bad pattern: %s at offset %zu", msg, off);
+		diag_at(d, key_at, "bad pattern: %s at offset %zu", msg, off);
 		return -1;
 	}
 	op->tmpl = tmpl_compile(text, strlen(text), op->pat, 0, msg, sizeof msg, &off);
 	if (!op->tmpl) {
-		diag_add(d, node_get(map, tkey), "bad %s: %s at offset %zu", what, msg, off);
+		diag_at(d, text_at, "bad %s: %s at offset %zu", what, msg, off);
 		return -1;
 	}
 	op->tmpl_literal = tmpl_is_literal(op->tmpl);
 	return 0;
 }
 
+/* Where the operation's mapping wrote option `name` (where: as
+ * config_load_table filled it for the operation's table). */
+static struct pos op_at(const struct map_op *op, const struct pos *where,
+			const char *name)
+{
+	const struct option *t = op_tables[op->kind];
+
+	return where[config_find(t, name) - t];
+}
+
 /*
- * Read one operation from mapping n into op.  Returns 0, or -1 after one
+ * Read one operation from mapping v into op.  Returns 0, or -1 after one
  * or more positioned diagnostics (op is then cleared).
  */
-static int op_parse(const struct node *n, struct map_op *op, struct diags *d)
+static int op_parse(const struct optval *v, struct map_op *op, struct diags *d)
 {
-	const struct node *second = NULL;
+	const struct optval *second = NULL;
+	struct pos where[8];
+	size_t n = optval_count(v);
 	int kind = -1;
 
 	memset(op, 0, sizeof *op);
-	if (n->type != NODE_MAP) {
-		diag_add(d, n, "expected an operation (a mapping such as {case: upper}), "
-			 "got a %s", node_type_name(n));
+	if (optval_type(v) != OPTVAL_TABLE) {
+		diag_at(d, optval_pos(v), "expected an operation (a mapping such as "
+			"{case: upper}), got a %s", optval_type_name(v));
 		return -1;
 	}
-	for (size_t i = 0; i < n->n; i++) {
-		const struct node *k = n->keys[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct optval *k = optval_key(v, i);
 		for (int j = 0; j < OP_KINDS; j++) {
-			if (k->type != NODE_SCALAR || strcmp(k->str, op_names[j]) != 0)
+			if (optval_type(k) != OPTVAL_SCALAR ||
+			    strcmp(optval_str(k, NULL), op_names[j]) != 0)
 				continue;
 			if (kind < 0)
 				kind = j;
@@ -373,46 +388,47 @@ static int op_parse(const struct node *n, struct map_op *op, struct diags *d)
 		}
 	}
 	if (second) {
-		diag_add(d, second, "an operation has exactly one of replace, fields, "
-			 "template, case, trim, prefix and suffix; this one has both '%s' "
-			 "and '%s' (make it a list: [{...}, {...}])", op_names[kind],
-			 second->str);
+		diag_at(d, optval_pos(second), "an operation has exactly one of replace, "
+			"fields, template, case, trim, prefix and suffix; this one has both "
+			"'%s' and '%s' (make it a list: [{...}, {...}])", op_names[kind],
+			optval_str(second, NULL));
 		return -1;
 	}
 	if (kind < 0) {
 		const char *hint = NULL;
-		const struct node *k = n->n ? n->keys[0] : n;
-		for (size_t i = 0; i < n->n && !hint; i++)
-			if (n->keys[i]->type == NODE_SCALAR) {
-				hint = did_you_mean(n->keys[i]->str, op_names, OP_KINDS);
-				k = n->keys[i];
+		const struct optval *k = n ? optval_key(v, 0) : v;
+		for (size_t i = 0; i < n && !hint; i++)
+			if (optval_type(optval_key(v, i)) == OPTVAL_SCALAR) {
+				k = optval_key(v, i);
+				hint = did_you_mean(optval_str(k, NULL), op_names, OP_KINDS);
 			}
-		if (hint && k != n)
-			diag_add(d, k, "unknown operation '%s' (did you mean '%s'?)",
-				 k->str, hint);
+		if (hint && k != v)
+			diag_at(d, optval_pos(k), "unknown operation '%s' (did you mean "
+				"'%s'?)", optval_str(k, NULL), hint);
 		else
-			diag_add(d, k, "an operation needs one of replace, fields, template, "
-				 "case, trim, prefix or suffix");
+			diag_at(d, optval_pos(k), "an operation needs one of replace, fields, "
+				"template, case, trim, prefix or suffix");
 		return -1;
 	}
 	op->kind = (enum op_kind)kind;
-	if (config_load_for(op_tables[kind], &op->c, n, op_what[kind], d) < 0)
+	if (config_load_table(op_tables[kind], &op->c, v, op_what[kind], where, d) < 0)
 		goto fail;
 	switch (op->kind) {
 	case OP_REPLACE:
-		if (op_compile(op, n, "replace", op->c.replace, "with", op->c.with,
-			       "replacement", d) < 0)
+		if (op_compile(op, op_at(op, where, "replace"), op->c.replace,
+			       op_at(op, where, "with"), op->c.with, "replacement", d) < 0)
 			goto fail;
 		break;
 	case OP_TEMPLATE:
-		if (op_compile(op, n, "pattern", op->c.pattern, "template",
-			       op->c.template, "template", d) < 0)
+		if (op_compile(op, op_at(op, where, "pattern"), op->c.pattern,
+			       op_at(op, where, "template"), op->c.template, "template",
+			       d) < 0)
 			goto fail;
 		break;
 	case OP_FIELDS:
 		if (op->c.delimiter && !op->c.delimiter[0]) {
-			diag_add(d, node_get(n, "delimiter"), "delimiter: must not be empty "
-				 "(leave it out to split on runs of blanks)");
+			diag_at(d, op_at(op, where, "delimiter"), "delimiter: must not be "
+				"empty (leave it out to split on runs of blanks)");
 			goto fail;
 		}
 		op->text = op->c.join;
@@ -437,29 +453,30 @@ fail:
 
 /* OPT_CUSTOM parse for `ops`: one operation or a list of them.  Every
  * operation is read, so one run reports all their errors. */
-static int ops_parse(const struct node *n, void *dst, struct diags *d)
+static int ops_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct map_ops *ops = dst;
-	size_t count = n->type == NODE_SEQ ? n->n : 1;
+	size_t count = optval_type(v) == OPTVAL_LIST ? optval_count(v) : 1;
 	int rc = 0;
 
 	ops->v = NULL;
 	ops->n = 0;
 	/* {ops: [...]}: the option named, as other kinds' mappings do. */
-	if (n->type == NODE_MAP && n->n == 1 && !strcmp(n->keys[0]->str, "ops"))
-		return ops_parse(n->vals[0], dst, d);
-	if (n->type == NODE_SCALAR) {
-		diag_add(d, n, "map: expected an operation (e.g. {replace: PATTERN, "
-			 "with: TEXT}) or a list of them, got a string");
+	if (optval_type(v) == OPTVAL_TABLE && optval_count(v) == 1 &&
+	    !strcmp(optval_str(optval_key(v, 0), NULL), "ops"))
+		return ops_parse(optval_value(v, 0), dst, d);
+	if (optval_type(v) == OPTVAL_SCALAR) {
+		diag_at(d, optval_pos(v), "map: expected an operation (e.g. {replace: "
+			"PATTERN, with: TEXT}) or a list of them, got a string");
 		return -1;
 	}
 	if (count == 0) {
-		diag_add(d, n, "map: the list of operations is empty");
+		diag_at(d, optval_pos(v), "map: the list of operations is empty");
 		return -1;
 	}
 	ops->v = csp_calloc(count, sizeof *ops->v);
 	for (size_t i = 0; i < count; i++) {
-		const struct node *it = n->type == NODE_SEQ ? n->items[i] : n;
+		const struct optval *it = optval_type(v) == OPTVAL_LIST ? optval_item(v, i) : v;
 		if (op_parse(it, &ops->v[ops->n], d) < 0)
 			rc = -1;
 		else
@@ -483,8 +500,8 @@ static int map_check(struct stage *st, struct diags *d)
 	const struct map_conf *c = st->conf;
 
 	if (c->ops.n == 0) {
-		diag_add(d, st->kind_at ? st->kind_at : st->at,
-			 "map: needs an operation (e.g. {case: upper}) or a list of them");
+		diag_at(d, stage_pos(st),
+			"map: needs an operation (e.g. {case: upper}) or a list of them");
 		return -1;
 	}
 	return 0;

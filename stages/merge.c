@@ -28,7 +28,6 @@
 
 #include "csp/csp.h"
 #include "records/pattern.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 enum merge_mode { MODE_INTERLEAVE, MODE_CONCAT, MODE_SORTED };
@@ -106,29 +105,29 @@ static void key_free(void *dst)
  * other; delimiter goes with field.  The pattern is compiled here so that a
  * bad one is reported at its position.  Returns 0, or -1 after diagnostics.
  */
-static int key_parse(const struct node *n, void *dst, struct diags *d)
+static int key_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct key_conf kc = { 0 };
 	struct merge_key *k = NULL;
-	const struct node *del, *pat;
+	const struct optval *del, *pat;
 	int rc = -1;
 
-	if (n->type != NODE_MAP) {
-		diag_add(d, n, "key: expected a mapping (e.g. {field: 2, numeric: true}), got %s",
-			 n->is_null ? "nothing" : n->type == NODE_SCALAR ? "a string"
-			 : n->type == NODE_SEQ ? "a list" : "a mapping");
+	if (optval_type(v) != OPTVAL_TABLE) {
+		diag_at(d, optval_pos(v), "key: expected a mapping (e.g. {field: 2, "
+			"numeric: true}), got %s", optval_is_null(v) ? "nothing" :
+			optval_type(v) == OPTVAL_SCALAR ? "a string" : "a list");
 		return -1;
 	}
-	if (config_load_for(key_options, &kc, n, "key", d))
+	if (config_load_table(key_options, &kc, v, "key", NULL, d))
 		goto out;
-	del = node_get(n, "delimiter");
-	pat = node_get(n, "pattern");
+	del = optval_get(v, "delimiter");
+	pat = optval_get(v, "pattern");
 	if (kc.field && pat) {
-		diag_add(d, pat, "key: give either field or pattern, not both");
+		diag_at(d, optval_pos(pat), "key: give either field or pattern, not both");
 		goto out;
 	}
 	if (del && !kc.field) {
-		diag_add(d, del, "key: delimiter goes with field");
+		diag_at(d, optval_pos(del), "key: delimiter goes with field");
 		goto out;
 	}
 	k = calloc(1, sizeof *k);
@@ -144,7 +143,7 @@ static int key_parse(const struct node *n, void *dst, struct diags *d)
 		size_t off = 0;
 		k->re = pattern_compile(kc.pattern, strlen(kc.pattern), 0, msg, sizeof msg, &off);
 		if (!k->re) {
-			diag_add(d, pat, "key: bad pattern: %s at offset %zu", msg, off);
+			diag_at(d, optval_pos(pat), "key: bad pattern: %s at offset %zu", msg, off);
 			goto out;
 		}
 		k->pattern = kc.pattern;
@@ -177,16 +176,15 @@ static const struct option merge_options[] = {
 static int merge_check(struct stage *st, struct diags *d)
 {
 	const struct merge_conf *c = st->conf;
-	const struct node *m = st->kind_at;
 	static const char *const sorted_only[] = { "key", "on_unsorted" };
 	int rc = 0;
 
-	if (c->mode == MODE_SORTED || !m || m->type != NODE_MAP)
+	if (c->mode == MODE_SORTED)
 		return 0;
 	for (size_t i = 0; i < 2; i++) {
-		const struct node *v = node_get(m, sorted_only[i]);
-		if (v) {
-			diag_add(d, v, "%s: only for mode: sorted (this merge is %s)",
+		struct pos at = stage_opt_pos(st, sorted_only[i]);
+		if (at.file) {
+			diag_at(d, at, "%s: only for mode: sorted (this merge is %s)",
 				 sorted_only[i], mode_names[c->mode]);
 			rc = -1;
 		}

@@ -8,7 +8,6 @@
  * runtime's all the same: print "cspipe: out of memory" and abort.
  */
 #include "base/util.h"
-#include "pipeline/spec.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -204,43 +203,39 @@ static void diag_push(struct diags *d, char *msg)
 }
 
 /*
- * Format one entry: "FILE:LINE:COL: " for a node with a position, "FILE: "
- * for a node made by the program (line 0), nothing for no node; then
+ * Format one entry: "FILE:LINE:COL: " for a position in the file, "FILE: "
+ * for a place the program made (line 0), nothing without a file; then
  * `kind` ("" or "warning: ") and the message.
  */
-static void diag_vnode(struct diags *d, const struct node *n, const char *kind,
-		       const char *fmt, va_list ap)
-	__attribute__((format(printf, 4, 0)));
-
-static void diag_vnode(struct diags *d, const struct node *n, const char *kind,
-		       const char *fmt, va_list ap)
+void diag_vat(struct diags *d, struct pos p, const char *kind, const char *fmt,
+	      va_list ap)
 {
 	struct buf b = {0};
 
-	if (n && n->file && n->line > 0)
-		buf_printf(&b, "%s:%d:%d: ", n->file, n->line, n->col);
-	else if (n && n->file)
-		buf_printf(&b, "%s: ", n->file);
+	if (p.file && p.line > 0)
+		buf_printf(&b, "%s:%d:%d: ", p.file, p.line, p.col);
+	else if (p.file)
+		buf_printf(&b, "%s: ", p.file);
 	buf_printf(&b, "%s", kind);
 	buf_vprintf(&b, fmt, ap);
 	diag_push(d, (char *)buf_cstr(&b));
 }
 
-void diag_add(struct diags *d, const struct node *n, const char *fmt, ...)
+void diag_at(struct diags *d, struct pos p, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	diag_vnode(d, n, "", fmt, ap);
+	diag_vat(d, p, "", fmt, ap);
 	va_end(ap);
 }
 
-void diag_warn(struct diags *d, const struct node *n, const char *fmt, ...)
+void diag_warn_at(struct diags *d, struct pos p, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	diag_vnode(d, n, "warning: ", fmt, ap);
+	diag_vat(d, p, "warning: ", fmt, ap);
 	va_end(ap);
 	d->warnings++;
 }

@@ -36,7 +36,7 @@ struct common {
 	struct shard_key *shard;
 };
 
-static int parse_shard(const struct node *n, void *dst, struct diags *d);
+static int parse_shard(const struct optval *v, void *dst, struct diags *d);
 static void free_shard(void *dst);
 static struct node *inputs_node(struct spec *spec, const struct graph_opts *o);
 static const char *output_kind(const char *path);
@@ -74,65 +74,72 @@ static const char *const top_keys[] = { "name", "timeout", "shutdown_timeout",
 
 /* ---- shard_by ------------------------------------------------------- */
 
-static int parse_shard(const struct node *n, void *dst, struct diags *d)
+static int parse_shard(const struct optval *v, void *dst, struct diags *d)
 {
 	struct shard_key *k;
-	struct node *f, *p, *del;
+	const struct optval *f, *p, *del;
 	int rc = -1;
 
-	if (n->type != NODE_MAP) {
-		diag_add(d, n, "shard_by: expected a mapping ({field: N} or {pattern: P}), got a %s",
-			 node_type_name(n));
+	if (optval_type(v) != OPTVAL_TABLE) {
+		diag_at(d, optval_pos(v), "shard_by: expected a mapping ({field: N} or "
+			"{pattern: P}), got a %s", optval_type_name(v));
 		return -1;
 	}
 	k = csp_calloc(1, sizeof *k);
-	f = node_get(n, "field");
-	p = node_get(n, "pattern");
-	del = node_get(n, "delimiter");
-	for (size_t i = 0; i < n->n; i++) {
+	f = optval_get(v, "field");
+	p = optval_get(v, "pattern");
+	del = optval_get(v, "delimiter");
+	for (size_t i = 0; i < optval_count(v); i++) {
 		static const char *const names[] = { "field", "delimiter", "pattern" };
-		const char *key = n->keys[i]->str;
+		const char *key = optval_str(optval_key(v, i), NULL);
 		if (strcmp(key, "field") && strcmp(key, "delimiter") && strcmp(key, "pattern")) {
 			const char *dym = did_you_mean(key, names, 3);
-			diag_add(d, n->keys[i], "shard_by: unknown key '%s'%s%s%s", key,
-				 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+			diag_at(d, optval_pos(optval_key(v, i)), "shard_by: unknown key '%s'%s%s%s",
+				key, dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
 			goto out;
 		}
 	}
 	if (!!f == !!p) {
-		diag_add(d, n, "shard_by: give exactly one of 'field' and 'pattern'");
+		diag_at(d, optval_pos(v), "shard_by: give exactly one of 'field' and 'pattern'");
 		goto out;
 	}
 	if (f) {
-		int64_t v;
+		int64_t n;
 		const char *why;
-		if (f->type != NODE_SCALAR || parse_int(f->str, &v, &why) || v < 1 || v > 1000000) {
-			diag_add(d, f, "shard_by: field: expected a field number from 1, got '%s'",
-				 f->type == NODE_SCALAR ? f->str : node_type_name(f));
+		if (optval_type(f) != OPTVAL_SCALAR ||
+		    parse_int(optval_str(f, NULL), &n, &why) || n < 1 || n > 1000000) {
+			diag_at(d, optval_pos(f), "shard_by: field: expected a field number "
+				"from 1, got '%s'", optval_type(f) == OPTVAL_SCALAR ?
+				optval_str(f, NULL) : optval_type_name(f));
 			goto out;
 		}
-		k->field = (int)v;
+		k->field = (int)n;
 		if (del) {
-			if (del->type != NODE_SCALAR || del->len == 0) {
-				diag_add(d, del, "shard_by: delimiter: expected a non-empty string");
+			if (optval_type(del) != OPTVAL_SCALAR || optval_len(del) == 0) {
+				diag_at(d, optval_pos(del), "shard_by: delimiter: expected a "
+					"non-empty string");
 				goto out;
 			}
-			k->delimiter = csp_strdup(del->str);
+			k->delimiter = csp_strdup(optval_str(del, NULL));
 		}
 	} else {
 		char msg[256];
-		size_t off = 0;
+		size_t off = 0, len;
+		const char *text;
 		if (del) {
-			diag_add(d, del, "shard_by: delimiter goes with field, not pattern");
+			diag_at(d, optval_pos(del), "shard_by: delimiter goes with field, "
+				"not pattern");
 			goto out;
 		}
-		if (p->type != NODE_SCALAR) {
-			diag_add(d, p, "shard_by: pattern: expected a string");
+		if (optval_type(p) != OPTVAL_SCALAR) {
+			diag_at(d, optval_pos(p), "shard_by: pattern: expected a string");
 			goto out;
 		}
-		k->pattern = pattern_compile(p->str, p->len, 0, msg, sizeof msg, &off);
+		text = optval_str(p, &len);
+		k->pattern = pattern_compile(text, len, 0, msg, sizeof msg, &off);
 		if (!k->pattern) {
-			diag_add(d, p, "shard_by: bad pattern: %s at offset %zu", msg, off);
+			diag_at(d, optval_pos(p), "shard_by: bad pattern: %s at offset %zu",
+				msg, off);
 			goto out;
 		}
 	}
@@ -543,23 +550,13 @@ static void stage_free(struct stage *st)
 		free(st->from[i]);
 	free(st->from);
 	free(st->from_at);
+	free(st->opt_pos);
 	for (size_t i = 0; i < st->nports; i++)
 		free(st->ports[i]);
 	free(st->ports);
 	free(st->inputs);
 	free(st->input_ports);
 	free(st);
-}
-
-void stage_set_ports(struct stage *st, const char *const *names, size_t n)
-{
-	for (size_t i = 0; i < st->nports; i++)
-		free(st->ports[i]);
-	free(st->ports);
-	st->ports = csp_calloc(n ? n : 1, sizeof *st->ports);
-	for (size_t i = 0; i < n; i++)
-		st->ports[i] = csp_strdup(names[i]);
-	st->nports = n;
 }
 
 static void add_stage(struct pipeline *p, struct stage *st)
@@ -630,7 +627,12 @@ static int load_kind_options(struct builder *b, struct stage *st, struct node *v
 		map->col = v->col;
 		spec_map_set(b->spec, map, k->shorthand, v);
 	}
-	if (config_load_for(k->options, st->conf, map, k->name, b->d) == 0) {
+	free(st->opt_pos);
+	st->opt_pos = csp_calloc(config_count(k->options) + 1, sizeof *st->opt_pos);
+	/* positions of what the stage's own mapping wrote (a shorthand's is
+	 * the kind's value) */
+	if (config_load_at(k->options, st->conf, map, k->name,
+			   map == v ? st->opt_pos : NULL, b->d) == 0) {
 		*check = 1;
 		return 0;
 	}
@@ -665,6 +667,7 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 	st = csp_calloc(1, sizeof *st);
 	st->index = (int)i + 1;
 	st->at = m;
+	st->pos = node_pos(m);
 	c.name = NULL;
 	memset(&c.from, 0, sizeof c.from);
 	c.shard = NULL;
@@ -707,6 +710,7 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 	}
 	st->kind = nkinds == 1 ? kind : NULL;
 	st->kind_at = kval;
+	st->kind_pos = node_pos(kval);
 	if (c.name) {
 		st->name = c.name;
 		c.name = NULL;
@@ -722,7 +726,7 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 	}
 	if (c.from.n) {
 		st->from = c.from.v;
-		st->from_at = (const struct node **)c.from.at;
+		st->from_at = c.from.at;
 		st->nfrom = c.from.n;
 		c.from.v = NULL;
 		c.from.at = NULL;
@@ -776,6 +780,7 @@ static struct stage *implicit_stage(struct builder *b, const char *kind, const c
 	st->buffer = b->defaults.buffer;
 	st->ordered = 1;
 	st->kind_at = v;
+	st->kind_pos = node_pos(v);
 	if (load_kind_options(b, st, v, &check) || (st->kind->check && st->kind->check(st, b->d)))
 		b->errors++;
 	return st;
@@ -821,12 +826,12 @@ static void add_input(struct stage *st, struct stage *from, int port)
 /* Which port of `from` a reference "name" or "name.branch" means; -1 and a
  * diagnostic when the branch does not exist or one is needed. */
 static int resolve_port(struct builder *b, const struct stage *from, const char *branch,
-			const struct node *at, const struct stage *reader)
+			struct pos at, const struct stage *reader)
 {
 	if (!branch) {
 		if (from->nports == 0)
 			return 0;
-		diag_add(b->d, at, "%s has branches (%s%s); read one with from: %s.%s",
+		diag_at(b->d, at, "%s has branches (%s%s); read one with from: %s.%s",
 			 from->name, from->ports[0], from->nports > 1 ? ", ..." : "",
 			 from->name, from->ports[0]);
 		return -1;
@@ -835,11 +840,11 @@ static int resolve_port(struct builder *b, const struct stage *from, const char 
 		if (!strcmp(from->ports[i], branch))
 			return (int)i;
 	if (from->nports == 0)
-		diag_add(b->d, at, "%s has no branches (only route has)", from->name);
+		diag_at(b->d, at, "%s has no branches (only route has)", from->name);
 	else {
 		const char *dym = did_you_mean(branch, (const char *const *)from->ports,
 					       from->nports);
-		diag_add(b->d, at, "%s has no branch '%s'%s%s%s", from->name, branch,
+		diag_at(b->d, at, "%s has no branch '%s'%s%s%s", from->name, branch,
 			 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
 	}
 	(void)reader;
@@ -951,7 +956,7 @@ static void resolve_from(struct builder *b, struct stage *first_src)
 		}
 		if (st->kind->role == ROLE_SOURCE) {
 			if (st->nfrom) {
-				diag_add(b->d, st->from_at[0], "%s is a source: it reads no input "
+				diag_at(b->d, st->from_at[0], "%s is a source: it reads no input "
 					 "('from' is not allowed)", st->name);
 				b->errors++;
 			}
@@ -969,7 +974,7 @@ static void resolve_from(struct builder *b, struct stage *first_src)
 					 "say where it reads with 'from'", st->name, prev->name);
 				b->errors++;
 			} else {
-				int port = resolve_port(b, prev, NULL, st->at, st);
+				int port = resolve_port(b, prev, NULL, st->pos, st);
 				if (port >= 0)
 					add_input(st, prev, port);
 				else
@@ -979,7 +984,7 @@ static void resolve_from(struct builder *b, struct stage *first_src)
 			continue;
 		}
 		if (st->nfrom > MAX_INPUTS) {
-			diag_add(b->d, st->from_at[MAX_INPUTS], "from: a stage reads at most %d "
+			diag_at(b->d, st->from_at[MAX_INPUTS], "from: a stage reads at most %d "
 				 "stages (merge them in steps)", MAX_INPUTS);
 			b->errors++;
 			continue;
@@ -993,14 +998,14 @@ static void resolve_from(struct builder *b, struct stage *first_src)
 			from = find_name(b, ref);
 			if (!from) {
 				const char *dym = suggest_stage(p, ref);
-				diag_add(b->d, st->from_at[j], "from: no stage named '%s'%s%s%s", ref,
+				diag_at(b->d, st->from_at[j], "from: no stage named '%s'%s%s%s", ref,
 					 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
 				b->errors++;
 			} else if (from == st) {
-				diag_add(b->d, st->from_at[j], "%s reads from itself", st->name);
+				diag_at(b->d, st->from_at[j], "%s reads from itself", st->name);
 				b->errors++;
 			} else if (from->kind && from->kind->role == ROLE_SINK) {
-				diag_add(b->d, st->from_at[j], "from: %s is a sink: it has no output",
+				diag_at(b->d, st->from_at[j], "from: %s is a sink: it has no output",
 					 from->name);
 				b->errors++;
 			} else {
@@ -1008,7 +1013,7 @@ static void resolve_from(struct builder *b, struct stage *first_src)
 				if (port >= 0) {
 					for (size_t k = 0; k < st->ninputs; k++)
 						if (st->inputs[k] == from && st->input_ports[k] == port) {
-							diag_add(b->d, st->from_at[j], "from: %s is listed twice",
+							diag_at(b->d, st->from_at[j], "from: %s is listed twice",
 								 st->from[j]);
 							b->errors++;
 							port = -1;
@@ -1052,7 +1057,7 @@ static int find_cycle(struct builder *b, struct stage *st, int *state, struct st
 		for (size_t j = depth; j-- > k + 1;)
 			buf_printf(&msg, " -> %s", path[j]->name);
 		buf_printf(&msg, " -> %s", st->name);
-		diag_add(b->d, st->nfrom ? st->from_at[0] : st->at, "%s", buf_cstr(&msg));
+		diag_at(b->d, st->nfrom ? st->from_at[0] : st->pos, "%s", buf_cstr(&msg));
 		buf_free(&msg);
 		return 1;
 	}
@@ -1159,12 +1164,12 @@ static void check_graph(struct builder *b, const struct graph_opts *o)
 			if (!in->kind || !(in->kind->flags & KIND_BYTES_OUT))
 				continue;
 			if (!(st->kind->flags & KIND_BYTES_IN))
-				diag_add(b->d, st->nfrom ? st->from_at[0] : st->at,
+				diag_at(b->d, st->nfrom ? st->from_at[0] : st->pos,
 					 "%s reads the byte stream of %s (%s); only a sink or "
 					 "decompress may follow it", st->name, in->name,
 					 in->kind->name), b->errors++;
 			else if (st->ninputs > 1)
-				diag_add(b->d, st->nfrom ? st->from_at[0] : st->at,
+				diag_at(b->d, st->nfrom ? st->from_at[0] : st->pos,
 					 "%s mixes the byte stream of %s with other inputs",
 					 st->name, in->name), b->errors++;
 		}

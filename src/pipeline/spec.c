@@ -1307,3 +1307,34 @@ const char *node_type_name(const struct node *n)
 		return "string";
 	}
 }
+
+struct pos node_pos(const struct node *n)
+{
+	struct pos p = { NULL, 0, 0 };
+
+	if (n) {
+		p.file = n->file;
+		p.line = n->line;
+		p.col = n->col;
+	}
+	return p;
+}
+
+void diag_add(struct diags *d, const struct node *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vat(d, node_pos(n), "", fmt, ap);
+	va_end(ap);
+}
+
+void diag_warn(struct diags *d, const struct node *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vat(d, node_pos(n), "warning: ", fmt, ap);
+	va_end(ap);
+	d->warnings++;
+}
