@@ -53,6 +53,8 @@ CORE = [
     'src/core/stage.c',
     'src/records/shard.c',
     'src/core/engine.c',
+    'src/core/engine_flow.c',
+    'src/core/engine_report.c',
     'src/core/stats.c',
     'src/core/progress.c',
     'src/core/dot.c',

@@ -36,3 +36,26 @@ void stage_set_ports(struct stage *st, const char *const *names, size_t n)
 	st->nports = n;
 }
 
+
+int outq_push(struct outq *q, struct batch *b)
+{
+	if (q->send) {
+		int rc = q->send(q->arg, b);
+		if (rc)
+			q->stopped = rc;
+		return rc;
+	}
+	b->next = NULL;
+	if (q->tail)
+		q->tail->next = b;
+	else
+		q->head = b;
+	q->tail = b;
+	q->n++;
+	return 0;
+}
+
+int stage_window(const struct stage *st)
+{
+	return st->workers > 1 && st->ordered ? 2 * st->workers : 1;
+}
