@@ -50,6 +50,8 @@ CORE = [
     'src/records/pattern.c',
     'src/records/template.c',
     'src/core/graph.c',
+    'src/core/graph_edit.c',
+    'src/core/graph_check.c',
     'src/core/stage.c',
     'src/records/shard.c',
     'src/core/engine.c',
