@@ -447,9 +447,9 @@ joined:
 		char d[32];
 		format_duration(d, sizeof d, p->shutdown_timeout);
 		fprintf(stderr, "cspipe: the pipeline did not drain within shutdown_timeout "
-			"(%s): engine_aborted, file outputs discarded\n", d);
+			"(%s): aborted, file outputs discarded\n", d);
 	} else if (abort_signal) {
-		fprintf(stderr, "cspipe: a %ssignal while draining: engine_aborted, file "
+		fprintf(stderr, "cspipe: a %ssignal while draining: aborted, file "
 			"outputs discarded\n", abort_signal == 2 ? "second " : "");
 	}
 	if (!stuck)
