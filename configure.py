@@ -43,6 +43,8 @@ CORE = [
     'src/base/util.c',
     'src/base/json.c',
     'src/pipeline/spec.c',
+    'src/pipeline/expand.c',
+    'src/pipeline/tree.c',
     'src/pipeline/config.c',
     'src/records/batch.c',
     'src/records/framer.c',
