@@ -81,6 +81,7 @@ STAGES = [
     'stages/head.c',
     'stages/rate.c',
     'stages/exec.c',
+    'stages/exec_child.c',
 ]
 
 MAIN = 'src/cli/main.c'
