@@ -50,6 +50,8 @@ CORE = [
     'src/records/framer.c',
     'src/core/fdio.c',
     'src/records/pattern.c',
+    'src/records/pattern_scan.c',
+    'src/records/pattern_lit.c',
     'src/records/template.c',
     'src/core/graph.c',
     'src/core/graph_edit.c',
