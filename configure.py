@@ -41,6 +41,7 @@ RUNTIME = [
 
 CORE = [
     'src/base/util.c',
+    'src/base/units.c',
     'src/base/json.c',
     'src/pipeline/spec.c',
     'src/pipeline/expand.c',
