@@ -77,6 +77,7 @@ STAGES = [
     'stages/file.c',
     'stages/filter.c',
     'stages/map.c',
+    'stages/map_ops.c',
     'stages/compress.c',
     'stages/decompress.c',
     'stages/merge.c',
