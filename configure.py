@@ -81,6 +81,7 @@ STAGES = [
     'stages/compress.c',
     'stages/decompress.c',
     'stages/merge.c',
+    'stages/merge_sorted.c',
     'stages/route.c',
     'stages/head.c',
     'stages/rate.c',
