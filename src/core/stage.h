@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "records/batch.h"
+#include "records/shard.h"
 #include "pipeline/config.h"
 #include "base/util.h"
 
@@ -157,13 +158,6 @@ struct stage_kind {
 	int (*finish)(struct stage *st, struct outq *out, struct err *e);
 	int (*close)(struct stage *st, enum stage_outcome outcome, struct err *e);
 	void (*free)(struct stage *st);
-};
-
-/* shard_by: which worker a record goes to. */
-struct shard_key {
-	int field;               /* 1-based field number, 0: not by field */
-	char *delimiter;         /* NULL: runs of blanks */
-	struct pattern *pattern; /* first capture group, or the whole match */
 };
 
 /* A stage of a pipeline.  The kind reads the public part; the engine keeps
