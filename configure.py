@@ -369,8 +369,10 @@ def main():
                      if not a.startswith('--install-deps'))
     w.rule('configure', 'cd %s && python3 configure.py %s' % (s('.'), regen),
            generator='1', description='CONFIGURE')
+    unit_names = ','.join(os.path.splitext(os.path.basename(t))[0]
+                          for t in UNIT_TESTS if os.path.exists(os.path.join(TOP, t)))
     w.rule('run_tests', 'cd %s && python3 test/run.py --binary $binary '
-           '--unit-dir $unitdir $suites' % s('.'),
+           '--unit-dir $unitdir --expect %s $suites' % (s('.'), unit_names),
            pool='console', description='TEST')
     w.rule('bench', 'cd %s && bench/run $binary' % s('.'), pool='console',
            description='BENCH')

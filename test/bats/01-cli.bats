@@ -119,7 +119,8 @@ stages:
 YAML
 	cspipe run -o - p.yaml > stdout.txt
 	[ "$(cat stdout.txt)" = "$(printf '1\n2')" ]
-	[ ! -e out.txt ] && [ ! -e ./- ]
+	[ ! -e out.txt ]
+	[ ! -e ./- ]
 }
 
 @test "-s sets a stage option, a common key or a top-level key" {
@@ -230,14 +231,22 @@ EOF
 }
 
 @test "install puts the binary, the man pages and the completion under the prefix" {
-	# What `ninja install` runs, with the prefix configure.py records.
-	grep -q '^prefix = ' "$TOP/build.ninja"
-	(cd "$TOP" && DESTDIR="$TMP/root" sh test/install.sh /opt/cs "$CSPIPE") > log
-	[ -x "$TMP/root/opt/cs/bin/cspipe" ]
-	[ -f "$TMP/root/opt/cs/share/man/man1/cspipe.1" ]
-	[ -f "$TMP/root/opt/cs/share/man/man5/cspipe-pipeline.5" ]
-	[ -f "$TMP/root/opt/cs/share/bash-completion/completions/cspipe" ]
-	"$TMP/root/opt/cs/bin/cspipe" --version
+	# Exactly what `ninja install` runs, under DESTDIR: the files land
+	# under the prefix configure.py recorded.
+	prefix=$(sed -n 's/^prefix = //p' "$TOP/build.ninja")
+	echo "prefix: $prefix"
+	[[ $prefix == /?* ]]
+	cmd=$(cd "$TOP" && ninja -t commands install | tail -n 1)
+	echo "command: $cmd"
+	[[ $cmd == *"test/install.sh"* ]]
+	(cd "$TOP" && DESTDIR="$TMP/root" sh -c "$cmd") > log
+	[ -x "$TMP/root$prefix/bin/cspipe" ]
+	[ -f "$TMP/root$prefix/share/man/man1/cspipe.1" ]
+	[ -f "$TMP/root$prefix/share/man/man5/cspipe-pipeline.5" ]
+	[ -f "$TMP/root$prefix/share/bash-completion/completions/cspipe" ]
+	# Nothing else, and nothing outside the prefix.
+	[ "$(cd "$TMP/root" && find . -type f | wc -l)" -eq 4 ]
+	"$TMP/root$prefix/bin/cspipe" --version
 }
 
 @test "generate counts from start as seq does, negative numbers too" {

@@ -166,7 +166,9 @@ YAML
 	re="^cspipe: exec: 'sh -c .*' exited with status 4 on records ([0-9]+)-([0-9]+) of $LOG\$"
 	[[ "$output" =~ $re ]]
 	first=${BASH_REMATCH[1]} last=${BASH_REMATCH[2]}
-	[ "$first" -gt 1 ] && [ "$first" -le 1500 ] && [ "$last" -ge 1500 ]
+	[ "$first" -gt 1 ]
+	[ "$first" -le 1500 ]
+	[ "$last" -ge 1500 ]
 }
 
 @test "exec retries a failed batch and sends its output once" {
