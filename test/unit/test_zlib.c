@@ -967,7 +967,7 @@ static void test_decompress_no_origin_names_feeder(void **state)
 
 	assert_int_equal(r.rc, -1);
 	assert_string_equal(r.e.msg,
-			    "corrupt compressed data in feeder at byte 0: not in gzip or zlib format");
+			    "corrupt compressed data in feeder at byte 0: not in gzip, zlib, zstd, xz or bzip2 format");
 	assert_int_equal(r.out.len, 0);
 	buf_free(&r.out);
 	r = run_decompress("{format: zlib}", bad, sizeof bad, tiny, "x");
