@@ -81,6 +81,7 @@
 #include <zstd.h>
 
 #include "csp/csp.h"
+#include "pipeline/spec.h"
 #include "core/stage.h"
 
 /* The deflate window: the most that a match can reach back. */
@@ -144,19 +145,21 @@ struct compress_worker {
 };
 
 /* Levels beyond deflate's are zstd's alone; zstd has no store level 0
- * (libzstd would read it as its default). */
+ * (libzstd would read it as its default).  Reported at the level's value,
+ * as the table's own range check would. */
 static int compress_check(struct stage *st, struct diags *d)
 {
 	const struct compress_conf *c = st->conf;
 	const struct node *at = st->kind_at ? st->kind_at : st->at;
 
+	if (at && at->type == NODE_MAP && node_get(at, "level"))
+		at = node_get(at, "level");
 	if (c->format != FMT_ZSTD && (c->level < 0 || c->level > 9)) {
-		diag_add(d, at, "compress: level %lld is out of range for %s (0 to 9)",
-			 (long long)c->level, format_names[c->format]);
+		diag_add(d, at, "level: %lld is out of range 0..9", (long long)c->level);
 		return -1;
 	}
 	if (c->format == FMT_ZSTD && c->level == 0) {
-		diag_add(d, at, "compress: level 0 is not a zstd level (-7 to -1, 1 to 19)");
+		diag_add(d, at, "level: 0 is not a zstd level (-7..-1 or 1..19)");
 		return -1;
 	}
 	return 0;
