@@ -60,6 +60,7 @@ struct op_conf {
 	int first, ignore_case, fixed;
 	struct field_list fields;
 	char *delimiter, *join;
+	int only_delimited;
 	char *template, *pattern;
 	int on_nomatch;
 	int which_case;
@@ -119,6 +120,9 @@ static const struct option fields_opts[] = {
 	  .doc = "string between fields (default: runs of blanks, as awk)" },
 	{ .name = "join", .type = OPT_STRING, .offset = OFF(join), .def = " ",
 	  .doc = "string written between the kept fields" },
+	{ .name = "only_delimited", .type = OPT_BOOL, .offset = OFF(only_delimited),
+	  .def = "false",
+	  .doc = "drop records without the delimiter (cut -s); else they pass whole, as cut" },
 	{ .name = NULL },
 };
 
@@ -415,6 +419,11 @@ static int op_parse(const struct node *n, struct map_op *op, struct diags *d)
 				 "(leave it out to split on runs of blanks)");
 			goto fail;
 		}
+		if (op->c.only_delimited && !op->c.delimiter) {
+			diag_add(d, node_get(n, "only_delimited"), "only_delimited: needs a "
+				 "delimiter (records split on blanks have no missing delimiter)");
+			goto fail;
+		}
 		op->text = op->c.join;
 		op->text_len = strlen(op->c.join);
 		break;
@@ -672,15 +681,33 @@ static void put_item(struct buf *out, const struct map_op *op, int *items,
 	out->len += n;
 }
 
-/* Keep the selected fields of s[0..len), joined, in out.  R_CHANGED. */
+/* Whether s[0..len) holds the delimiter d. */
+static int has_delimiter(const char *s, size_t len, const char *d)
+{
+	size_t dlen = strlen(d);
+
+	return dlen == 1 ? memchr(s, d[0], len) != NULL : memmem(s, len, d, dlen) != NULL;
+}
+
+/*
+ * Keep the selected fields of s[0..len), joined, in out: R_CHANGED.  With
+ * a delimiter, a record that lacks it is not split, as with cut -d: it
+ * passes whole (R_SAME), or with only_delimited is dropped (R_DROP), as
+ * with cut -s.
+ */
 static int op_fields(struct map_worker *mw, const struct map_op *op,
 		     const char *s, size_t len, struct buf *out)
 {
 	const struct field_list *fl = &op->c.fields;
 	size_t want = fl->need_all ? SIZE_MAX : (size_t)fl->max_pos;
-	size_t nf = split_fields(mw, op, s, len, want);
-	const uint32_t *fb = mw->fb;
+	size_t nf;
+	const uint32_t *fb;
 	int items = 0;
+
+	if (op->c.delimiter && !has_delimiter(s, len, op->c.delimiter))
+		return op->c.only_delimited ? R_DROP : R_SAME;
+	nf = split_fields(mw, op, s, len, want);
+	fb = mw->fb;
 
 	out->len = 0;
 	for (size_t i = 0; i < fl->n; i++) {
@@ -763,6 +790,8 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 			break;
 		case OP_FIELDS:
 			r = op_fields(mw, op, cur, n, out);
+			if (r == R_DROP)
+				return R_DROP;
 			break;
 		case OP_TEMPLATE: {
 			int m = 1;
