@@ -101,6 +101,7 @@ UNIT_TESTS = [
     'test/unit/test_framer.c',
     'test/unit/test_engine.c',
     'test/unit/test_zlib.c',
+    'test/unit/test_unpack.c',
     'test/unit/test_pattern.c',
     'test/unit/test_filter.c',
     'test/unit/test_map.c',
