@@ -142,7 +142,7 @@ DEPS = {
               'libbz2-dev'],
     'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
              'graphviz', 'mandoc', 'util-linux', 'valgrind', 'zstd',
-             'xz-utils', 'bzip2', 'binutils', 'git', 'bash-completion'],
+             'xz-utils', 'bzip2', 'binutils', 'git', 'man-db'],
     'bench': ['hyperfine', 'ripgrep', 'pigz', 'parallel', 'golang-go',
               'time', 'zstd'],
     'fuzz': ['clang', 'libclang-rt-14-dev'],

@@ -180,6 +180,16 @@ static int framed(struct input *in, int rc)
 	return in->sent == CSP_CLOSED ? STAGE_STOP : STAGE_OK;
 }
 
+/* A failed source_read (got < 0) as the source's result: cancelled (-2),
+ * what was complete goes on; else a read error. */
+static int read_failed(struct input *in, ssize_t got, struct err *e)
+{
+	if (got == -2)
+		return framed(in, framer_stop(&in->fr));
+	err_set(e, "%s: read error: %s", in->origin, strerror(errno));
+	return STAGE_ERROR;
+}
+
 static int read_plain(struct input *in, const char *first, size_t nfirst, struct err *e)
 {
 	int rc;
@@ -200,12 +210,8 @@ static int read_plain(struct input *in, const char *first, size_t nfirst, struct
 		size_t room;
 		char *dst = framer_space(&in->fr, BATCH_DATA, &room);
 		ssize_t got = source_read(in, dst, room);
-		if (got == -2)
-			return framed(in, framer_stop(&in->fr));
-		if (got < 0) {
-			err_set(e, "%s: read error: %s", in->origin, strerror(errno));
-			return STAGE_ERROR;
-		}
+		if (got < 0)
+			return read_failed(in, got, e);
 		if (got == 0)
 			return framed(in, framer_finish(&in->fr, e));
 		if ((rc = framer_commit(&in->fr, (size_t)got, e)) != 0 ||
@@ -238,13 +244,8 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 
 		if (z.avail_in == 0 && !eof) {
 			ssize_t got = source_read(in, raw, rawcap);
-			if (got == -2) {
-				rc = framed(in, framer_stop(&in->fr));
-				goto out;
-			}
 			if (got < 0) {
-				err_set(e, "%s: read error: %s", in->origin, strerror(errno));
-				rc = STAGE_ERROR;
+				rc = read_failed(in, got, e);
 				goto out;
 			}
 			consumed += (uint64_t)((char *)z.next_in - raw);
@@ -344,13 +345,8 @@ static int read_unpack(struct input *in, int format, char *raw, size_t rawcap,
 			goto out;
 		}
 		got = source_read(in, raw, rawcap);
-		if (got == -2) {
-			rc = framed(in, framer_stop(&in->fr));
-			goto out;
-		}
 		if (got < 0) {
-			err_set(e, "%s: read error: %s", in->origin, strerror(errno));
-			rc = STAGE_ERROR;
+			rc = read_failed(in, got, e);
 			goto out;
 		}
 		if (got == 0)

@@ -133,12 +133,16 @@ static void keep_head(struct unpack *u, const unsigned char *p, size_t n)
 
 /*
  * Decode p[0..n) into fr: see unpack.h.  Between frames, xz's zero
- * padding is skipped.
+ * padding is skipped.  Once the input is used up the decoder is called
+ * again, without input, for as long as it fills the room it is given:
+ * output it held back comes out then.
  */
 int unpack_feed(struct unpack *u, const unsigned char *p, size_t n,
 		struct framer *fr, struct err *e)
 {
-	while (n > 0) {
+	int full = 0;            /* the last call filled its room */
+
+	while (n > 0 || full) {
 		size_t room, used = n, made;
 		const char *msg = NULL;
 		char *dst;
@@ -165,37 +169,20 @@ int unpack_feed(struct unpack *u, const unsigned char *p, size_t n,
 		n -= used;
 		u->pos += used;
 		u->frame_out += made;
-		fc = framer_commit(fr, made, e);
-		if (fc != 0)
+		if ((fc = framer_commit(fr, made, e)) != 0)
 			return fc;
+		if (r == UNPACK_MORE && used == 0 && made == 0 && n > 0) {
+			r = UNPACK_ERROR;
+			msg = "the decoder made no progress";
+		}
 		if (r == UNPACK_ERROR) {
 			fail(u, UNPACK_CORRUPT, msg);
 			return -1;
 		}
+		full = r == UNPACK_MORE && made == room;
 		if (r == UNPACK_FRAME_END) {
 			u->frames++;
 			u->between = 1;
-			continue;
-		}
-		/* Output held inside the decoder comes out on the next call,
-		 * with or without more input. */
-		while (n == 0 && made == room) {
-			dst = framer_space(fr, 0, &room);
-			made = room;
-			used = 0;
-			r = u->ops->run(u->dec, p, &used, (unsigned char *)dst, &made, &msg);
-			u->frame_out += made;
-			if ((fc = framer_commit(fr, made, e)) != 0)
-				return fc;
-			if (r == UNPACK_ERROR) {
-				fail(u, UNPACK_CORRUPT, msg);
-				return -1;
-			}
-			if (r == UNPACK_FRAME_END) {
-				u->frames++;
-				u->between = 1;
-				break;
-			}
 		}
 	}
 	return 0;
