@@ -81,7 +81,6 @@
 #include <zstd.h>
 
 #include "csp/csp.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 /* The deflate window: the most that a match can reach back. */
@@ -104,7 +103,7 @@ static const struct option compress_options[] = {
 	  .choices = format_names },
 	{ .name = "level", .type = OPT_INT,
 	  .offset = offsetof(struct compress_conf, level), .def = "6",
-	  .doc = "level: 0 stores .. 9 smallest (deflate); -7 fastest .. 19 smallest (zstd)",
+	  .doc = "0 stores .. 9 smallest (deflate; default 6); -7 fastest .. 19 smallest (zstd; default 3)",
 	  .min = -7, .max = 19 },
 	{ .name = "independent", .type = OPT_BOOL,
 	  .offset = offsetof(struct compress_conf, independent), .def = "false",
@@ -150,19 +149,30 @@ struct compress_worker {
 static int compress_check(struct stage *st, struct diags *d)
 {
 	const struct compress_conf *c = st->conf;
-	const struct node *at = st->kind_at ? st->kind_at : st->at;
+	struct pos at = stage_opt_pos(st, "level");
 
-	if (at && at->type == NODE_MAP && node_get(at, "level"))
-		at = node_get(at, "level");
+	if (!at.file)
+		at = stage_pos(st);
 	if (c->format != FMT_ZSTD && (c->level < 0 || c->level > 9)) {
-		diag_add(d, at, "level: %lld is out of range 0..9", (long long)c->level);
+		diag_at(d, at, "level: %lld is out of range 0..9", (long long)c->level);
 		return -1;
 	}
 	if (c->format == FMT_ZSTD && c->level == 0) {
-		diag_add(d, at, "level: 0 is not a zstd level (-7..-1 or 1..19)");
+		diag_at(d, at, "level: 0 is not a zstd level (-7..-1 or 1..19)");
 		return -1;
 	}
 	return 0;
+}
+
+/* The level to compress at: as written, or when not written the format's
+ * own default, 6 as gzip's and 3 as zstd's. */
+static int level_of(const struct stage *st)
+{
+	const struct compress_conf *c = st->conf;
+
+	if (c->format == FMT_ZSTD && !stage_opt_pos(st, "level").file)
+		return ZSTD_CLEVEL_DEFAULT;
+	return (int)c->level;
 }
 
 static int compress_start(struct stage *st, struct err *e)
@@ -171,7 +181,7 @@ static int compress_start(struct stage *st, struct err *e)
 	struct compress_state *cs = csp_calloc(1, sizeof *cs);
 
 	cs->format = c->format;
-	cs->level = (int)c->level;
+	cs->level = level_of(st);
 	cs->independent = c->independent;
 	cs->nslots = (size_t)stage_window(st) + 1;
 	if (cs->nslots < 2)
@@ -216,7 +226,7 @@ static void *compress_worker_new(struct stage *st, int index)
 		cw->zc = ZSTD_createCCtx();
 		if (!cw->zc)
 			csp_oom();
-		(void)ZSTD_CCtx_setParameter(cw->zc, ZSTD_c_compressionLevel, (int)c->level);
+		(void)ZSTD_CCtx_setParameter(cw->zc, ZSTD_c_compressionLevel, level_of(st));
 		(void)ZSTD_CCtx_setParameter(cw->zc, ZSTD_c_checksumFlag, 1);
 		return cw;
 	}
