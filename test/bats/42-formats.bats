@@ -8,24 +8,36 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# Each log compressed on its own by the command, the sixteen files
-# concatenated: many frames or streams in one file, as `cat *.zst` makes.
-# The expected output is the logs concatenated as bytes.
-concatenated() {
-	local cmd=$1 f
-	for f in "$LOGHUB"/*_2k.log; do
-		$cmd -c < "$f"
+# Made once for the file, by the commands themselves, in $ENC:
+#   cat.CMD    each log compressed on its own, the sixteen concatenated:
+#              many frames or streams in one file, as `cat *.zst` makes
+#   one.CMD    the logs concatenated, then compressed: one frame or stream
+#   want       the logs' bytes as a lines source reads them (a final newline)
+setup_file() {
+	ENC=$BATS_FILE_TMPDIR/enc
+	export ENC
+	[ -d "$LOGHUB" ] || return 0
+	mkdir -p "$ENC"
+	cat "$LOGHUB"/*_2k.log | awk 1 > "$ENC/want"
+	cat "$LOGHUB"/*_2k.log > "$ENC/plain"
+	for cmd in zstd xz bzip2; do
+		for f in "$LOGHUB"/*_2k.log; do
+			$cmd -q -c < "$f"
+		done > "$ENC/cat.$cmd"
+		$cmd -q -c < "$ENC/plain" > "$ENC/one.$cmd"
 	done
 }
 
-logs_bytes() {
-	cat "$LOGHUB"/*_2k.log | awk 1
+# The encodings above, for a test (its body names LOGHUB, so that it is
+# skipped without the logs).
+encoded() {
+	[ -d "$LOGHUB" ] && cp "$ENC"/* .
 }
 
 @test "files and stdin detect zstd, xz and bzip2 and read every frame, as the commands do" {
-	logs_bytes > want
+	encoded
 	for cmd in zstd xz bzip2; do
-		concatenated "$cmd -q" > in.$cmd
+		mv cat.$cmd in.$cmd
 		$cmd -dc in.$cmd | awk 1 | cmp - want
 		[ "$cmd" != zstd ] || {
 			# a skippable frame first, as zstd -d passes over it
@@ -41,9 +53,9 @@ logs_bytes() {
 }
 
 @test "decompress reads zstd, xz and bzip2 under auto and under its own format" {
-	logs_bytes > want
+	encoded
 	for cmd in zstd xz bzip2; do
-		concatenated "$cmd -q" > in.$cmd
+		mv cat.$cmd in.$cmd
 		cspipe run -e '{stages: [{files: [in.'$cmd']}, decompress: auto]}' > out
 		cmp out want
 		fmt=$cmd
@@ -90,11 +102,9 @@ logs_bytes() {
 }
 
 @test "truncated, corrupt and trailing zstd, xz and bzip2 data are errors naming the file and the byte" {
-	all_logs > plain
-	zstd -q -c plain > in.zstd
-	xz -c plain > in.xz
-	bzip2 -c plain > in.bzip2
+	encoded
 	for cmd in zstd xz bzip2; do
+		mv one.$cmd in.$cmd
 		head -c 50000 in.$cmd > trunc.$cmd
 		run --separate-stderr cspipe run -e '{stages: [{files: [trunc.'$cmd']}]}'
 		[ "$status" -eq 1 ]
