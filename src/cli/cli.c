@@ -113,6 +113,7 @@ struct args {
 	uint64_t max_memory;
 	const char **inputs;
 	size_t ninputs;
+	const struct stage_registry *kinds;
 };
 
 static void args_free(struct args *a)
@@ -271,6 +272,7 @@ static struct pipeline *load(struct args *a, struct spec **specp)
 	else
 		spec = spec_load_file(a->file, &d);
 	if (spec) {
+		go.kinds = a->kinds;
 		go.inputs = a->inputs;
 		go.ninputs = a->ninputs;
 		go.output = a->output;
@@ -375,7 +377,7 @@ static int cmd_graph(struct args *a)
 
 	if (!p)
 		return EXIT_USAGE;
-	rc = dot_write(stdout, p, a->stats_file, &e);
+	rc = dot_write(stdout, p, a->kinds, a->stats_file, &e);
 	if (rc)
 		fprintf(stderr, "cspipe: graph: %s\n", e.msg);
 	pipeline_free(p);
@@ -402,13 +404,13 @@ static void print_options(const struct option *opts)
 	}
 }
 
-static int cmd_stages(int argc, char **argv)
+static int cmd_stages(const struct stage_registry *kinds, int argc, char **argv)
 {
 	if (argc > 1)
 		return usage_error("stages", "too many arguments");
 	if (argc == 0) {
-		for (size_t i = 0; stage_kinds[i]; i++) {
-			const struct stage_kind *k = stage_kinds[i];
+		for (size_t i = 0; i < kinds->n; i++) {
+			const struct stage_kind *k = kinds->kinds[i];
 			const char *role = k->role == ROLE_SOURCE ? "source" :
 					   k->role == ROLE_SINK ? "sink" : "";
 			printf("%-11s %-7s %s\n", k->name, role, k->summary);
@@ -417,12 +419,12 @@ static int cmd_stages(int argc, char **argv)
 		       " shard_by.\nSee 'cspipe stages KIND' for a kind's options.\n");
 		return EXIT_OK;
 	}
-	const struct stage_kind *k = stage_find(argv[0]);
+	const struct stage_kind *k = registry_find(kinds, argv[0]);
 	if (!k) {
 		const char *names[64];
 		size_t n = 0;
-		for (; stage_kinds[n] && n < 64; n++)
-			names[n] = stage_kinds[n]->name;
+		for (; n < kinds->n && n < 64; n++)
+			names[n] = kinds->kinds[n]->name;
 		const char *dym = did_you_mean(argv[0], names, n);
 		return usage_error("stages", "unknown stage kind '%s'%s%s%s", argv[0],
 				   dym ? " (did you mean '" : "", dym ? dym : "",
@@ -473,7 +475,7 @@ static int finish_stdout(int code)
 	return code;
 }
 
-int cli_main(int argc, char **argv)
+int cli_main(int argc, char **argv, const struct stage_registry *kinds)
 {
 	struct args a = { 0 };
 	const char *cmd;
@@ -494,7 +496,7 @@ int cli_main(int argc, char **argv)
 		return finish_stdout(argc > 3 ? usage_error("help", "too many arguments")
 					      : help(argc > 2 ? argv[2] : NULL));
 	if (!strcmp(cmd, "stages"))
-		return finish_stdout(cmd_stages(argc - 2, argv + 2));
+		return finish_stdout(cmd_stages(kinds, argc - 2, argv + 2));
 	if (strcmp(cmd, "run") && strcmp(cmd, "validate") && strcmp(cmd, "graph")) {
 		static const char *const cmds[] = { "run", "validate", "graph", "stages", "help" };
 		const char *dym = did_you_mean(cmd, cmds, 5);
@@ -504,6 +506,7 @@ int cli_main(int argc, char **argv)
 				   dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
 	}
 	a.cmd = cmd;
+	a.kinds = kinds;
 	code = parse_args(&a, argc - 2, argv + 2);
 	if (code == -1) {
 		args_free(&a);

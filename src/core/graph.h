@@ -26,6 +26,7 @@ struct override {
 };
 
 struct graph_opts {
+	const struct stage_registry *kinds;  /* the kinds a stage may be (required) */
 	const char *const *inputs;   /* INPUT files: replace the source */
 	size_t ninputs;
 	const char *output;          /* -o FILE: replaces the sink */

@@ -59,3 +59,20 @@ int stage_window(const struct stage *st)
 {
 	return st->workers > 1 && st->ordered ? 2 * st->workers : 1;
 }
+
+const struct stage_kind *registry_find(const struct stage_registry *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (!strcmp(r->kinds[i]->name, name))
+			return r->kinds[i];
+	return NULL;
+}
+
+size_t registry_index(const struct stage_registry *r, const struct stage_kind *k)
+{
+	size_t i;
+
+	for (i = 0; i < r->n && r->kinds[i] != k; i++)
+		;
+	return i;
+}

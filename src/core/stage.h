@@ -242,9 +242,19 @@ struct chan *io_input(struct stage_io *io, size_t i);
  * not counted as the stage's busy time. */
 int io_select(struct stage_io *io, struct sel_case *cases, int n);
 
-/* The registry (stages/registry.c). */
-extern const struct stage_kind *const stage_kinds[];
-const struct stage_kind *stage_find(const char *name);
-size_t stage_kind_count(void);
+/* A set of stage kinds, in the order `cspipe stages` lists them.  The
+ * pipeline loader, dot and `cspipe stages` are handed one; none of them
+ * knows where it comes from. */
+struct stage_registry {
+	const struct stage_kind *const *kinds;
+	size_t n;
+};
+/* The kind named name in r, or NULL. */
+const struct stage_kind *registry_find(const struct stage_registry *r, const char *name);
+/* The position of k in r (r->n when it is not there). */
+size_t registry_index(const struct stage_registry *r, const struct stage_kind *k);
+
+/* Every kind cspipe has (stages/registry.c): main hands it down. */
+extern const struct stage_registry stage_registry;
 
 #endif
