@@ -282,7 +282,7 @@ void graph_raw_for_decompress(struct pipeline *p)
 		struct stage *src = p->stages[i];
 		size_t readers = 0, decompressors = 0;
 
-		if (!src->kind || !(src->kind->flags & KIND_READS_BYTES))
+		if (!src->kind || !(src->kind->flags & KIND_READS_BYTES) || !src->kind->input)
 			continue;
 		for (size_t j = 0; j < p->n; j++)
 			for (size_t k = 0; k < p->stages[j]->ninputs; k++)
@@ -291,7 +291,7 @@ void graph_raw_for_decompress(struct pipeline *p)
 					decompressors += p->stages[j]->kind->role == ROLE_TRANSFORM &&
 							 (p->stages[j]->kind->flags & KIND_BYTES_IN);
 				}
-		struct input_conf *in = src->conf;
+		struct input_conf *in = src->kind->input(src);
 		if (readers && readers == decompressors && in->gunzip == GUNZIP_AUTO)
 			in->gunzip = GUNZIP_NO;
 	}

@@ -54,6 +54,7 @@ struct node;
 struct diags;
 struct stage;
 struct stage_io;
+struct input_conf;
 
 enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1 };
 
@@ -72,8 +73,8 @@ enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 #define KIND_MULTI_IN      (1u << 4) /* reads several inputs itself (merge) */
 #define KIND_ORDERED       (1u << 5) /* output order is part of its meaning (compress) */
 #define KIND_NO_SHARD      (1u << 6) /* shard_by makes no sense for it */
-#define KIND_READS_BYTES   (1u << 8) /* a source whose config begins with struct
-					input_conf (fdio.h): it may gunzip */
+#define KIND_READS_BYTES   (1u << 8) /* a source that may gunzip: its .input
+					gives its struct input_conf (fdio.h) */
 #define KIND_REFRAMES      (1u << 7) /* its output records are not its input records
 					(decompress, exec): the engine balances the
 					accounting at its end (fewer out: filtered,
@@ -146,6 +147,10 @@ struct stage_kind {
 	/* Why the stage may hold more than the bound `cspipe validate` prints
 	 * (memory that grows with the input), or NULL.  Optional. */
 	const char *(*unbounded)(const struct stage *st);
+	/* KIND_READS_BYTES: the reading options (struct input_conf, fdio.h)
+	 * inside st->conf, which the loader may adjust (no gunzip for a
+	 * source only decompress reads). */
+	struct input_conf *(*input)(struct stage *st);
 	int (*check)(struct stage *st, struct diags *d);
 	int (*start)(struct stage *st, struct err *e);
 	void *(*worker_new)(struct stage *st, int index);
