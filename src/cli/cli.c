@@ -349,7 +349,7 @@ static int cmd_validate(struct args *a)
 
 	if (!p)
 		return EXIT_USAGE;
-	bound = pipeline_memory_bound(p);
+	bound = engine_memory_bound(p);
 	human_size(b, sizeof b, bound);
 	human_size(l, sizeof l, limit);
 	printf("%s: ok: %zu stages, memory bound %s\n", name, p->n, b);

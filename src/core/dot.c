@@ -10,7 +10,7 @@
 
 #include "csp/csp.h"
 #include "core/dot.h"
-#include "core/graph.h"
+#include "core/pipeline.h"
 #include "base/json.h"
 #include "core/stage.h"
 #include "base/util.h"

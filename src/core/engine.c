@@ -235,6 +235,55 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 	}
 }
 
+/*
+ * The most memory the pipeline can hold at once, assuming records no
+ * longer than a batch (a longer record makes its batch larger, up to
+ * max_record).  Every batch is in a channel, in a worker's hands, in a
+ * reorder window or in the pool, and each of those is bounded; to them
+ * come what each kind's workers keep (kind->worker_mem), every thread's
+ * stack, and the program itself.
+ */
+uint64_t engine_memory_bound(const struct pipeline *p)
+{
+	const uint64_t batch = BATCH_DATA + BATCH_RECS * sizeof(struct rec) + sizeof(struct batch);
+	const uint64_t base = 8u << 20;   /* code, libraries, allocator slack */
+	uint64_t total = base + (uint64_t)BATCH_POOL_MAX * batch;
+	uint64_t *readers_of = csp_calloc(p->n + 1, sizeof *readers_of);
+
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t j = 0; j < p->stages[i]->ninputs; j++)
+			readers_of[p->stages[i]->inputs[j]->id]++;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct stage *st = p->stages[i];
+		uint64_t readers = readers_of[st->id], threads = (uint64_t)st->workers;
+		size_t nports = st->nports ? st->nports : 1;
+
+		/* Its output channels: their capacity, plus the batch a
+		 * blocked sender holds. */
+		total += readers * ((uint64_t)st->buffer + 1) * batch;
+		/* Each worker holds its input and its outputs (one per
+		 * port), and what its kind keeps. */
+		total += (uint64_t)st->workers * ((1 + nports) * batch + st->kind->worker_mem);
+		/* The reorder window of ordered workers, and the collector. */
+		if (st->workers > 1 && st->ordered) {
+			total += (uint64_t)stage_window(st) * nports * batch;
+			threads++;
+		}
+		/* shard_by: each worker's own input channel, and the parts
+		 * of a batch the dispatcher holds. */
+		if (st->shard && st->workers > 1) {
+			total += (uint64_t)st->workers * (SHARD_BUFFER + 2) * batch;
+			threads++;
+		}
+		/* A stage reading several inputs may hold one batch of each. */
+		if (st->ninputs > 1)
+			total += (uint64_t)st->ninputs * batch;
+		total += threads * CSP_STACK_SIZE;
+	}
+	free(readers_of);
+	return total;
+}
+
 /* The stage with the earliest timeout among those still running, or
  * NULL. */
 static const struct stage *next_stage_deadline(const struct pipeline *p)

@@ -20,6 +20,11 @@ struct run_opts {
 	struct chan *usr1;       /* receives SIGUSR1 (prints stats), or NULL */
 };
 
+/* The worst-case memory a run of p can hold, in bytes (channel
+ * capacities times batch size, reorder windows, per-worker buffers and
+ * the kinds' own, thread stacks), for `cspipe validate`. */
+uint64_t engine_memory_bound(const struct pipeline *p);
+
 /* Run p to the end and return the exit status (util.h's EXIT_*), having
  * printed any error and the requested statistics on stderr. */
 int engine_run(struct pipeline *p, const struct run_opts *o);

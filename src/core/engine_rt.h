@@ -15,7 +15,7 @@
 
 #include "csp/csp.h"
 #include "core/engine.h"
-#include "core/graph.h"
+#include "core/pipeline.h"
 #include "core/stage.h"
 #include "core/stats.h"
 

@@ -53,13 +53,6 @@ static int resolve_port(struct builder *b, const struct stage *from, const char 
 	return -1;
 }
 
-struct stage *pipeline_find(const struct pipeline *p, const char *name)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (!strcmp(p->stages[i]->name, name))
-			return p->stages[i];
-	return NULL;
-}
 
 static int name_cmp(const void *a, const void *b)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/graph.h"
+#include "core/pipeline.h"
 #include "core/stage.h"
 #include "core/stats.h"
 
