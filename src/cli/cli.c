@@ -299,10 +299,7 @@ static int cmd_run(struct args *a)
 	int code;
 
 	/* Before any thread exists, so that every thread inherits the mask. */
-	signal(SIGPIPE, SIG_IGN);
-	o.signals = ctx_with_signals(NULL);
-	o.usr1 = chan_new(sizeof(int), 1);
-	csp_signal_notify(o.usr1, SIGUSR1);
+	engine_setup(&o);
 	p = load(a, &spec);
 	if (!p) {
 		code = EXIT_USAGE;
@@ -314,11 +311,7 @@ static int cmd_run(struct args *a)
 	pipeline_free(p);
 	spec_free(spec);
 out:
-	csp_signal_stop(o.usr1);
-	ctx_release(o.signals);
-	csp_signal_shutdown();
-	chan_free(o.usr1);
-	batch_pool_drain();
+	engine_teardown(&o);
 	return code;
 }
 

@@ -235,6 +235,25 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 	}
 }
 
+void engine_setup(struct run_opts *o)
+{
+	signal(SIGPIPE, SIG_IGN);
+	o->signals = ctx_with_signals(NULL);
+	o->usr1 = chan_new(sizeof(int), 1);
+	csp_signal_notify(o->usr1, SIGUSR1);
+}
+
+void engine_teardown(struct run_opts *o)
+{
+	csp_signal_stop(o->usr1);
+	ctx_release(o->signals);
+	csp_signal_shutdown();
+	chan_free(o->usr1);
+	o->usr1 = NULL;
+	o->signals = NULL;
+	batch_pool_drain();
+}
+
 /*
  * The most memory the pipeline can hold at once, assuming records no
  * longer than a batch (a longer record makes its batch larger, up to
