@@ -20,14 +20,8 @@ enum {
 	EXIT_SIGTERM = 143,
 };
 
-/* Allocation that cannot fail: on exhaustion print "cspipe: out of memory"
- * and abort, the same policy as the runtime's csp_oom.  These let the file
- * layer (util, spec, config) stand without linking the runtime. */
-_Noreturn void util_oom(void);
-void *util_malloc(size_t n);
-void *util_calloc(size_t n, size_t size);
-void *util_realloc(void *p, size_t n);
-char *util_strdup(const char *s);
+/* Allocation: the runtime's csp_malloc family (csp/csp.h), which aborts
+ * with "cspipe: out of memory" on exhaustion; these two build on it. */
 char *util_memdup(const void *p, size_t len);  /* len bytes plus a NUL */
 /* Grow array p of *cap elements of size elem to hold need (doubling). */
 void *util_grow(void *p, size_t *cap, size_t need, size_t elem);

@@ -138,11 +138,11 @@ static int add_override(struct args *a, const char *arg)
 	o = &a->ov[a->nov++];
 	dot = memchr(arg, '.', (size_t)(eq - arg));
 	if (dot) {
-		o->stage = strndup(arg, (size_t)(dot - arg));
-		o->key = strndup(dot + 1, (size_t)(eq - dot - 1));
+		o->stage = util_memdup(arg, (size_t)(dot - arg));
+		o->key = util_memdup(dot + 1, (size_t)(eq - dot - 1));
 	} else {
 		o->stage = NULL;
-		o->key = strndup(arg, (size_t)(eq - arg));
+		o->key = util_memdup(arg, (size_t)(eq - arg));
 	}
 	o->value = eq + 1;
 	if (!*o->key || (o->stage && !*o->stage))

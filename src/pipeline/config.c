@@ -10,6 +10,7 @@
  * an error so that one run reports every mistake of a file.
  */
 #include "pipeline/config.h"
+#include "csp/csp.h"
 #include "pipeline/spec.h"
 #include "base/util.h"
 
@@ -238,8 +239,8 @@ static int strlist_load(const struct option *o, struct strlist *dst,
 	if (n->type == NODE_SCALAR && scalar_check(o, n, 0, d) < 0)
 		return -1;
 	count = n->type == NODE_SCALAR ? 1 : n->n;
-	l.v = util_calloc(count, sizeof *l.v);
-	l.at = util_calloc(count, sizeof *l.at);
+	l.v = csp_calloc(count, sizeof *l.v);
+	l.at = csp_calloc(count, sizeof *l.at);
 	for (i = 0; i < count; i++) {
 		const struct node *it = n->type == NODE_SCALAR ? n : n->items[i];
 
@@ -588,7 +589,7 @@ int config_load_at(const struct option *opts, void *conf, const struct node *map
 			 what ? what : "", what ? ": " : "", node_type_name(map));
 		return -1;
 	}
-	names = util_calloc(count, sizeof *names);
+	names = csp_calloc(count, sizeof *names);
 	for (i = 0; i < count; i++) {
 		names[i] = opts[i].name;
 		if (count <= 10)
