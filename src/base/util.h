@@ -115,6 +115,10 @@ int parse_bool(const char *s, int *v);   /* true/false/yes/no/on/off */
 void format_duration(char *out, size_t n, int64_t ns);
 /* "64KiB" when a binary unit divides bytes exactly, else "1000"; exact. */
 void format_size(char *out, size_t n, uint64_t bytes);
+/* A size for people to read, in binary units to a tenth: compact gives
+ * "1.5MiB", "2MiB", "640B" (validate's bound); else "1.5 MiB", "2.0 MiB",
+ * "640 B" (the stats table's columns). */
+void format_size_human(char *out, size_t n, uint64_t bytes, int compact);
 
 /* Levenshtein distance, for "did you mean". */
 size_t edit_distance(const char *a, const char *b);
@@ -123,5 +127,10 @@ size_t edit_distance(const char *a, const char *b);
  * max(1, strlen(s) / 3) edits, or of which s is a prefix (or that are a
  * prefix of s), two characters or more (ties: the earlier name). */
 const char *did_you_mean(const char *s, const char *const *names, size_t n);
+/* The note that ends an "unknown ..." message, as the three arguments of
+ * a "%s%s%s": " (did you mean 'HINT'?)" for a hint from did_you_mean, or
+ * nothing when it is NULL.  The one place the note is worded. */
+#define DYM_ARGS(hint) \
+	(hint) ? " (did you mean '" : "", (hint) ? (hint) : "", (hint) ? "'?)" : ""
 
 #endif

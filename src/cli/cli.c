@@ -315,23 +315,6 @@ out:
 	return code;
 }
 
-/* 1.5MiB, 640KiB, 2GiB: a size to read, rounded to a tenth. */
-static void human_size(char *out, size_t n, uint64_t v)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0 || d == (double)(uint64_t)d)
-		snprintf(out, n, "%.0f%s", d, units[u]);
-	else
-		snprintf(out, n, "%.1f%s", d, units[u]);
-}
-
 static int cmd_validate(struct args *a)
 {
 	struct spec *spec = NULL;
@@ -343,8 +326,8 @@ static int cmd_validate(struct args *a)
 	if (!p)
 		return EXIT_USAGE;
 	bound = engine_memory_bound(p);
-	human_size(b, sizeof b, bound);
-	human_size(l, sizeof l, limit);
+	format_size_human(b, sizeof b, bound, 1);
+	format_size_human(l, sizeof l, limit, 1);
 	printf("%s: ok: %zu stages, memory bound %s\n", name, p->n, b);
 	if (bound > limit)
 		fprintf(stderr, "cspipe: warning: %s: the pipeline can hold up to %s, more than "
@@ -420,8 +403,7 @@ static int cmd_stages(const struct stage_registry *kinds, int argc, char **argv)
 			names[n] = kinds->kinds[n]->name;
 		const char *dym = did_you_mean(argv[0], names, n);
 		return usage_error("stages", "unknown stage kind '%s'%s%s%s", argv[0],
-				   dym ? " (did you mean '" : "", dym ? dym : "",
-				   dym ? "'?)" : "");
+				   DYM_ARGS(dym));
 	}
 	printf("%s - %s\n", k->name, k->summary);
 	if (k->shorthand)
@@ -496,7 +478,7 @@ int cli_main(int argc, char **argv, const struct stage_registry *kinds)
 		if (cmd[0] == '-')
 			return usage_error(NULL, "unknown option '%s'", cmd);
 		return usage_error(NULL, "unknown command '%s'%s%s%s", cmd,
-				   dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+				   DYM_ARGS(dym));
 	}
 	a.cmd = cmd;
 	a.kinds = kinds;

@@ -83,7 +83,7 @@ static int parse_shard(const struct optval *v, void *dst, struct diags *d)
 		if (strcmp(key, "field") && strcmp(key, "delimiter") && strcmp(key, "pattern")) {
 			const char *dym = did_you_mean(key, names, 3);
 			diag_at(d, optval_pos(optval_key(v, i)), "shard_by: unknown key '%s'%s%s%s",
-				key, dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+				key, DYM_ARGS(dym));
 			goto out;
 		}
 	}
@@ -380,7 +380,7 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 		} else if (!registry_find(b->kinds, key)) {
 			const char *dym = did_you_mean(key, names, nnames);
 			diag_add(b->d, m->keys[j], "unknown key '%s'%s%s%s", key,
-				 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+				 DYM_ARGS(dym));
 			bad = 1;
 			unknown = 1;   /* most likely the kind, misspelt */
 		}
@@ -548,8 +548,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 					 "'stages' list)", key);
 			else
 				diag_add(d, root->keys[i], "unknown key '%s'%s%s%s", key,
-					 dym ? " (did you mean '" : "", dym ? dym : "",
-					 dym ? "'?)" : "");
+					 DYM_ARGS(dym));
 			b.errors++;
 		}
 	}
@@ -587,7 +586,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 				const char *dym = did_you_mean(key, default_keys, 4);
 				diag_add(d, defaults->keys[i], "defaults: unknown key '%s'%s%s%s "
 					 "(defaults sets workers, buffer, ordered, timeout)", key,
-					 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+					 DYM_ARGS(dym));
 				b.errors++;
 				continue;
 			}

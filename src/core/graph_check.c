@@ -47,7 +47,7 @@ static int resolve_port(struct builder *b, const struct stage *from, const char 
 		const char *dym = did_you_mean(branch, (const char *const *)from->ports,
 					       from->nports);
 		diag_at(b->d, at, "%s has no branch '%s'%s%s%s", from->name, branch,
-			 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+			 DYM_ARGS(dym));
 	}
 	(void)reader;
 	return -1;
@@ -194,7 +194,7 @@ void graph_resolve_from(struct builder *b, struct stage *first_src)
 			if (!from) {
 				const char *dym = suggest_stage(p, ref);
 				diag_at(b->d, st->from_at[j], "from: no stage named '%s'%s%s%s", ref,
-					 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+					 DYM_ARGS(dym));
 				b->errors++;
 			} else if (from == st) {
 				diag_at(b->d, st->from_at[j], "%s reads from itself", st->name);

@@ -184,10 +184,10 @@ static void unknown_key(struct diags *d, const struct node *at, const char *key,
 		names[nn++] = k->options[j].name;
 	const char *dym = did_you_mean(key, names, nn);
 	if (dym && config_find(graph_common_opts, dym))
-		diag_add(d, at, "unknown key '%s' (did you mean '%s'?)", key, dym);
+		diag_add(d, at, "unknown key '%s'%s%s%s", key, DYM_ARGS(dym));
 	else
 		diag_add(d, at, "unknown option '%s' for %s%s%s%s", key, k->name,
-			 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+			 DYM_ARGS(dym));
 }
 
 /* The names the implicit stages take: stdin or files before, stdout or

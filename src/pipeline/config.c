@@ -619,8 +619,8 @@ int config_load_at(const struct option *opts, void *conf, const struct node *map
 		util_show(show, sizeof show, k->str, k->len);
 		hint = did_you_mean(k->str, names, count);
 		if (hint)
-			diag_add(d, k, "unknown option '%s'%s%s (did you mean '%s'?)",
-				 show, what ? " for " : "", what ? what : "", hint);
+			diag_add(d, k, "unknown option '%s'%s%s%s%s%s", show,
+				 what ? " for " : "", what ? what : "", DYM_ARGS(hint));
 		else if (count && count <= 10)
 			diag_add(d, k, "unknown option '%s'%s%s (known options: %s)",
 				 show, what ? " for " : "", what ? what : "",
