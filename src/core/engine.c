@@ -184,7 +184,7 @@ static int start_threads(struct engine *eng, struct err *e)
 fail:
 	/* Those that did start see the abort and end; the count drops by
 	 * the threads that never started (and our hold). */
-	ctx_cancel_cause(eng->drain, CSP_CANCELED, 1, "error");
+	ctx_cancel_cause(eng->drain, CSP_CANCELED, STAGE_CAUSE_ERROR, "error");
 	if (atomic_fetch_sub(&eng->threads_live, total) == total)
 		chan_close(eng->done);
 	return -1;
@@ -192,11 +192,18 @@ fail:
 
 /* ---- the run ------------------------------------------------------------ */
 
+/* How a wait_phase ended. */
+enum phase_end {
+	PHASE_DONE,      /* every thread has ended */
+	PHASE_CTX,       /* ctx ended (a deadline, the drain timer) */
+	PHASE_SIGNAL,    /* sig (may be NULL) fired: SIGINT or SIGTERM */
+};
+
 /* Wait for the threads, or for something that changes the course of the
- * run.  Returns 0 when the threads are done, 1 when `stop` (may be NULL)
- * fired, 2 when ctx ended, 3 when a signal context fired. */
-static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
-		      struct progress *pg)
+ * run, meanwhile drawing the progress view (pg, may be NULL) and printing
+ * the stats on SIGUSR1.  Returns how the wait ended. */
+static enum phase_end wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
+				 struct progress *pg)
 {
 	for (;;) {
 		int signo = 0;
@@ -212,9 +219,9 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 		if (t != ctx)
 			ctx_release(t);
 		if (r == 0)
-			return 0;
+			return PHASE_DONE;
 		if (r == 1)
-			return 3;
+			return PHASE_SIGNAL;
 		if (r == 2) {
 			struct run_report rep;
 			engine_build_report(eng, &rep);
@@ -225,7 +232,7 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 			continue;
 		}
 		if (ctx && ctx_err(ctx))
-			return 2;
+			return PHASE_CTX;
 		if (pg) {
 			struct run_report rep;
 			engine_build_report(eng, &rep);
@@ -366,8 +373,6 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	if (o->progress)
 		pg = progress_new(stderr, o->progress == 2);
 	if (start_threads(&eng, &e)) {
-		struct stage tmp = { .name = "cspipe" };
-		(void)tmp;
 		pthread_mutex_lock(&eng.mu);
 		if (!eng.failed) {
 			eng.failed = 1;
@@ -387,9 +392,9 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 
 		if (w != eng.run)
 			ctx_release(w);
-		if (r == 0)
+		if (r == PHASE_DONE)
 			goto joined;
-		if (r == 3) {
+		if (r == PHASE_SIGNAL) {
 			signo = ctx_cause(o->signals, NULL);
 			ctx_cancel_cause(eng.run, CSP_CANCELED, signo, "signal");
 			break;
@@ -420,22 +425,22 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 		 * from a quarter of a second after the first. */
 		if (signo) {
 			struct ctx *grace = ctx_with_timeout(timer, SECOND_SIGNAL_AFTER);
-			if (wait_phase(&eng, grace, NULL, pg) == 0)
-				r = 0;
+			if (wait_phase(&eng, grace, NULL, pg) == PHASE_DONE)
+				r = PHASE_DONE;
 			ctx_release(grace);
 		}
-		if (r != 0) {
+		if (r != PHASE_DONE) {
 			sig2 = o->signals ? ctx_with_signals(NULL) : NULL;
 			r = wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
 		}
-		if (r == 3) {
+		if (r == PHASE_SIGNAL) {
 			/* 2: the second signal; 1: a first one, in the drain
 			 * after a deadline. */
 			abort_signal = signo ? 2 : 1;
 			if (!signo)
 				signo = ctx_cause(sig2, NULL);
 			abort_run = 1;
-		} else if (r == 2) {
+		} else if (r == PHASE_CTX) {
 			drain_timeout = 1;
 			abort_run = 1;
 		}
@@ -444,8 +449,8 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	}
 	if (abort_run) {
 		struct ctx *grace = ctx_with_timeout(NULL, 2 * CSP_NS_PER_S);
-		ctx_cancel_cause(eng.drain, CSP_CANCELED, 3, "abort");
-		if (wait_phase(&eng, grace, NULL, NULL) != 0)
+		ctx_cancel_cause(eng.drain, CSP_CANCELED, STAGE_CAUSE_ABORT, "abort");
+		if (wait_phase(&eng, grace, NULL, NULL) != PHASE_DONE)
 			stuck = 1;
 		ctx_release(grace);
 	}

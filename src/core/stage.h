@@ -58,10 +58,17 @@ struct input_conf;
 
 enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1 };
 
-/* The cause code (ctx_cause) of a worker's context when its stage was
- * stopped on purpose (head reached, every reader gone) rather than the run
- * aborted: what is in hand may be thrown away quietly. */
-#define STAGE_CAUSE_STOPPED 2
+/* The cause codes (ctx_cause) the engine cancels contexts with.  A worker
+ * whose context says STAGE_CAUSE_STOPPED was stopped on purpose (head
+ * reached, every reader gone) rather than the run aborted: what is in hand
+ * may be thrown away quietly.  A signal cancels the sources' context with
+ * the signal's number. */
+enum stage_cause {
+	STAGE_CAUSE_ERROR = 1,     /* a stage failed: the run aborts */
+	STAGE_CAUSE_STOPPED = 2,   /* this stage stopped on purpose */
+	STAGE_CAUSE_ABORT = 3,     /* the drain was cut short (second signal,
+				      shutdown_timeout) */
+};
 
 enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 
