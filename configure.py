@@ -42,6 +42,7 @@ RUNTIME = [
 CORE = [
     'src/base/util.c',
     'src/base/json.c',
+    'src/base/inflate.c',
     'src/pipeline/spec.c',
     'src/pipeline/config.c',
     'src/records/batch.c',
@@ -115,12 +116,13 @@ LIBS = [
     ('yaml-0.1', 'libyaml-dev', 'yaml.h'),
     ('zlib', 'zlib1g-dev', 'zlib.h'),
     ('libpcre2-8', 'libpcre2-dev', 'pcre2.h'),
+    ('libisal', 'libisal-dev', 'isa-l/igzip_lib.h'),
 ]
 
 # Debian packages by purpose, for --install-deps.
 DEPS = {
     'build': ['gcc', 'ninja-build', 'pkg-config', 'libyaml-dev',
-              'zlib1g-dev', 'libpcre2-dev'],
+              'zlib1g-dev', 'libpcre2-dev', 'libisal-dev'],
     'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
              'graphviz', 'mandoc', 'util-linux', 'valgrind'],
     'bench': ['hyperfine', 'ripgrep', 'pigz', 'parallel', 'golang-go',
