@@ -334,6 +334,56 @@ static int load_kind_options(struct builder *b, struct stage *st, struct node *v
 	return -1;
 }
 
+/* A stage key that names another tool or another project's stage: how
+ * cspipe says it, or NULL.  Users of grep, sed, gzip and cut reach for
+ * those names first, and a spelling distance cannot find filter from
+ * grep. */
+static const char *peer_hint(const char *key)
+{
+	static const struct {
+		const char *peer, *hint;
+	} peers[] = {
+		{ "grep", "filter: PATTERN" },
+		{ "egrep", "filter: PATTERN" },
+		{ "rg", "filter: PATTERN" },
+		{ "match", "filter: PATTERN" },
+		{ "sed", "map: {replace: PATTERN, with: TEXT}" },
+		{ "replace", "map: {replace: PATTERN, with: TEXT}" },
+		{ "substitute", "map: {replace: PATTERN, with: TEXT}" },
+		{ "tr", "map: {case: upper}" },
+		{ "cut", "map: {fields: LIST, delimiter: D}" },
+		{ "awk", "map: {fields: LIST}" },
+		{ "fields", "map: {fields: LIST}" },
+		{ "template", "map: {template: TEXT, pattern: PATTERN}" },
+		{ "gzip", "compress: gzip" },
+		{ "pigz", "compress: gzip" },
+		{ "zstd", "compress: zstd" },
+		{ "gunzip", "decompress: gzip" },
+		{ "zcat", "decompress: auto" },
+		{ "unzstd", "decompress: zstd" },
+		{ "zstdcat", "decompress: zstd" },
+		{ "xz", "decompress: xz" },
+		{ "unxz", "decompress: xz" },
+		{ "xzcat", "decompress: xz" },
+		{ "bzip2", "decompress: bzip2" },
+		{ "bunzip2", "decompress: bzip2" },
+		{ "bzcat", "decompress: bzip2" },
+		{ "cat", "files: [PATH]" },
+		{ "input", "files: [PATH]" },
+		{ "output", "file: PATH" },
+		{ "parallel", "exec: [COMMAND]" },
+		{ "xargs", "exec: [COMMAND]" },
+		{ "throttle", "rate: 1000/s" },
+		{ "limit", "head: N" },
+		{ "switch", "route: {cases: {NAME: PATTERN}}" },
+	};
+
+	for (size_t i = 0; i < sizeof peers / sizeof *peers; i++)
+		if (!strcmp(key, peers[i].peer))
+			return peers[i].hint;
+	return NULL;
+}
+
 static struct stage *build_stage(struct builder *b, const struct node *stages, size_t i)
 {
 	struct node *m = stages->items[i];
@@ -382,8 +432,15 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 			kval = m->vals[j];
 		} else if (!stage_find(key)) {
 			const char *dym = did_you_mean(key, names, nnames);
-			diag_add(b->d, m->keys[j], "unknown key '%s'%s%s%s", key,
-				 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+			const char *peer = peer_hint(key);
+
+			if (peer)
+				diag_add(b->d, m->keys[j], "unknown key '%s' (did you mean "
+					 "'%s'?)", key, peer);
+			else
+				diag_add(b->d, m->keys[j], "unknown key '%s'%s%s%s", key,
+					 dym ? " (did you mean '" : "", dym ? dym : "",
+					 dym ? "'?)" : "");
 			bad = 1;
 			unknown = 1;   /* most likely the kind, misspelt */
 		}
@@ -566,7 +623,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 	}
 	p->timeout = top_duration(&b, root, "timeout", 0);
 	p->timeout_from = "timeout";
-	if (o->timeout) {
+	if (o->timeout_set) {
 		p->timeout = o->timeout;
 		p->timeout_from = "-t";
 	}
@@ -680,6 +737,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 		goto done;
 	graph_index_readers(&b);
 	graph_check(&b, o);
+	graph_check_outputs(&b);
 	for (size_t i = 0; i < p->n; i++)
 		p->stages[i]->id = i;   /* the implicit sink came last */
 	graph_raw_for_decompress(p);
