@@ -25,6 +25,7 @@
 
 #include "base/inflate.h"
 #include "base/util.h"
+#include "csp/csp.h"
 
 enum { PH_HEAD, PH_BODY, PH_TRAIL, PH_DONE };
 
@@ -39,9 +40,9 @@ void infl_init(struct infl *f, enum infl_wrap wrap)
 {
 	memset(f, 0, sizeof *f);
 	if (inflateInit2(&f->zs, 15 + 16) != Z_OK)
-		util_oom();
+		csp_oom();
 	if (strcmp(infl_engine(), "isa-l") == 0) {
-		f->is = util_malloc(sizeof *f->is);
+		f->is = csp_malloc(sizeof *f->is);
 		isal_inflate_init(f->is);
 	}
 	infl_reset(f, wrap);
@@ -94,7 +95,7 @@ static int zlib_step(struct infl *f, int flush)
 	f->next_out += out - zs->avail_out;
 	f->avail_out -= out - zs->avail_out;
 	if (r == Z_MEM_ERROR)
-		util_oom();
+		csp_oom();
 	if (r == Z_NEED_DICT) {
 		f->msg = "needs a preset dictionary";
 		return INFL_ERROR;
