@@ -58,6 +58,13 @@ if ! gzip -dc "$tmp/all.gz" | cmp -s - "$tmp/want.all"; then
 	fail=$((fail + 1))
 	echo "FAIL valgrind: compress with workers to a file: all.gz is not the input"
 fi
+grep -ai error "$tmp/want.all" > "$tmp/want.error"
+vg "gzip input read and decompressed (igzip)" 0 "$tmp/want.error" "$bin" run -e \
+	'{stages: [{filter: "(?i)error"}]}' "$tmp/all.gz"
+cat "$tmp/all.gz" "$tmp/all.gz" > "$tmp/two.gz"
+cat "$tmp/want.all" "$tmp/want.all" > "$tmp/want.two"
+vg "decompress stage over two members" 0 "$tmp/want.two" "$bin" run -e \
+	'{stages: [{stdin: {format: chunk}}, {decompress: gzip}]}' < "$tmp/two.gz"
 head -n 5 "$tmp/all.log" > "$tmp/want.head"
 vg "head stops the source early" 0 "$tmp/want.head" "$bin" run -e '{stages: [{head: 5}]}' "$tmp/all.log"
 vg "bad pipeline file" 2 /dev/null "$bin" run -e '{stages: [{filter: "("}]}'

@@ -83,7 +83,7 @@ static int parse_shard(const struct optval *v, void *dst, struct diags *d)
 		if (strcmp(key, "field") && strcmp(key, "delimiter") && strcmp(key, "pattern")) {
 			const char *dym = did_you_mean(key, names, 3);
 			diag_at(d, optval_pos(optval_key(v, i)), "shard_by: unknown key '%s'%s%s%s",
-				key, dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+				key, DYM_ARGS(dym));
 			goto out;
 		}
 	}
@@ -165,15 +165,15 @@ static int valid_name(const char *s)
 
 /* The kind key of a stage map, or NULL; *count is set to how many kind
  * keys it has. */
-struct node *graph_kind_key(const struct node *m, size_t *count,
-				   const struct stage_kind **kind)
+struct node *graph_kind_key(const struct stage_registry *r, const struct node *m,
+			    size_t *count, const struct stage_kind **kind)
 {
 	struct node *key = NULL;
 
 	*count = 0;
 	*kind = NULL;
 	for (size_t i = 0; i < m->n; i++) {
-		const struct stage_kind *k = stage_find(m->keys[i]->str);
+		const struct stage_kind *k = registry_find(r, m->keys[i]->str);
 		if (k) {
 			if (!key) {
 				key = m->keys[i];
@@ -187,26 +187,26 @@ struct node *graph_kind_key(const struct node *m, size_t *count,
 
 /* How many stages of each registered kind the list has (indexed as
  * stage_kinds), so that default names cost no second pass. */
-size_t *graph_count_kinds(const struct node *stages)
+size_t *graph_count_kinds(const struct stage_registry *r, const struct node *stages)
 {
-	size_t *counts = csp_calloc(stage_kind_count() + 1, sizeof *counts);
+	size_t *counts = csp_calloc(r->n + 1, sizeof *counts);
 
 	for (size_t j = 0; j < stages->n; j++) {
 		const struct stage_kind *k;
 		size_t cnt;
 		if (stages->items[j]->type != NODE_MAP)
 			continue;
-		graph_kind_key(stages->items[j], &cnt, &k);
-		for (size_t x = 0; k && stage_kinds[x]; x++)
-			if (stage_kinds[x] == k)
-				counts[x]++;
+		graph_kind_key(r, stages->items[j], &cnt, &k);
+		if (k)
+			counts[registry_index(r, k)]++;
 	}
 	return counts;
 }
 
 /* Default names: the kind when it appears once, else kind-N with N the
  * stage's position in the list (1-based). */
-char *graph_default_name(const struct node *stages, size_t i, const size_t *counts)
+char *graph_default_name(const struct stage_registry *r, const struct node *stages,
+			 size_t i, const size_t *counts)
 {
 	const struct stage_kind *k;
 	size_t cnt, x;
@@ -214,11 +214,10 @@ char *graph_default_name(const struct node *stages, size_t i, const size_t *coun
 
 	if (stages->items[i]->type != NODE_MAP)
 		return NULL;
-	graph_kind_key(stages->items[i], &cnt, &k);
+	graph_kind_key(r, stages->items[i], &cnt, &k);
 	if (!k)
 		return NULL;
-	for (x = 0; stage_kinds[x] != k; x++)
-		;
+	x = registry_index(r, k);
 	if (counts[x] <= 1)
 		return csp_strdup(k->name);
 	snprintf(buf, sizeof buf, "%s-%zu", k->name, i + 1);
@@ -334,6 +333,56 @@ static int load_kind_options(struct builder *b, struct stage *st, struct node *v
 	return -1;
 }
 
+/* A stage key that names another tool or another project's stage: how
+ * cspipe says it, or NULL.  Users of grep, sed, gzip and cut reach for
+ * those names first, and a spelling distance cannot find filter from
+ * grep. */
+static const char *peer_hint(const char *key)
+{
+	static const struct {
+		const char *peer, *hint;
+	} peers[] = {
+		{ "grep", "filter: PATTERN" },
+		{ "egrep", "filter: PATTERN" },
+		{ "rg", "filter: PATTERN" },
+		{ "match", "filter: PATTERN" },
+		{ "sed", "map: {replace: PATTERN, with: TEXT}" },
+		{ "replace", "map: {replace: PATTERN, with: TEXT}" },
+		{ "substitute", "map: {replace: PATTERN, with: TEXT}" },
+		{ "tr", "map: {case: upper}" },
+		{ "cut", "map: {fields: LIST, delimiter: D}" },
+		{ "awk", "map: {fields: LIST}" },
+		{ "fields", "map: {fields: LIST}" },
+		{ "template", "map: {template: TEXT, pattern: PATTERN}" },
+		{ "gzip", "compress: gzip" },
+		{ "pigz", "compress: gzip" },
+		{ "zstd", "compress: zstd" },
+		{ "gunzip", "decompress: gzip" },
+		{ "zcat", "decompress: auto" },
+		{ "unzstd", "decompress: zstd" },
+		{ "zstdcat", "decompress: zstd" },
+		{ "xz", "decompress: xz" },
+		{ "unxz", "decompress: xz" },
+		{ "xzcat", "decompress: xz" },
+		{ "bzip2", "decompress: bzip2" },
+		{ "bunzip2", "decompress: bzip2" },
+		{ "bzcat", "decompress: bzip2" },
+		{ "cat", "files: [PATH]" },
+		{ "input", "files: [PATH]" },
+		{ "output", "file: PATH" },
+		{ "parallel", "exec: [COMMAND]" },
+		{ "xargs", "exec: [COMMAND]" },
+		{ "throttle", "rate: 1000/s" },
+		{ "limit", "head: N" },
+		{ "switch", "route: {cases: {NAME: PATTERN}}" },
+	};
+
+	for (size_t i = 0; i < sizeof peers / sizeof *peers; i++)
+		if (!strcmp(key, peers[i].peer))
+			return peers[i].hint;
+	return NULL;
+}
+
 static struct stage *build_stage(struct builder *b, const struct node *stages, size_t i)
 {
 	struct node *m = stages->items[i];
@@ -343,7 +392,7 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 	struct node *kkey, *kval = NULL;
 	size_t nkinds;
 	int bad = 0, unknown = 0;
-	static const char *names[64];
+	const char *names[64];
 	size_t nnames = 0;
 
 	if (m->type != NODE_MAP) {
@@ -351,13 +400,11 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 			 node_type_name(m));
 		return NULL;
 	}
-	if (!nnames) {
-		for (size_t j = 0; graph_common_opts[j].name; j++)
-			names[nnames++] = graph_common_opts[j].name;
-		for (size_t j = 0; stage_kinds[j] && nnames < 64; j++)
-			names[nnames++] = stage_kinds[j]->name;
-	}
-	kkey = graph_kind_key(m, &nkinds, &kind);
+	for (size_t j = 0; graph_common_opts[j].name; j++)
+		names[nnames++] = graph_common_opts[j].name;
+	for (size_t j = 0; j < b->kinds->n && nnames < 64; j++)
+		names[nnames++] = b->kinds->kinds[j]->name;
+	kkey = graph_kind_key(b->kinds, m, &nkinds, &kind);
 	st = csp_calloc(1, sizeof *st);
 	st->index = (int)i + 1;
 	st->at = m;
@@ -380,10 +427,16 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 			}
 		} else if (m->keys[j] == kkey) {
 			kval = m->vals[j];
-		} else if (!stage_find(key)) {
+		} else if (!registry_find(b->kinds, key)) {
 			const char *dym = did_you_mean(key, names, nnames);
-			diag_add(b->d, m->keys[j], "unknown key '%s'%s%s%s", key,
-				 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+			const char *peer = peer_hint(key);
+
+			if (peer)
+				diag_add(b->d, m->keys[j], "unknown key '%s' (did you mean "
+					 "'%s'?)", key, peer);
+			else
+				diag_add(b->d, m->keys[j], "unknown key '%s'%s%s%s", key,
+					 DYM_ARGS(dym));
 			bad = 1;
 			unknown = 1;   /* most likely the kind, misspelt */
 		}
@@ -396,7 +449,7 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 	} else if (nkinds > 1) {
 		const char *second = NULL;
 		for (size_t j = 0; j < m->n; j++)
-			if (m->keys[j] != kkey && stage_find(m->keys[j]->str) && !second)
+			if (m->keys[j] != kkey && registry_find(b->kinds, m->keys[j]->str) && !second)
 				second = m->keys[j]->str;
 		diag_add(b->d, kkey, "stage has several kinds: %s and %s (a stage has exactly one)",
 			 kind->name, second);
@@ -414,7 +467,7 @@ static struct stage *build_stage(struct builder *b, const struct node *stages, s
 			bad = 1;
 		}
 	} else {
-		st->name = graph_default_name(stages, i, b->kind_counts);
+		st->name = graph_default_name(b->kinds, stages, i, b->kind_counts);
 		if (!st->name)
 			st->name = csp_strdup("?");
 	}
@@ -467,7 +520,7 @@ struct stage *graph_implicit_stage(struct builder *b, const char *kind, const ch
 		for (size_t i = 0; i < ov->n; i++)
 			spec_map_set(b->spec, v, ov->keys[i]->str, ov->vals[i]);
 	}
-	st->kind = stage_find(kind);
+	st->kind = registry_find(b->kinds, kind);
 	st->name = csp_strdup(name);
 	st->implicit = 1;
 	st->workers = 1;
@@ -511,7 +564,7 @@ static int64_t top_duration(struct builder *b, const struct node *root, const ch
 struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 			       struct diags *d)
 {
-	struct builder b = { .spec = spec, .d = d };
+	struct builder b = { .spec = spec, .kinds = o->kinds, .d = d };
 	struct node *root = spec_root(spec), *stages, *defaults;
 	struct pipeline *p;
 	struct stage *first_src = NULL;
@@ -546,13 +599,12 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 				break;
 		if (k == sizeof top_keys / sizeof *top_keys) {
 			const char *dym = did_you_mean(key, top_keys, sizeof top_keys / sizeof *top_keys);
-			if (!dym && stage_find(key))
+			if (!dym && registry_find(o->kinds, key))
 				diag_add(d, root->keys[i], "unknown key '%s' (stages go in the "
 					 "'stages' list)", key);
 			else
 				diag_add(d, root->keys[i], "unknown key '%s'%s%s%s", key,
-					 dym ? " (did you mean '" : "", dym ? dym : "",
-					 dym ? "'?)" : "");
+					 DYM_ARGS(dym));
 			b.errors++;
 		}
 	}
@@ -590,7 +642,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 				const char *dym = did_you_mean(key, default_keys, 4);
 				diag_add(d, defaults->keys[i], "defaults: unknown key '%s'%s%s%s "
 					 "(defaults sets workers, buffer, ordered, timeout)", key,
-					 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+					 DYM_ARGS(dym));
 				b.errors++;
 				continue;
 			}
@@ -625,7 +677,7 @@ struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 		b.errors++;
 		goto done;
 	}
-	b.kind_counts = graph_count_kinds(stages);
+	b.kind_counts = graph_count_kinds(b.kinds, stages);
 	for (size_t i = 0; i < stages->n; i++) {
 		struct stage *st = build_stage(&b, stages, i);
 		if (!st) {
@@ -726,53 +778,4 @@ void pipeline_free(struct pipeline *p)
 	free(p->stages);
 	free(p->name);
 	free(p);
-}
-
-/*
- * The most memory the pipeline can hold at once, assuming records no
- * longer than a batch (a longer record makes its batch larger, up to
- * max_record).  Every batch is in a channel, in a worker's hands, in a
- * reorder window or in the pool, and each of those is bounded; to them
- * come what each kind's workers keep (kind->worker_mem), every thread's
- * stack, and the program itself.
- */
-uint64_t pipeline_memory_bound(const struct pipeline *p)
-{
-	const uint64_t batch = BATCH_DATA + BATCH_RECS * sizeof(struct rec) + sizeof(struct batch);
-	const uint64_t base = 8u << 20;   /* code, libraries, allocator slack */
-	uint64_t total = base + (uint64_t)BATCH_POOL_MAX * batch;
-	uint64_t *readers_of = csp_calloc(p->n + 1, sizeof *readers_of);
-
-	for (size_t i = 0; i < p->n; i++)
-		for (size_t j = 0; j < p->stages[i]->ninputs; j++)
-			readers_of[p->stages[i]->inputs[j]->id]++;
-	for (size_t i = 0; i < p->n; i++) {
-		const struct stage *st = p->stages[i];
-		uint64_t readers = readers_of[st->id], threads = (uint64_t)st->workers;
-		size_t nports = st->nports ? st->nports : 1;
-
-		/* Its output channels: their capacity, plus the batch a
-		 * blocked sender holds. */
-		total += readers * ((uint64_t)st->buffer + 1) * batch;
-		/* Each worker holds its input and its outputs (one per
-		 * port), and what its kind keeps. */
-		total += (uint64_t)st->workers * ((1 + nports) * batch + st->kind->worker_mem);
-		/* The reorder window of ordered workers, and the collector. */
-		if (st->workers > 1 && st->ordered) {
-			total += (uint64_t)stage_window(st) * nports * batch;
-			threads++;
-		}
-		/* shard_by: each worker's own input channel, and the parts
-		 * of a batch the dispatcher holds. */
-		if (st->shard && st->workers > 1) {
-			total += (uint64_t)st->workers * 4 * batch;
-			threads++;
-		}
-		/* A stage reading several inputs may hold one batch of each. */
-		if (st->ninputs > 1)
-			total += (uint64_t)st->ninputs * batch;
-		total += threads * CSP_STACK_SIZE;
-	}
-	free(readers_of);
-	return total;
 }
