@@ -68,26 +68,36 @@ CORE = [
     'src/cli/cli.c',
 ]
 
+# The stage kinds, in the order `cspipe stages` lists them: kind NAME is
+# stages/NAME.c, which exports `const struct stage_kind kind_NAME`.  A new
+# kind is that file and one line here; the registry that lists them is
+# generated (REGISTRY below).
 STAGES = [
-    'stages/registry.c',
-    'stages/stdin.c',
-    'stages/files.c',
-    'stages/generate.c',
-    'stages/stdout.c',
-    'stages/file.c',
-    'stages/filter.c',
-    'stages/map.c',
-    'stages/map_ops.c',
-    'stages/compress.c',
-    'stages/decompress.c',
-    'stages/merge.c',
-    'stages/merge_sorted.c',
-    'stages/route.c',
-    'stages/head.c',
-    'stages/rate.c',
-    'stages/exec.c',
-    'stages/exec_child.c',
+    'stdin',
+    'files',
+    'generate',
+    'filter',
+    'map',
+    'compress',
+    'decompress',
+    'merge',
+    'route',
+    'head',
+    'rate',
+    'exec',
+    'stdout',
+    'file',
 ]
+
+# Files a kind splits its work into, private to it (with a header of its
+# own in stages/).
+STAGE_PARTS = [
+    'stages/exec_child.c',
+    'stages/map_ops.c',
+    'stages/merge_sorted.c',
+]
+
+STAGE_SRCS = ['stages/%s.c' % k for k in STAGES] + STAGE_PARTS
 
 MAIN = 'src/cli/main.c'
 
@@ -144,6 +154,34 @@ DEPS = {
 WARNINGS = ('-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes '
             '-Wpedantic -Wpointer-arith -Wformat=2 -Wundef -Wvla '
             '-Wno-unused-parameter')
+
+
+def registry_text():
+    """The C source of the registry: every kind of STAGES, in order."""
+    lines = ['/* Written by configure.py from its STAGES list; edit that, '
+             'not this. */',
+             '#include "core/stage.h"',
+             '']
+    lines += ['extern const struct stage_kind kind_%s;' % k for k in STAGES]
+    lines += ['',
+              'static const struct stage_kind *const stage_kinds[] = {']
+    lines += ['\t&kind_%s,' % k for k in STAGES]
+    lines += ['\tNULL,', '};', '',
+              'const struct stage_registry stage_registry = {',
+              '\tstage_kinds, %d,' % len(STAGES), '};', '']
+    return '\n'.join(lines)
+
+
+def write_if_changed(path, text):
+    """Write text to path unless it holds it already (keeps ninja quiet)."""
+    old = None
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    if old != text:
+        os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(text)
 
 
 def die(msg):
@@ -289,9 +327,14 @@ def main():
     ap.add_argument('--cc', help='C compiler (default: $CC, cc, gcc, clang)')
     ap.add_argument('--prefix', default='/usr/local',
                     help='installation prefix (default: /usr/local)')
+    ap.add_argument('--registry', metavar='FILE', help=argparse.SUPPRESS)
     ap.add_argument('--werror', action='store_true',
                     help='treat warnings as errors')
     args = ap.parse_args()
+    if args.registry:
+        # ninja's rule for the generated registry: write it and stop.
+        write_if_changed(os.path.join(TOP, args.registry), registry_text())
+        return
 
     if args.install_deps:
         install_deps([g.strip() for g in args.install_deps.split(',') if g],
@@ -368,6 +411,8 @@ def main():
                      if not a.startswith('--install-deps'))
     w.rule('configure', 'cd %s && python3 configure.py %s' % (s('.'), regen),
            generator='1', description='CONFIGURE')
+    w.rule('registry', 'cd %s && python3 configure.py --registry $out_abs'
+           % s('.'), description='GEN $out')
     w.rule('run_tests', 'cd %s && python3 test/run.py --binary $binary '
            '--unit-dir $unitdir $suites' % s('.'),
            pool='console', description='TEST')
@@ -398,12 +443,19 @@ def main():
                                  'missing\n' % f)
         return have
 
-    lib_srcs = present(RUNTIME + CORE + STAGES)
+    lib_srcs = present(RUNTIME + CORE + STAGE_SRCS)
     objs = []
     for f in lib_srcs + [MAIN]:
         w.build(o(f), 'cc', s(f))
         if f != MAIN:
             objs.append(o(f))
+    # The registry, generated from STAGES into the build folder.
+    registry = obj + '/gen/registry.c'
+    w.build(registry, 'registry', implicit=[s('configure.py')],
+            variables={'out_abs': registry if src == '.'
+                       else builddir + '/' + registry})
+    w.build(o('gen/registry.c'), 'cc', registry)
+    objs.append(o('gen/registry.c'))
     lib = obj + '/libcspipe.a'
     w.build(lib, 'ar', objs)
     w.build(binary, 'link', [o(MAIN), lib])
