@@ -345,35 +345,47 @@ static int char_load(const struct option *o, int *dst, const struct node *n,
 	return -1;
 }
 
-/* Every field of a nested table emptied: zero, NULL, an empty list. */
+static void table_clear(const struct option *opts, void *conf);
+
+/* An option's field emptied, what it owned freed: zero, NULL, an empty
+ * list, an empty nested table.  Repeatable. */
+static void field_clear(const struct option *o, void *dst)
+{
+	switch (o->type) {
+	case OPT_STRING:
+		free(*(char **)dst);
+		*(char **)dst = NULL;
+		break;
+	case OPT_INT:
+	case OPT_DURATION:
+		*(int64_t *)dst = 0;
+		break;
+	case OPT_SIZE:
+		*(uint64_t *)dst = 0;
+		break;
+	case OPT_BOOL:
+	case OPT_ENUM:
+	case OPT_CHAR:
+		*(int *)dst = 0;
+		break;
+	case OPT_STRLIST:
+		strlist_clear(dst);
+		break;
+	case OPT_TABLE:
+		table_clear(o->table, dst);
+		break;
+	case OPT_CUSTOM:
+		if (o->free)
+			o->free(dst);
+		break;
+	}
+}
+
+/* Every field of a nested table emptied. */
 static void table_clear(const struct option *opts, void *conf)
 {
-	const struct option *o;
-
-	config_free(opts, conf);
-	for (o = opts; o->name; o++) {
-		void *dst = field(o, conf);
-
-		switch (o->type) {
-		case OPT_INT:
-		case OPT_DURATION:
-			*(int64_t *)dst = 0;
-			break;
-		case OPT_SIZE:
-			*(uint64_t *)dst = 0;
-			break;
-		case OPT_BOOL:
-		case OPT_ENUM:
-		case OPT_CHAR:
-			*(int *)dst = 0;
-			break;
-		case OPT_TABLE:
-			table_clear(o->table, dst);
-			break;
-		default:
-			break;
-		}
-	}
+	for (const struct option *o = opts; o->name; o++)
+		field_clear(o, field(o, conf));
 }
 
 /* OPT_TABLE: a mapping of o->table's options into the nested struct. */
@@ -506,34 +518,7 @@ static void default_store(const struct option *o, void *conf)
 	struct diags d = {0};
 
 	if (!o->def) {
-		switch (o->type) {
-		case OPT_STRING:
-			free(*(char **)dst);
-			*(char **)dst = NULL;
-			break;
-		case OPT_INT:
-		case OPT_DURATION:
-			*(int64_t *)dst = 0;
-			break;
-		case OPT_SIZE:
-			*(uint64_t *)dst = 0;
-			break;
-		case OPT_BOOL:
-		case OPT_ENUM:
-		case OPT_CHAR:
-			*(int *)dst = 0;
-			break;
-		case OPT_STRLIST:
-			strlist_clear(dst);
-			break;
-		case OPT_TABLE:
-			table_clear(o->table, dst);
-			break;
-		case OPT_CUSTOM:
-			if (o->free)
-				o->free(dst);
-			break;
-		}
+		field_clear(o, dst);
 		return;
 	}
 	memset(&n, 0, sizeof n);
@@ -663,30 +648,10 @@ int config_load_table(const struct option *opts, void *conf,
 /* Free what the options own and leave each field empty; can be repeated. */
 void config_free(const struct option *opts, void *conf)
 {
-	const struct option *o;
-
-	for (o = opts; o->name; o++) {
-		void *dst = field(o, conf);
-
-		switch (o->type) {
-		case OPT_STRING:
-			free(*(char **)dst);
-			*(char **)dst = NULL;
-			break;
-		case OPT_STRLIST:
-			strlist_clear(dst);
-			break;
-		case OPT_TABLE:
-			config_free(o->table, dst);
-			break;
-		case OPT_CUSTOM:
-			if (o->free)
-				o->free(dst);
-			break;
-		default:
-			break;
-		}
-	}
+	for (const struct option *o = opts; o->name; o++)
+		if (o->type == OPT_STRING || o->type == OPT_STRLIST ||
+		    o->type == OPT_TABLE || o->type == OPT_CUSTOM)
+			field_clear(o, field(o, conf));
 }
 
 const struct option *config_find(const struct option *opts, const char *name)
