@@ -57,6 +57,7 @@ CORE = [
     'src/core/graph.c',
     'src/core/graph_edit.c',
     'src/core/graph_check.c',
+    'src/core/graph_shard.c',
     'src/core/stage.c',
     'src/records/shard.c',
     'src/core/engine.c',
