@@ -47,6 +47,7 @@ CORE = [
     'src/pipeline/expand.c',
     'src/pipeline/tree.c',
     'src/pipeline/config.c',
+    'src/pipeline/optval.c',
     'src/records/batch.c',
     'src/records/framer.c',
     'src/core/fdio.c',

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config.c - the generic loader for option tables, and the struct optval
- * view through which custom parsers read a value without the tree.
+ * config.c - the generic loader for option tables.  (The struct optval
+ * view through which custom parsers read a value is optval.c.)
  *
  * A stage describes its options once (struct option: name, type, default,
  * offset into its config struct); this file reads spec nodes into such a
@@ -18,90 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- struct optval: a node seen through a narrow window ---------------- */
-
-/* An optval is a node: the type stays incomplete outside this file. */
-static const struct node *N(const struct optval *v)
-{
-	return (const struct node *)(const void *)v;
-}
-
-const struct optval *optval_of(const struct node *n)
-{
-	return (const struct optval *)(const void *)n;
-}
-
-enum optval_type optval_type(const struct optval *v)
-{
-	switch (N(v)->type) {
-	case NODE_SEQ:
-		return OPTVAL_LIST;
-	case NODE_MAP:
-		return OPTVAL_TABLE;
-	default:
-		return OPTVAL_SCALAR;
-	}
-}
-
-int optval_is_null(const struct optval *v)
-{
-	return N(v)->type == NODE_SCALAR && N(v)->is_null;
-}
-
-const char *optval_str(const struct optval *v, size_t *len)
-{
-	const struct node *n = N(v);
-
-	if (n->type != NODE_SCALAR) {
-		if (len)
-			*len = 0;
-		return "";
-	}
-	if (len)
-		*len = n->len;
-	return n->str;
-}
-
-size_t optval_len(const struct optval *v)
-{
-	return N(v)->type == NODE_SCALAR ? N(v)->len : 0;
-}
-
-size_t optval_count(const struct optval *v)
-{
-	return N(v)->type == NODE_SCALAR ? 0 : N(v)->n;
-}
-
-const struct optval *optval_item(const struct optval *v, size_t i)
-{
-	return N(v)->type == NODE_SEQ && i < N(v)->n ? optval_of(N(v)->items[i]) : NULL;
-}
-
-const struct optval *optval_key(const struct optval *v, size_t i)
-{
-	return N(v)->type == NODE_MAP && i < N(v)->n ? optval_of(N(v)->keys[i]) : NULL;
-}
-
-const struct optval *optval_value(const struct optval *v, size_t i)
-{
-	return N(v)->type == NODE_MAP && i < N(v)->n ? optval_of(N(v)->vals[i]) : NULL;
-}
-
-const struct optval *optval_get(const struct optval *v, const char *key)
-{
-	return optval_of(node_get(N(v), key));
-}
-
-const char *optval_type_name(const struct optval *v)
-{
-	return node_type_name(N(v));
-}
-
-struct pos optval_pos(const struct optval *v)
-{
-	return node_pos(N(v));
-}
 
 /* ---- the loader --------------------------------------------------------- */
 
@@ -642,7 +558,7 @@ int config_load_table(const struct option *opts, void *conf,
 		      const struct optval *table, const char *what,
 		      struct pos *where, struct diags *d)
 {
-	return config_load_at(opts, conf, N(table), what, where, d);
+	return config_load_at(opts, conf, optval_node(table), what, where, d);
 }
 
 /* Free what the options own and leave each field empty; can be repeated. */
