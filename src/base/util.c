@@ -6,8 +6,9 @@
  * both.
  *
  * Memory comes from the runtime's allocator (csp_malloc and its family,
- * csp.h), the one out-of-memory policy of the program: print "cspipe:
- * out of memory" and abort.
+ * csp.h), the one out-of-memory policy of the program: the handler the
+ * engine sets says so, naming the stage, removes temporary files, and the
+ * process exits 1.
  */
 #include "base/util.h"
 #include "csp/csp.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- allocation ---- */
 

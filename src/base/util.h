@@ -20,8 +20,9 @@ enum {
 	EXIT_SIGTERM = 143,
 };
 
-/* Allocation: the runtime's csp_malloc family (csp/csp.h), which aborts
- * with "cspipe: out of memory" on exhaustion; these two build on it. */
+/* Allocation: the runtime's csp_malloc family (csp/csp.h), whose policy
+ * on exhaustion is csp_oom's (the engine's handler, then exit 1); these
+ * two build on it. */
 char *util_memdup(const void *p, size_t len);  /* len bytes plus a NUL */
 /* Grow array p of *cap elements of size elem to hold need (doubling). */
 void *util_grow(void *p, size_t *cap, size_t need, size_t elem);

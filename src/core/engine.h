@@ -37,4 +37,9 @@ void engine_teardown(struct run_opts *o);
  * printed any error and the requested statistics on stderr. */
 int engine_run(struct pipeline *p, const struct run_opts *o);
 
+/* For tests only: called while a batch is being sent, after its readers
+ * were chosen (widens the window in which a reader may leave).  NULL in
+ * every real run. */
+extern void (*engine_emit_pause)(void);
+
 #endif
