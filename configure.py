@@ -53,6 +53,7 @@ CORE = [
     'src/pipeline/expand.c',
     'src/pipeline/tree.c',
     'src/pipeline/config.c',
+    'src/pipeline/optval.c',
     'src/records/batch.c',
     'src/records/framer.c',
     'src/records/unpack.c',
@@ -67,6 +68,7 @@ CORE = [
     'src/core/graph.c',
     'src/core/graph_edit.c',
     'src/core/graph_check.c',
+    'src/core/graph_shard.c',
     'src/core/stage.c',
     'src/records/shard.c',
     'src/core/engine.c',
@@ -79,26 +81,36 @@ CORE = [
     'src/cli/cli.c',
 ]
 
+# The stage kinds, in the order `cspipe stages` lists them: kind NAME is
+# stages/NAME.c, which exports `const struct stage_kind kind_NAME`.  A new
+# kind is that file and one line here; the registry that lists them is
+# generated (REGISTRY below).
 STAGES = [
-    'stages/registry.c',
-    'stages/stdin.c',
-    'stages/files.c',
-    'stages/generate.c',
-    'stages/stdout.c',
-    'stages/file.c',
-    'stages/filter.c',
-    'stages/map.c',
-    'stages/map_ops.c',
-    'stages/compress.c',
-    'stages/decompress.c',
-    'stages/merge.c',
-    'stages/merge_sorted.c',
-    'stages/route.c',
-    'stages/head.c',
-    'stages/rate.c',
-    'stages/exec.c',
-    'stages/exec_child.c',
+    'stdin',
+    'files',
+    'generate',
+    'filter',
+    'map',
+    'compress',
+    'decompress',
+    'merge',
+    'route',
+    'head',
+    'rate',
+    'exec',
+    'stdout',
+    'file',
 ]
+
+# Files a kind splits its work into, private to it (with a header of its
+# own in stages/).
+STAGE_PARTS = [
+    'stages/exec_child.c',
+    'stages/map_ops.c',
+    'stages/merge_sorted.c',
+]
+
+STAGE_SRCS = ['stages/%s.c' % k for k in STAGES] + STAGE_PARTS
 
 MAIN = 'src/cli/main.c'
 
@@ -169,6 +181,34 @@ DEPS = {
 WARNINGS = ('-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes '
             '-Wpedantic -Wpointer-arith -Wformat=2 -Wundef -Wvla '
             '-Wno-unused-parameter')
+
+
+def registry_text():
+    """The C source of the registry: every kind of STAGES, in order."""
+    lines = ['/* Written by configure.py from its STAGES list; edit that, '
+             'not this. */',
+             '#include "core/stage.h"',
+             '']
+    lines += ['extern const struct stage_kind kind_%s;' % k for k in STAGES]
+    lines += ['',
+              'static const struct stage_kind *const stage_kinds[] = {']
+    lines += ['\t&kind_%s,' % k for k in STAGES]
+    lines += ['\tNULL,', '};', '',
+              'const struct stage_registry stage_registry = {',
+              '\tstage_kinds, %d,' % len(STAGES), '};', '']
+    return '\n'.join(lines)
+
+
+def write_if_changed(path, text):
+    """Write text to path unless it holds it already (keeps ninja quiet)."""
+    old = None
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    if old != text:
+        os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(text)
 
 
 def die(msg):
@@ -374,9 +414,14 @@ def main():
     ap.add_argument('--no-harden', action='store_true',
                     help='build without the default hardening flags '
                          '(_FORTIFY_SOURCE, stack protector, RELRO, PIE)')
+    ap.add_argument('--registry', metavar='FILE', help=argparse.SUPPRESS)
     ap.add_argument('--werror', action='store_true',
                     help='treat warnings as errors')
     args = ap.parse_args()
+    if args.registry:
+        # ninja's rule for the generated registry: write it and stop.
+        write_if_changed(os.path.join(TOP, args.registry), registry_text())
+        return
     env_flags = {k: os.environ.get(k, '') for k in ('CFLAGS', 'CPPFLAGS',
                                                      'LDFLAGS')}
 
@@ -471,6 +516,8 @@ def main():
            % (s('.'), regen_env + ' ' if regen_env else '', regen),
            generator='1',
            description='CONFIGURE')
+    w.rule('registry', 'cd %s && python3 configure.py --registry $out_abs'
+           % s('.'), description='GEN $out')
     unit_names = ','.join(os.path.splitext(os.path.basename(t))[0]
                           for t in UNIT_TESTS if os.path.exists(os.path.join(TOP, t)))
     w.rule('run_tests', 'cd %s && python3 test/run.py --binary $binary '
@@ -512,12 +559,19 @@ def main():
                                  'missing\n' % f)
         return have
 
-    lib_srcs = present(RUNTIME + CORE + STAGES)
+    lib_srcs = present(RUNTIME + CORE + STAGE_SRCS)
     objs = []
     for f in lib_srcs + [MAIN]:
         w.build(o(f), 'cc', s(f))
         if f != MAIN:
             objs.append(o(f))
+    # The registry, generated from STAGES into the build folder.
+    registry = obj + '/gen/registry.c'
+    w.build(registry, 'registry', implicit=[s('configure.py')],
+            variables={'out_abs': registry if src == '.'
+                       else builddir + '/' + registry})
+    w.build(o('gen/registry.c'), 'cc', registry)
+    objs.append(o('gen/registry.c'))
     lib = obj + '/libcspipe.a'
     w.build(lib, 'ar', objs)
     w.build(binary, 'link', [o(MAIN), lib])

@@ -58,8 +58,8 @@ if ! gzip -dc "$tmp/all.gz" | cmp -s - "$tmp/want.all"; then
 	fail=$((fail + 1))
 	echo "FAIL valgrind: compress with workers to a file: all.gz is not the input"
 fi
-grep -ai error "$tmp/want.all" > "$tmp/want.error"
-vg "gzip input read and decompressed (igzip)" 0 "$tmp/want.error" "$bin" run -e \
+grep -ai 'error' "$tmp/want.all" > "$tmp/want.err"
+vg "gzip input read and decompressed (igzip)" 0 "$tmp/want.err" "$bin" run -e \
 	'{stages: [{filter: "(?i)error"}]}' "$tmp/all.gz"
 cat "$tmp/all.gz" "$tmp/all.gz" > "$tmp/two.gz"
 cat "$tmp/want.all" "$tmp/want.all" > "$tmp/want.two"
