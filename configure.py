@@ -614,6 +614,9 @@ def main():
         out = fuzzdir + '/obj/' + os.path.splitext(f)[0] + '.o'
         w.build(out, 'fuzz_cc', s(f))
         fuzz_objs.append(out)
+    # The generated registry too: fuzz_pipeline loads pipelines with it.
+    w.build(fuzzdir + '/obj/gen/registry.o', 'fuzz_cc', registry)
+    fuzz_objs.append(fuzzdir + '/obj/gen/registry.o')
     for f in present(FUZZ_TARGETS):
         name = os.path.splitext(os.path.basename(f))[0]
         out = fuzzdir + '/' + name
