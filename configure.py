@@ -145,6 +145,8 @@ FUZZ_TARGETS = [
     'test/fuzz/fuzz_spec.c',
     'test/fuzz/fuzz_framer.c',
     'test/fuzz/fuzz_decompress.c',
+    'test/fuzz/fuzz_pipeline.c',
+    'test/fuzz/fuzz_prefilter.c',
 ]
 
 LIBS = [
@@ -532,12 +534,16 @@ def main():
            description='DIST $out')
     # Fuzz targets: the library built once more with clang's fuzzer
     # instrumentation (-fsanitize=fuzzer-no-link), linked to each target.
+    # -fno-sanitize-recover: a UBSan report stops the target, as an ASan
+    # one does, instead of scrolling past in the log.
     fuzz_flags = ('-std=c11 -D_GNU_SOURCE -g -O1 -pthread '
                   '-fsanitize=fuzzer-no-link,address,undefined '
+                  '-fno-sanitize-recover=all '
                   '-I%s %s' % (s('src'), ' '.join(cflags)))
     w.rule('fuzz_cc', 'clang -MMD -MF $out.d %s -c $in -o $out' % fuzz_flags,
            depfile='$out.d', deps='gcc', description='FUZZ-CC $out')
-    w.rule('fuzz_link', 'clang -fsanitize=fuzzer,address,undefined -pthread '
+    w.rule('fuzz_link', 'clang -fsanitize=fuzzer,address,undefined '
+           '-fno-sanitize-recover=all -pthread '
            '-o $out $in %s -lm' % ' '.join(libs), description='FUZZ-LINK $out')
     w.rule('fuzz_run', 'cd %s && sh test/fuzz/run.sh $fuzzdir' % s('.'),
            pool='console', description='FUZZ')
