@@ -517,7 +517,7 @@ def main():
            generator='1',
            description='CONFIGURE')
     w.rule('registry', 'cd %s && python3 configure.py --registry $out_abs'
-           % s('.'), description='GEN $out')
+           % s('.'), description='GEN $out', restat='1')
     unit_names = ','.join(os.path.splitext(os.path.basename(t))[0]
                           for t in UNIT_TESTS if os.path.exists(os.path.join(TOP, t)))
     w.rule('run_tests', 'cd %s && python3 test/run.py --binary $binary '
@@ -565,8 +565,15 @@ def main():
         w.build(o(f), 'cc', s(f))
         if f != MAIN:
             objs.append(o(f))
-    # The registry, generated from STAGES into the build folder.
+    # The registry, generated from STAGES into the build folder: written
+    # now, and again by ninja should it go missing.  It is made newer than
+    # configure.py so that ninja does not regenerate it (and relink
+    # everything) on every run.
     registry = obj + '/gen/registry.c'
+    reg_path = os.path.join(TOP, builddir, registry)
+    write_if_changed(reg_path, registry_text())
+    if os.path.getmtime(reg_path) < os.path.getmtime(os.path.join(TOP, 'configure.py')):
+        os.utime(reg_path)
     w.build(registry, 'registry', implicit=[s('configure.py')],
             variables={'out_abs': registry if src == '.'
                        else builddir + '/' + registry})

@@ -4,7 +4,9 @@
  * turn when ordered, or from the shard dispatcher), process it and emit
  * the output on every edge of its ports; the collector puts ordered
  * results back in sequence; run-style stages use the stage_io calls.
- * Also how a stage stops early and how lost batches are counted.
+ * Also how a stage stops early and how lost batches are counted.  One job
+ * that reads best whole (a little over 700 lines): the thread bodies share
+ * the stopping and counting rules, and the engine's hot loop is here.
  */
 #include <errno.h>
 #include <inttypes.h>
