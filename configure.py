@@ -49,6 +49,9 @@ CORE = [
     'src/core/fdio.c',
     'src/records/pattern.c',
     'src/records/template.c',
+    'src/records/json_doc.cc',
+    'src/records/jpath.c',
+    'src/records/codec.c',
     'src/core/graph.c',
     'src/records/shard.c',
     'src/core/engine.c',
@@ -115,17 +118,18 @@ LIBS = [
     ('yaml-0.1', 'libyaml-dev', 'yaml.h'),
     ('zlib', 'zlib1g-dev', 'zlib.h'),
     ('libpcre2-8', 'libpcre2-dev', 'pcre2.h'),
+    ('simdjson', 'libsimdjson-dev', 'simdjson.h'),
 ]
 
 # Debian packages by purpose, for --install-deps.
 DEPS = {
-    'build': ['gcc', 'ninja-build', 'pkg-config', 'libyaml-dev',
-              'zlib1g-dev', 'libpcre2-dev'],
+    'build': ['gcc', 'g++', 'ninja-build', 'pkg-config', 'libyaml-dev',
+              'zlib1g-dev', 'libpcre2-dev', 'libsimdjson-dev'],
     'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
              'graphviz', 'mandoc', 'util-linux', 'valgrind'],
     'bench': ['hyperfine', 'ripgrep', 'pigz', 'parallel', 'golang-go',
               'time'],
-    'fuzz': ['clang', 'libclang-rt-14-dev'],
+    'fuzz': ['clang', 'libclang-rt-14-dev', 'libstdc++-12-dev'],
 }
 
 WARNINGS = ('-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes '
@@ -177,6 +181,23 @@ def find_cc(cc):
             return c
     die('no C compiler found; install one with: sudo apt-get install gcc'
         ' (or run ./configure.py --install-deps)')
+
+
+def find_cxx(cc):
+    """The C++ compiler that goes with cc (json_doc.cc is cspipe's only
+    C++: simdjson is a C++ library)."""
+    base = os.path.basename(cc)
+    cands = [os.environ.get('CXX')]
+    if base.startswith('clang'):
+        cands.append(cc.replace('clang', 'clang++', 1))
+    elif base.startswith('gcc'):
+        cands.append(cc.replace('gcc', 'g++', 1))
+    cands += ['c++', 'g++', 'clang++']
+    for c in cands:
+        if c and shutil.which(c):
+            return c
+    die('no C++ compiler found (simdjson is C++); install one with: '
+        'sudo apt-get install g++ (or run ./configure.py --install-deps)')
 
 
 def find_libs():
@@ -284,6 +305,7 @@ def main():
         install_deps([g.strip() for g in args.install_deps.split(',') if g],
                      args.cc)
     cc = find_cc(args.cc)
+    cxx = find_cxx(cc)
     cflags, libs = find_libs()
     cmocka = have_cmocka()
     if not cmocka:
@@ -335,9 +357,15 @@ def main():
     w.newline()
     w.variable('ninja_required_version', '1.10')
     w.variable('cc', cc)
+    w.variable('cxx', cxx)
     w.variable('prefix', args.prefix)
     w.variable('cflags', ['-std=c11', '-D_GNU_SOURCE', '-pthread'] + opt +
                WARNINGS.split() + (['-Werror'] if args.werror else []) +
+               ['-I' + s('src')] + cflags)
+    w.variable('cxxflags', ['-std=c++17', '-D_GNU_SOURCE', '-pthread',
+                            '-fno-exceptions', '-fno-rtti'] + opt +
+               ['-Wall', '-Wextra', '-Wno-unused-parameter'] +
+               (['-Werror'] if args.werror else []) +
                ['-I' + s('src')] + cflags)
     w.variable('ldflags', ['-pthread'] + [x for x in opt if
                                           x.startswith('-fsanitize')])
@@ -346,10 +374,13 @@ def main():
     w.newline()
     w.rule('cc', '$cc -MMD -MF $out.d $cflags -c $in -o $out',
            depfile='$out.d', deps='gcc', description='CC $out')
+    w.rule('cxx', '$cxx -MMD -MF $out.d $cxxflags -c $in -o $out',
+           depfile='$out.d', deps='gcc', description='CXX $out')
     w.rule('ar', 'rm -f $out && ar crs $out $in', description='AR $out')
-    w.rule('link', '$cc $ldflags -o $out $in $libs',
+    # Linked by the C++ compiler: json_doc.cc needs the C++ runtime.
+    w.rule('link', '$cxx $ldflags -o $out $in $libs',
            description='LINK $out')
-    w.rule('link_test', '$cc $ldflags -o $out $in $cmocka_libs $libs',
+    w.rule('link_test', '$cxx $ldflags -o $out $in $cmocka_libs $libs',
            description='LINK $out')
     regen = ' '.join(shlex.quote(a) for a in sys.argv[1:]
                      if not a.startswith('--install-deps'))
@@ -369,7 +400,11 @@ def main():
                   '-I%s %s' % (s('src'), ' '.join(cflags)))
     w.rule('fuzz_cc', 'clang -MMD -MF $out.d %s -c $in -o $out' % fuzz_flags,
            depfile='$out.d', deps='gcc', description='FUZZ-CC $out')
-    w.rule('fuzz_link', 'clang -fsanitize=fuzzer,address,undefined -pthread '
+    w.rule('fuzz_cxx', 'clang++ -MMD -MF $out.d %s -c $in -o $out'
+           % fuzz_flags.replace('-std=c11', '-std=c++17 -fno-exceptions '
+                                '-fno-rtti'),
+           depfile='$out.d', deps='gcc', description='FUZZ-CXX $out')
+    w.rule('fuzz_link', 'clang++ -fsanitize=fuzzer,address,undefined -pthread '
            '-o $out $in %s -lm' % ' '.join(libs), description='FUZZ-LINK $out')
     w.rule('fuzz_run', 'cd %s && sh test/fuzz/run.sh $fuzzdir' % s('.'),
            pool='console', description='FUZZ')
@@ -388,7 +423,7 @@ def main():
     lib_srcs = present(RUNTIME + CORE + STAGES)
     objs = []
     for f in lib_srcs + [MAIN]:
-        w.build(o(f), 'cc', s(f))
+        w.build(o(f), 'cxx' if f.endswith('.cc') else 'cc', s(f))
         if f != MAIN:
             objs.append(o(f))
     lib = obj + '/libcspipe.a'
@@ -421,7 +456,7 @@ def main():
     fuzz_objs = []
     for f in lib_srcs:
         out = fuzzdir + '/obj/' + os.path.splitext(f)[0] + '.o'
-        w.build(out, 'fuzz_cc', s(f))
+        w.build(out, 'fuzz_cxx' if f.endswith('.cc') else 'fuzz_cc', s(f))
         fuzz_objs.append(out)
     for f in present(FUZZ_TARGETS):
         name = os.path.splitext(os.path.basename(f))[0]
