@@ -52,6 +52,7 @@ CORE = [
     'src/records/json_doc.cc',
     'src/records/jpath.c',
     'src/records/codec.c',
+    'src/records/where.c',
     'src/core/graph.c',
     'src/records/shard.c',
     'src/core/engine.c',
@@ -98,6 +99,7 @@ UNIT_TESTS = [
     'test/unit/test_pattern.c',
     'test/unit/test_filter.c',
     'test/unit/test_map.c',
+    'test/unit/test_where.c',
 ]
 
 # Unit tests that exercise only the runtime: CI runs them under both

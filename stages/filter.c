@@ -28,11 +28,14 @@
  */
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "csp/csp.h"
+#include "records/json_doc.h"
 #include "records/pattern.h"
+#include "records/where.h"
 #include "pipeline/spec.h"
 #include "core/stage.h"
 
@@ -40,6 +43,7 @@ enum { ON_ERROR_FAIL, ON_ERROR_DROP, ON_ERROR_KEEP };
 
 struct filter_conf {
 	char *pattern;
+	char *where;
 	int ignore_case;
 	int invert;
 	int fixed;
@@ -53,8 +57,9 @@ static const char *const on_error_names[] = { "fail", "drop", "keep", NULL };
 static const struct option filter_options[] = {
 	{ .name = "pattern", .type = OPT_STRING,
 	  .offset = offsetof(struct filter_conf, pattern),
-	  .doc = "PCRE2 pattern (or fixed string) searched for in each record",
-	  .flags = OPT_REQUIRED },
+	  .doc = "PCRE2 pattern (or fixed string) searched for in each record" },
+	{ .name = "where", .type = OPT_STRING, .offset = offsetof(struct filter_conf, where),
+	  .doc = "keep the structured records for which this expression is true" },
 	{ .name = "ignore_case", .type = OPT_BOOL,
 	  .offset = offsetof(struct filter_conf, ignore_case), .def = "false",
 	  .doc = "match ASCII letters regardless of case" },
@@ -66,7 +71,7 @@ static const struct option filter_options[] = {
 	  .doc = "the pattern is a literal string (grep -F)" },
 	{ .name = "on_error", .type = OPT_ENUM,
 	  .offset = offsetof(struct filter_conf, on_error), .def = "fail",
-	  .doc = "a record that hits a match limit: fail the run, drop it, or keep it",
+	  .doc = "a record that hits a match limit (or, with where, is not JSON): fail the run, drop it, or keep it",
 	  .choices = on_error_names },
 	{ .name = "match_limit", .type = OPT_INT,
 	  .offset = offsetof(struct filter_conf, match_limit), .def = "10000000",
@@ -79,52 +84,105 @@ static const struct option filter_options[] = {
 	{ .name = NULL },
 };
 
-/* Where a bad pattern is reported: the pattern's own node. */
-static const struct node *pattern_node(const struct stage *st)
+/* Where a bad pattern or expression is reported: its own node. */
+static const struct node *option_node(const struct stage *st, const char *key)
 {
 	const struct node *n = st->kind_at;
 
-	if (n && n->type == NODE_MAP && node_get(n, "pattern"))
-		return node_get(n, "pattern");
+	if (n && n->type == NODE_MAP && node_get(n, key))
+		return node_get(n, key);
 	return n ? n : st->at;
 }
 
-/* Compile the pattern, so that `cspipe validate` reports a bad one at its
- * position.  Returns 0, or -1 after a diagnostic. */
+/* What check compiles: one of the two (the pattern first: test_filter
+ * reads it). */
+struct filter_priv {
+	struct pattern *pattern;
+	struct where *where;
+};
+
+/* Compile the pattern or the expression, so that `cspipe validate`
+ * reports a bad one at its position.  Returns 0, or -1 after a
+ * diagnostic. */
 static int filter_check(struct stage *st, struct diags *d)
 {
 	const struct filter_conf *c = st->conf;
 	unsigned flags = (c->ignore_case ? PAT_ICASE : 0) | (c->fixed ? PAT_FIXED : 0);
+	struct filter_priv *fp;
 	char msg[256];
 	size_t off = 0;
-	struct pattern *p;
 
-	p = pattern_compile(c->pattern, strlen(c->pattern), flags, msg, sizeof msg,
-			    &off);
+	if (!c->pattern == !c->where) {
+		diag_add(d, st->kind_at ? st->kind_at : st->at, c->pattern
+			 ? "filter takes pattern or where, not both"
+			 : "missing required option 'pattern' for filter");
+		return -1;
+	}
+	if (!st->priv)
+		st->priv = csp_calloc(1, sizeof(struct filter_priv));
+	fp = st->priv;
+	if (c->where) {
+		struct where *w = where_compile(c->where, strlen(c->where), msg, sizeof msg, &off);
+		if (!w) {
+			diag_add(d, option_node(st, "where"),
+				 "bad where expression at column %zu: %s", off, msg);
+			return -1;
+		}
+		where_free(fp->where);
+		fp->where = w;
+		return 0;
+	}
+	struct pattern *p = pattern_compile(c->pattern, strlen(c->pattern), flags, msg,
+					    sizeof msg, &off);
 	if (!p) {
-		diag_add(d, pattern_node(st), "bad pattern: %s at offset %zu", msg, off);
+		diag_add(d, option_node(st, "pattern"), "bad pattern: %s at offset %zu", msg, off);
 		return -1;
 	}
 	pattern_set_limits(p, (uint32_t)c->match_limit, (uint32_t)c->depth_limit);
-	pattern_free(st->priv);
-	st->priv = p;
+	pattern_free(fp->pattern);
+	fp->pattern = p;
 	return 0;
 }
 
 static void filter_free(struct stage *st)
 {
-	pattern_free(st->priv);
+	struct filter_priv *fp = st->priv;
+
+	pattern_free(fp->pattern);
+	where_free(fp->where);
+	free(fp);
 	st->priv = NULL;
 }
 
+/* A worker's state: match data, or for where a JSON document. */
+struct filter_worker {
+	struct pattern_match *m;
+	struct where_match *wm;
+	struct jdoc *doc;
+};
+
 static void *filter_worker_new(struct stage *st, int index)
 {
-	return pattern_match_new(st->priv);
+	const struct filter_priv *fp = st->priv;
+	struct filter_worker *fw = csp_calloc(1, sizeof *fw);
+
+	if (fp->where) {
+		fw->wm = where_match_new(fp->where);
+		fw->doc = jdoc_new();
+	} else {
+		fw->m = pattern_match_new(fp->pattern);
+	}
+	return fw;
 }
 
 static void filter_worker_free(struct stage *st, void *state)
 {
-	pattern_match_free(state);
+	struct filter_worker *fw = state;
+
+	pattern_match_free(fw->m);
+	where_match_free(fw->wm);
+	jdoc_free(fw->doc);
+	free(fw);
 }
 
 /* Does record s[0..len) match?  1, 0, or PAT_LIMIT / PAT_ERROR. */
@@ -143,6 +201,7 @@ static int record_matches(const struct pattern *p, struct pattern_match *m,
 struct pass {
 	const struct filter_conf *c;
 	struct pattern_match *m;
+	const char *why;            /* with where: why a record failed */
 	struct batch *b;
 	uint32_t kept;              /* records compacted so far */
 	uint64_t filtered, dropped;
@@ -171,7 +230,10 @@ static int outcome(struct pass *ps, uint32_t i, int r, struct err *e)
 			keep = 1;
 			break;
 		default:
-			if (b->first_rec)
+			if (ps->why)
+				err_set(e, "%s: record %" PRIu64 ": %s", b->origin ? b->origin : "input",
+					b->first_rec ? b->first_rec + b->recs[i].tag : 0, ps->why);
+			else if (b->first_rec)
 				err_set(e, "%s: record %" PRIu64 ": %s (match_limit %" PRId64
 					", depth_limit %" PRId64 ")",
 					b->origin ? b->origin : "input",
@@ -223,14 +285,39 @@ static int batch_scannable(const struct batch *b, size_t *end)
 static int filter_process(struct worker *w, struct batch *b, struct outq *out,
 			  struct err *e)
 {
-	const struct pattern *p = w->stage->priv;
-	struct pass ps = { w->stage->conf, w->state, b, 0, 0, 0 };
-	int scan = pattern_scan_kind(p);
+	const struct filter_priv *fp = w->stage->priv;
+	const struct pattern *p = fp->pattern;
+	struct filter_worker *fw = w->state;
+	struct pass ps = { w->stage->conf, fw->m, NULL, b, 0, 0, 0 };
+	int scan = p ? pattern_scan_kind(p) : PAT_SCAN_NONE;
 	size_t end = 0;
 	int rc = STAGE_OK;
 	uint32_t i = 0;
 
-	if (scan != PAT_SCAN_NONE && batch_scannable(b, &end)) {
+	if (fp->where) {
+		char why[256];
+		for (; i < b->n; i++) {
+			const struct rec *r = &b->recs[i];
+			struct jval root;
+			int res;
+			if (jdoc_parse(fw->doc, b->data + r->off, r->len,
+				       b->cap - r->off - r->len) != 0) {
+				snprintf(why, sizeof why, "not JSON (%s), so where cannot read it",
+					 jdoc_error(fw->doc));
+				ps.why = why;
+				res = PAT_ERROR;
+			} else {
+				jdoc_root(fw->doc, &root);
+				res = where_eval(fp->where, fw->wm, &root);
+				if (res < 0) {
+					snprintf(why, sizeof why, "%s", where_errtext(fw->wm));
+					ps.why = why;
+				}
+			}
+			if (outcome(&ps, i, res, e) < 0)
+				goto fail;
+		}
+	} else if (scan != PAT_SCAN_NONE && batch_scannable(b, &end)) {
 		size_t pos = b->recs[0].off;
 		while (i < b->n) {
 			const char *h = pattern_scan(p, b->data + pos, end - pos);
@@ -285,7 +372,7 @@ fail:
 
 const struct stage_kind kind_filter = {
 	.name = "filter",
-	.summary = "keep the records that match a pattern (as grep -P)",
+	.summary = "keep the records that match a pattern (as grep -P) or a where expression",
 	.role = ROLE_TRANSFORM,
 	.flags = 0,
 	.options = filter_options,
