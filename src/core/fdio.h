@@ -111,7 +111,7 @@ struct input_conf {
 	  .doc = "decompress gzip input (auto: when its magic bytes say so, except for chunk)" }, \
 	{ .name = "codec", .type = OPT_ENUM, .offset = offsetof(T, in.codec),       \
 	  .def = "text", .choices = codec_names,                                      \
-	  .doc = "decode records: text (as read), json (JSON Lines) or csv (RFC 4180)" }, \
+	  .doc = "decode records: text (as read), json (JSON Lines), csv (RFC 4180) or logfmt" }, \
 	{ .name = "on_error", .type = OPT_ENUM, .offset = offsetof(T, in.on_error), \
 	  .def = "fail", .choices = codec_on_error_names,                             \
 	  .doc = "a record invalid for its codec: fail the run, drop it, or keep it as text" }, \
@@ -136,7 +136,7 @@ struct output_conf {
 #define OUTPUT_OPTIONS(T)                                                        \
 	{ .name = "codec", .type = OPT_ENUM, .offset = offsetof(T, out.codec),      \
 	  .def = "text", .choices = codec_names,                                      \
-	  .doc = "encode records: text (as they are), json (compact JSON Lines) or csv (header, then rows)" }, \
+	  .doc = "encode records: text (as they are), json (compact JSON Lines), csv (header, then rows) or logfmt" }, \
 	{ .name = "columns", .type = OPT_STRLIST, .offset = offsetof(T, out.columns), \
 	  .doc = "csv: the fields written, in order (paths such as .a); default: the first record's keys" }
 

@@ -21,7 +21,7 @@
 #include "records/json_doc.h"
 #include "records/jpath.h"
 
-const char *const codec_names[] = { "text", "json", "csv", NULL };
+const char *const codec_names[] = { "text", "json", "csv", "logfmt", NULL };
 const char *const codec_on_error_names[] = { "fail", "drop", "keep", NULL };
 
 int columns_compile(struct columns *c, char *const *v, size_t n, char *msg, size_t msglen,
@@ -418,11 +418,196 @@ static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstat
 	return out;
 }
 
+/* ---- logfmt ---- */
+
+static int lf_key_byte(unsigned char c)
+{
+	return c > ' ' && c != '=' && c != '"' && c != 0x7f;
+}
+
+/*
+ * Decode the quoted logfmt value at s[0..n) (s[0] is the quote) into tmp.
+ * Returns the bytes taken, or 0 when it is not closed or holds a bad
+ * escape.
+ */
+static size_t lf_quoted(struct buf *tmp, const char *s, size_t n)
+{
+	size_t i = 1;
+
+	tmp->len = 0;
+	while (i < n && s[i] != '"') {
+		if (s[i] != '\\') {
+			buf_putc(tmp, s[i++]);
+			continue;
+		}
+		if (i + 1 >= n)
+			return 0;
+		switch (s[i + 1]) {
+		case '"': case '\\': case '/': buf_putc(tmp, s[i + 1]); break;
+		case 'n': buf_putc(tmp, '\n'); break;
+		case 't': buf_putc(tmp, '\t'); break;
+		case 'r': buf_putc(tmp, '\r'); break;
+		case 'b': buf_putc(tmp, '\b'); break;
+		case 'f': buf_putc(tmp, '\f'); break;
+		case 'u': {
+			unsigned u = 0;
+			char c8[4];
+			size_t k;
+			if (i + 6 > n)
+				return 0;
+			for (k = 2; k < 6; k++) {
+				char h = s[i + k];
+				u = u * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0'
+					: h >= 'a' && h <= 'f' ? h - 'a' + 10
+					: h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
+				if (u > 0xffff)
+					return 0;
+			}
+			if (u < 0x80) {
+				buf_putc(tmp, (char)u);
+			} else if (u < 0x800) {
+				c8[0] = (char)(0xc0 | (u >> 6));
+				c8[1] = (char)(0x80 | (u & 0x3f));
+				buf_append(tmp, c8, 2);
+			} else {
+				c8[0] = (char)(0xe0 | (u >> 12));
+				c8[1] = (char)(0x80 | ((u >> 6) & 0x3f));
+				c8[2] = (char)(0x80 | (u & 0x3f));
+				buf_append(tmp, c8, 3);
+			}
+			i += 6;
+			continue;
+		}
+		default:
+			return 0;
+		}
+		i += 2;
+	}
+	return i < n ? i + 1 : 0;
+}
+
+/*
+ * One logfmt line s[0..n) into d->out as a JSON object.  Returns 0, or
+ * -1 with *why.
+ */
+static int lf_line(struct decoder *d, const char *s, size_t n, const char **why)
+{
+	size_t i = 0;
+	int first = 1;
+
+	if (n && s[n - 1] == '\r')
+		n--;
+	d->out.len = 0;
+	buf_putc(&d->out, '{');
+	for (;;) {
+		while (i < n && (unsigned char)s[i] <= ' ')
+			i++;
+		if (i >= n)
+			break;
+		size_t k = i;
+		while (k < n && lf_key_byte((unsigned char)s[k]))
+			k++;
+		if (k == i) {
+			*why = s[i] == '=' ? "a '=' without a key" : "a '\"' where a key should be";
+			return -1;
+		}
+		if (!first)
+			buf_putc(&d->out, ',');
+		first = 0;
+		json_put_string(&d->out, s + i, k - i);
+		buf_putc(&d->out, ':');
+		i = k;
+		if (i >= n || s[i] != '=') {
+			/* A bare key. */
+			if (i < n && s[i] == '"') {
+				*why = "a '\"' inside a key";
+				return -1;
+			}
+			buf_append(&d->out, "true", 4);
+			continue;
+		}
+		i++;
+		if (i < n && s[i] == '"') {
+			size_t used = lf_quoted(&d->unq, s + i, n - i);
+			if (!used) {
+				*why = "a quoted value is not closed, or holds a bad escape";
+				return -1;
+			}
+			json_put_string(&d->out, d->unq.p, d->unq.len);
+			i += used;
+			if (i < n && (unsigned char)s[i] > ' ') {
+				*why = "text right after a closing quote";
+				return -1;
+			}
+			continue;
+		}
+		k = i;
+		while (k < n && (unsigned char)s[k] > ' ') {
+			if (s[k] == '=' || s[k] == '"') {
+				*why = s[k] == '=' ? "a '=' inside an unquoted value"
+					: "a '\"' inside an unquoted value";
+				return -1;
+			}
+			k++;
+		}
+		json_put_string(&d->out, s + i, k - i);
+		i = k;
+	}
+	buf_putc(&d->out, '}');
+	return 0;
+}
+
+static struct batch *decode_logfmt(struct decoder *d, struct batch *b, struct wstats *ws,
+				   struct err *e)
+{
+	struct batch *out = batch_new(FRAMING_LINES, b->len * 2 + 64, b->n);
+	uint64_t dropped = 0;
+
+	out->origin = b->origin;
+	out->offset = b->offset;
+	out->first_rec = d->recno + 1;
+	for (uint32_t i = 0; i < b->n; i++) {
+		const char *p = b->data + b->recs[i].off, *why = NULL;
+		size_t n = b->recs[i].len;
+
+		if (blank(p, n))
+			continue;
+		d->recno++;
+		if (lf_line(d, p, n, &why) == 0) {
+			batch_add(out, d->out.p, d->out.len, out->n);
+			continue;
+		}
+		if (d->on_error == CODEC_DROP) {
+			dropped++;
+		} else if (d->on_error == CODEC_KEEP) {
+			batch_add(out, p, n, out->n);
+		} else {
+			bad_record(e, b->origin, d->recno, line_of(b, i), "invalid logfmt", why);
+			batch_free(out);
+			batch_free(b);
+			return NULL;
+		}
+	}
+	if (dropped) {
+		wstat_add(&ws->rec_in, dropped);
+		wstat_add(&ws->dropped, dropped);
+	}
+	batch_free(b);
+	out->records = out->n;
+	if (out->n == 0) {
+		batch_free(out);
+		return NULL;
+	}
+	return out;
+}
+
 struct batch *decoder_batch(struct decoder *d, struct batch *b, struct wstats *ws,
 			    struct err *e)
 {
 	if (d->codec == CODEC_JSON)
 		return decode_json(d, b, ws, e);
+	if (d->codec == CODEC_LOGFMT)
+		return decode_logfmt(d, b, ws, e);
 	return decode_csv(d, b, ws, e);
 }
 
@@ -552,6 +737,53 @@ static void csv_header_row(struct encoder *en, struct batch *out, const struct j
 	buf_free(&name);
 }
 
+/* Append s[0..n) as a logfmt value: bare when it can be, else quoted
+ * with JSON's escapes (which Go's logfmt reads). */
+static void logfmt_put(struct buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == '=' || s[i] == '"' || s[i] == 0x7f)
+			break;
+	if (i == n && n > 0) {
+		buf_append(b, s, n);
+		return;
+	}
+	json_put_string(b, s, n);
+}
+
+/* One record as a logfmt line in en->out: 0, or -1 when it is not an
+ * object. */
+static int logfmt_record(struct encoder *en, const struct jval *root)
+{
+	struct jiter it;
+	struct jval v;
+	const char *k;
+	size_t kl;
+	int first = 1;
+
+	if (root->type != JT_OBJECT)
+		return -1;
+	en->out.len = 0;
+	jval_iter(root, &it);
+	while (jval_next(&it, root, &k, &kl, &v)) {
+		if (!first)
+			buf_putc(&en->out, ' ');
+		first = 0;
+		buf_append(&en->out, k, kl);
+		buf_putc(&en->out, '=');
+		if (v.type == JT_STRING) {
+			logfmt_put(&en->out, v.str, v.len);
+		} else {
+			en->tmp.len = 0;
+			json_put_value(&en->tmp, &v);
+			logfmt_put(&en->out, en->tmp.p, en->tmp.len);
+		}
+	}
+	return 0;
+}
+
 struct batch *encoder_batch(struct encoder *en, const struct batch *b, const char *name,
 			    struct err *e)
 {
@@ -583,6 +815,16 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 			continue;
 		}
 		jdoc_root(en->doc, &root);
+		if (en->codec == CODEC_LOGFMT) {
+			if (logfmt_record(en, &root) != 0) {
+				err_set(e, "%s: record %" PRIu64 " of %s is not a JSON object, so it "
+					"cannot be written as logfmt", name, line_of(b, i),
+					b->origin ? b->origin : "its input");
+				goto fail;
+			}
+			batch_add(out, en->out.p, en->out.len, r->tag);
+			continue;
+		}
 		if (!en->header_done)
 			csv_header_row(en, out, &root);
 		en->out.len = 0;

@@ -17,6 +17,10 @@
  *            and newlines (a row may span lines); every value is a string.
  *            Encoding: a header row, then one row a record, quoting only
  *            where needed.
+ *   logfmt   as Go's logfmt: key=value pairs separated by blanks; a value
+ *            may be quoted with Go's escapes; a bare key is true.  Values
+ *            decode as strings.  Encoding writes each top-level member,
+ *            quoting values that hold blanks, '=', '"' or control bytes.
  *   text     the record's bytes, unchanged (no decoder or encoder).
  *
  * A record that is not valid for its codec is handled by the on_error
@@ -38,8 +42,8 @@
 struct wstats;
 struct jpath;
 
-enum codec { CODEC_TEXT, CODEC_JSON, CODEC_CSV };
-extern const char *const codec_names[];      /* "text", "json", "csv", NULL */
+enum codec { CODEC_TEXT, CODEC_JSON, CODEC_CSV, CODEC_LOGFMT };
+extern const char *const codec_names[];      /* "text", "json", "csv", "logfmt", NULL */
 
 enum { CODEC_FAIL, CODEC_DROP, CODEC_KEEP };
 extern const char *const codec_on_error_names[];   /* "fail", "drop", "keep" */

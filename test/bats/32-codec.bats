@@ -193,3 +193,32 @@ YAML
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"r.yaml:3:"*"columns: item 2: bad path 'b': a path starts with '.'"* ]]
 }
+
+@test "codec logfmt: quoted values with escapes, bare keys, empty values, CRLF" {
+	printf 'level=info msg="disk \\"sda\\" failed\\tnow" pid=42 debug path=/var/log empty= u="caf\\u00e9"\r\n\nts=2 msg=ok\n' > in.log
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.log], codec: logfmt}\n') > out
+	printf '%s\n' '{"level":"info","msg":"disk \"sda\" failed\tnow","pid":"42","debug":true,"path":"/var/log","empty":"","u":"café"}' '{"ts":"2","msg":"ok"}' |
+		jq -c -S . > want
+	jq -c -S . out > got
+	cmp want got
+}
+
+@test "codec logfmt: a misplaced quote or '=' is an invalid record" {
+	printf 'a=1\nb=x=y\nc="open\n' > bad.log
+	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.log], codec: logfmt}\n')
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.log: record 2 (line 2): invalid logfmt: a '=' inside an unquoted value"* ]]
+	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.log], codec: logfmt, on_error: keep}\n')
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = 'b=x=y' ]
+	[ "${lines[2]}" = 'c="open' ]
+}
+
+@test "codec logfmt round trip: every JSON Lines file, values as strings" {
+	for f in "$STRUCT"/*_2k.jsonl; do
+		cspipe run <(printf 'stages:\n  - files: {paths: [%s], codec: json}\n  - stdout: logfmt\n' "$f") > out.log
+		cspipe run <(printf 'stages:\n  - files: {paths: [out.log], codec: logfmt}\n') | jq -c -S . > got
+		jq -c -S 'map_values(tostring)' "$f" > want
+		cmp want got
+	done
+}
