@@ -53,6 +53,7 @@ CORE = [
     'src/records/jpath.c',
     'src/records/codec.c',
     'src/records/where.c',
+    'src/records/jedit.c',
     'src/core/graph.c',
     'src/records/shard.c',
     'src/core/engine.c',

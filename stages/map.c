@@ -29,12 +29,15 @@
 #include "pipeline/spec.h"
 #include "core/stage.h"
 #include "records/template.h"
+#include "records/jedit.h"
+#include "records/json_doc.h"
 
 enum op_kind { OP_REPLACE, OP_FIELDS, OP_TEMPLATE, OP_CASE, OP_TRIM, OP_PREFIX,
-	       OP_SUFFIX, OP_KINDS };
+	       OP_SUFFIX, OP_SET, OP_DELETE, OP_RENAME, OP_KEEP, OP_KINDS };
 
 static const char *const op_names[] = {
-	"replace", "fields", "template", "case", "trim", "prefix", "suffix", NULL,
+	"replace", "fields", "template", "case", "trim", "prefix", "suffix",
+	"set", "delete", "rename", "keep", NULL,
 };
 
 /* One field selector: a field (negative: from the end) or a range. */
@@ -65,6 +68,9 @@ struct op_conf {
 	int which_case;
 	int trim;
 	char *prefix, *suffix;
+	char *field;              /* replace, case: the field they change */
+	struct jedits set, rename;
+	struct strlist del, keep;
 };
 
 struct map_op {
@@ -75,6 +81,9 @@ struct map_op {
 	int tmpl_literal;
 	const char *text;         /* prefix / suffix / join / delimiter bytes */
 	size_t text_len;
+	struct jedits ed;         /* set, delete, rename, keep; with field: one
+				     set of the field's new value */
+	struct jpath field;       /* replace, case with field */
 };
 
 struct map_ops {
@@ -90,6 +99,9 @@ struct map_conf {
 
 static int fields_parse(const struct node *n, void *dst, struct diags *d);
 static void fields_free(void *dst);
+static int set_parse(const struct node *n, void *dst, struct diags *d);
+static int rename_parse(const struct node *n, void *dst, struct diags *d);
+static void edits_free(void *dst);
 
 static const char *const nomatch_names[] = { "keep", "drop", "fail", NULL };
 static const char *const case_names[] = { "upper", "lower", NULL };
@@ -107,6 +119,8 @@ static const struct option replace_opts[] = {
 	  .def = "false", .doc = "match ASCII letters regardless of case" },
 	{ .name = "fixed", .type = OPT_BOOL, .offset = OFF(fixed), .def = "false",
 	  .doc = "the pattern is a literal string" },
+	{ .name = "field", .type = OPT_STRING, .offset = OFF(field),
+	  .doc = "replace in this field's text (a path such as .Content), not the record" },
 	{ .name = NULL },
 };
 
@@ -142,6 +156,8 @@ static const struct option case_opts[] = {
 	{ .name = "case", .type = OPT_ENUM, .offset = OFF(which_case),
 	  .doc = "ASCII letters to upper or lower case", .choices = case_names,
 	  .flags = OPT_REQUIRED },
+	{ .name = "field", .type = OPT_STRING, .offset = OFF(field),
+	  .doc = "change this field's text (a path such as .Level), not the record" },
 	{ .name = NULL },
 };
 
@@ -163,18 +179,229 @@ static const struct option suffix_opts[] = {
 	{ .name = NULL },
 };
 
+static const struct option set_opts[] = {
+	{ .name = "set", .type = OPT_CUSTOM, .offset = OFF(set),
+	  .doc = "fields to set: {.path: value or template with $.path}",
+	  .parse = set_parse, .free = edits_free, .type_name = "mapping of paths to values",
+	  .flags = OPT_REQUIRED },
+	{ .name = NULL },
+};
+
+static const struct option delete_opts[] = {
+	{ .name = "delete", .type = OPT_STRLIST, .offset = OFF(del),
+	  .doc = "fields to remove (paths)", .flags = OPT_REQUIRED },
+	{ .name = NULL },
+};
+
+static const struct option rename_opts[] = {
+	{ .name = "rename", .type = OPT_CUSTOM, .offset = OFF(rename),
+	  .doc = "fields to rename: {.old: .new}",
+	  .parse = rename_parse, .free = edits_free, .type_name = "mapping of paths to paths",
+	  .flags = OPT_REQUIRED },
+	{ .name = NULL },
+};
+
+static const struct option keep_opts[] = {
+	{ .name = "keep", .type = OPT_STRLIST, .offset = OFF(keep),
+	  .doc = "the only fields kept, in this order (paths)", .flags = OPT_REQUIRED },
+	{ .name = NULL },
+};
+
 #undef OFF
 
 static const struct option *const op_tables[OP_KINDS] = {
 	replace_opts, fields_opts, template_opts, case_opts, trim_opts,
-	prefix_opts, suffix_opts,
+	prefix_opts, suffix_opts, set_opts, delete_opts, rename_opts, keep_opts,
 };
 
 static const char *const op_what[OP_KINDS] = {
 	"a replace operation", "a fields operation", "a template operation",
 	"a case operation", "a trim operation", "a prefix operation",
-	"a suffix operation",
+	"a suffix operation", "a set operation", "a delete operation",
+	"a rename operation", "a keep operation",
 };
+
+/* ---- structured operations --------------------------------------------- */
+
+/* Compile the path s (from node n) into p: a member path (.a, .a.b), as
+ * set, delete, rename and keep take.  Returns 0, or -1 after a diagnostic. */
+static int member_path(struct jpath *p, const char *s, size_t len, const struct node *n,
+		       const char *what, struct diags *d)
+{
+	char msg[96];
+	size_t used = 0, at = 0;
+
+	if (jpath_parse(p, s, len, 1, &used, msg, sizeof msg, &at)) {
+		diag_add(d, n, "%s: bad path '%s': %s at column %zu", what, s, msg, at + 1);
+		return -1;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->steps[i].key)
+			goto bad;
+	if (p->n == 0)
+		goto bad;
+	return 0;
+bad:
+	diag_add(d, n, "%s: '%s' is not a field: %s takes member paths such as .a or .a.b",
+		 what, s, what);
+	jpath_free(p);
+	return -1;
+}
+
+static struct jedit *edit_add(struct jedits *e, enum jedit_kind kind)
+{
+	struct jedit *ed;
+
+	e->v = csp_realloc(e->v, (e->n + 1) * sizeof *e->v);
+	ed = &e->v[e->n++];
+	memset(ed, 0, sizeof *ed);
+	ed->kind = kind;
+	return ed;
+}
+
+/* A mapping of paths to something, of at most JEDIT_MAX entries. */
+static int edit_map(const struct node *n, const char *what, struct diags *d)
+{
+	if (n->type != NODE_MAP || n->n == 0) {
+		diag_add(d, n, "%s: expected a mapping such as {.a: value}, got %s", what,
+			 n->type == NODE_MAP ? "an empty one" : node_type_name(n));
+		return -1;
+	}
+	if (n->n > JEDIT_MAX) {
+		diag_add(d, n, "%s: at most %d fields in one operation", what, JEDIT_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* OPT_CUSTOM parse for `set`: {.path: value, ...}. */
+static int set_parse(const struct node *n, void *dst, struct diags *d)
+{
+	struct jedits *e = dst;
+	char msg[128];
+	size_t at = 0;
+
+	memset(e, 0, sizeof *e);
+	if (edit_map(n, "set", d))
+		return -1;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct node *k = n->keys[i], *v = n->vals[i];
+		struct jedit *ed = edit_add(e, JE_SET);
+		if (member_path(&ed->path, k->str, k->len, k, "set", d))
+			goto fail;
+		if (v->type != NODE_SCALAR) {
+			diag_add(d, v, "set: %s: expected a value or a template, got %s",
+				 k->str, node_type_name(v));
+			goto fail;
+		}
+		if (jedit_value(ed, v->is_null ? "null" : v->str, v->is_null ? 4 : v->len,
+				v->plain, msg, sizeof msg, &at)) {
+			diag_add(d, v, "set: %s: bad template: %s at offset %zu", k->str, msg, at);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	jedits_free(e);
+	return -1;
+}
+
+/* OPT_CUSTOM parse for `rename`: {.old: .new, ...}.  A one-step pair is
+ * renamed in place; a longer one becomes a delete and a set. */
+static int rename_parse(const struct node *n, void *dst, struct diags *d)
+{
+	struct jedits *e = dst;
+
+	memset(e, 0, sizeof *e);
+	if (edit_map(n, "rename", d))
+		return -1;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct node *k = n->keys[i], *v = n->vals[i];
+		struct jpath from, to;
+		struct jedit *ed;
+		if (v->type != NODE_SCALAR || v->is_null) {
+			diag_add(d, v, "rename: %s: expected the new path, got %s", k->str,
+				 v->type == NODE_SCALAR ? "nothing" : node_type_name(v));
+			goto fail;
+		}
+		if (member_path(&from, k->str, k->len, k, "rename", d))
+			goto fail;
+		if (member_path(&to, v->str, v->len, v, "rename", d)) {
+			jpath_free(&from);
+			goto fail;
+		}
+		if (from.n == 1 && to.n == 1) {
+			ed = edit_add(e, JE_RENAME);
+			ed->from = from;
+			ed->path = to;
+			continue;
+		}
+		ed = edit_add(e, JE_DELETE);
+		ed->path = from;
+		ed = edit_add(e, JE_SET);
+		ed->path = to;
+		ed->src = JS_COPY;
+		if (jpath_parse(&ed->from, from.text, strlen(from.text), 1, NULL, NULL, 0, NULL))
+			abort();   /* it parsed a moment ago */
+		if (e->n > JEDIT_MAX) {
+			diag_add(d, n, "rename: at most %d fields in one operation", JEDIT_MAX / 2);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	jedits_free(e);
+	return -1;
+}
+
+static void edits_free(void *dst)
+{
+	jedits_free(dst);
+}
+
+/* delete and keep: a list of paths into edits. */
+static int edit_list(struct jedits *e, const struct strlist *l, enum op_kind kind,
+		     const struct node *at, struct diags *d)
+{
+	const char *what = op_names[kind];
+
+	memset(e, 0, sizeof *e);
+	e->keep = kind == OP_KEEP;
+	if (l->n == 0 || l->n > JEDIT_MAX) {
+		diag_add(d, at, "%s: expected 1 to %d paths, got %zu", what, JEDIT_MAX, l->n);
+		return -1;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		const struct node *n = l->at && l->at[i] ? l->at[i] : at;
+		struct jedit *ed = edit_add(e, kind == OP_KEEP ? JE_SET : JE_DELETE);
+		if (member_path(&ed->path, l->v[i], strlen(l->v[i]), n, what, d))
+			goto fail;
+		if (kind == OP_KEEP) {
+			ed->src = JS_COPY;
+			if (jpath_parse(&ed->from, l->v[i], strlen(l->v[i]), 1, NULL, NULL, 0, NULL))
+				abort();   /* it parsed a moment ago */
+		}
+	}
+	return 0;
+fail:
+	jedits_free(e);
+	return -1;
+}
+
+/* replace and case with field: the field's path, and one set of it. */
+static int field_edit(struct map_op *op, const struct node *n, struct diags *d)
+{
+	struct jedit *ed;
+
+	if (member_path(&op->field, op->c.field, strlen(op->c.field), n, "field", d))
+		return -1;
+	ed = edit_add(&op->ed, JE_SET);
+	if (jpath_parse(&ed->path, op->c.field, strlen(op->c.field), 1, NULL, NULL, 0, NULL))
+		abort();   /* it parsed a moment ago */
+	ed->src = JS_CONST;
+	ed->dynamic = 1;
+	return 0;
+}
 
 /* ---- parsing ------------------------------------------------------------ */
 
@@ -307,6 +534,8 @@ static void op_clear(struct map_op *op)
 	config_free(op_tables[op->kind], &op->c);
 	pattern_free(op->pat);
 	tmpl_free(op->tmpl);
+	jedits_free(&op->ed);
+	jpath_free(&op->field);
 	memset(op, 0, sizeof *op);
 }
 
@@ -374,7 +603,8 @@ static int op_parse(const struct node *n, struct map_op *op, struct diags *d)
 	}
 	if (second) {
 		diag_add(d, second, "an operation has exactly one of replace, fields, "
-			 "template, case, trim, prefix and suffix; this one has both '%s' "
+			 "template, case, trim, prefix, suffix, set, delete, rename and keep; "
+			 "this one has both '%s' "
 			 "and '%s' (make it a list: [{...}, {...}])", op_names[kind],
 			 second->str);
 		return -1;
@@ -392,7 +622,7 @@ static int op_parse(const struct node *n, struct map_op *op, struct diags *d)
 				 k->str, hint);
 		else
 			diag_add(d, k, "an operation needs one of replace, fields, template, "
-				 "case, trim, prefix or suffix");
+				 "case, trim, prefix, suffix, set, delete, rename or keep");
 		return -1;
 	}
 	op->kind = (enum op_kind)kind;
@@ -426,9 +656,23 @@ static int op_parse(const struct node *n, struct map_op *op, struct diags *d)
 		op->text = op->c.suffix;
 		op->text_len = strlen(op->text);
 		break;
+	case OP_SET:
+	case OP_RENAME:
+		/* The loader's value moves to the operation. */
+		op->ed = op->kind == OP_SET ? op->c.set : op->c.rename;
+		memset(op->kind == OP_SET ? &op->c.set : &op->c.rename, 0, sizeof op->ed);
+		break;
+	case OP_DELETE:
+	case OP_KEEP:
+		if (edit_list(&op->ed, op->kind == OP_KEEP ? &op->c.keep : &op->c.del,
+			      op->kind, node_get(n, op_names[op->kind]), d))
+			goto fail;
+		break;
 	default:
 		break;
 	}
+	if (op->c.field && field_edit(op, node_get(n, "field"), d))
+		goto fail;
 	return 0;
 fail:
 	op_clear(op);
@@ -497,6 +741,8 @@ struct map_worker {
 	struct buf scratch[2];
 	uint32_t *fb;                 /* field bounds: start, end pairs */
 	size_t fbcap;                 /* in pairs */
+	struct jdoc *doc;             /* structured operations */
+	struct buf jtmp, jdyn, jtext;
 };
 
 static void *map_worker_new(struct stage *st, int index)
@@ -505,6 +751,7 @@ static void *map_worker_new(struct stage *st, int index)
 	struct map_worker *mw = csp_calloc(1, sizeof *mw);
 
 	mw->m = csp_calloc(c->ops.n ? c->ops.n : 1, sizeof *mw->m);
+	mw->doc = jdoc_new();
 	for (size_t i = 0; i < c->ops.n; i++)
 		if (c->ops.v[i].pat)
 			mw->m[i] = pattern_match_new(c->ops.v[i].pat);
@@ -523,6 +770,10 @@ static void map_worker_free(struct stage *st, void *state)
 	free(mw->m);
 	buf_free(&mw->scratch[0]);
 	buf_free(&mw->scratch[1]);
+	buf_free(&mw->jtmp);
+	buf_free(&mw->jdyn);
+	buf_free(&mw->jtext);
+	jdoc_free(mw->doc);
 	free(mw->fb);
 	free(mw);
 }
@@ -735,6 +986,67 @@ static inline int is_space(unsigned char c)
 	return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+/* A structured operation on a record that is not a JSON object. */
+static void not_object(struct err *e, const struct batch *b, uint32_t i,
+		       const struct map_op *op, const char *why)
+{
+	char where[512];
+
+	rec_where(where, sizeof where, b, i);
+	err_set(e, "%s: %s, so %s cannot change it", where, why, op_names[op->kind]);
+}
+
+/*
+ * Run a structured operation (set, delete, rename, keep, or replace and
+ * case on a field) on cur[0..n) (room: bytes readable after it), writing
+ * the new record into out.  Returns R_SAME, R_CHANGED, or R_ERROR after
+ * err_set (the record is not a JSON object, a pattern's limit).
+ */
+static int op_structured(struct map_worker *mw, const struct map_op *op,
+			 struct pattern_match *m, const char *cur, size_t n, size_t room,
+			 struct buf *out, const struct batch *in, uint32_t i, struct err *e)
+{
+	struct jval root, v;
+	char why[160];
+	int r;
+
+	if (jdoc_parse(mw->doc, cur, n, room) != 0) {
+		snprintf(why, sizeof why, "it is not JSON (%s)", jdoc_error(mw->doc));
+		not_object(e, in, i, op, why);
+		return R_ERROR;
+	}
+	jdoc_root(mw->doc, &root);
+	if (root.type != JT_OBJECT) {
+		not_object(e, in, i, op, "it is not a JSON object");
+		return R_ERROR;
+	}
+	if (op->kind == OP_REPLACE || op->kind == OP_CASE) {
+		/* The field's text, changed, is set back as a string. */
+		if (!jpath_eval(&op->field, &root, &v) || v.type == JT_NULL)
+			return R_SAME;
+		mw->jtext.len = 0;
+		json_put_text(&mw->jtext, &v);
+		if (op->kind == OP_REPLACE) {
+			r = op_replace(op, m, mw->jtext.p, mw->jtext.len, &mw->jtmp);
+			if (r == R_ERROR) {
+				limit_error(e, in, i, op, m);
+				return R_ERROR;
+			}
+			if (r == R_SAME)
+				return R_SAME;
+			mw->jdyn.len = 0;
+			json_put_string(&mw->jdyn, mw->jtmp.p, mw->jtmp.len);
+		} else {
+			change_case(mw->jtext.p, mw->jtext.len,
+				    op->c.which_case == CASE_UPPER ? 'a' : 'A');
+			mw->jdyn.len = 0;
+			json_put_string(&mw->jdyn, mw->jtext.p, mw->jtext.len);
+		}
+	}
+	jedits_apply(&op->ed, &root, out, &mw->jtmp, &mw->jdyn);
+	return R_CHANGED;
+}
+
 /*
  * Run every operation on record i of in.  *p and *len hold the record on entry
  * and its new value on return (in a scratch buffer or in place in the
@@ -753,6 +1065,22 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 		struct buf *out = &mw->scratch[which];
 		int r = R_SAME;
 
+		if (op->ed.n) {
+			/* Bytes readable after cur: the rest of the input
+			 * batch, or none in a scratch buffer. */
+			size_t room = cur >= in->data && cur < in->data + in->cap
+				? (size_t)(in->data + in->cap - (cur + n)) : 0;
+			r = op_structured(mw, op, mw->m[k], cur, n, room, out, in, i, e);
+			if (r == R_ERROR)
+				return R_ERROR;
+			if (r == R_CHANGED) {
+				cur = out->p;
+				n = out->len;
+				which ^= 1;
+				changed = 1;
+			}
+			continue;
+		}
 		switch (op->kind) {
 		case OP_REPLACE:
 			r = op_replace(op, mw->m[k], cur, n, out);
@@ -904,7 +1232,7 @@ static int map_process(struct worker *w, struct batch *in, struct outq *out,
 
 const struct stage_kind kind_map = {
 	.name = "map",
-	.summary = "rewrite each record: replace, fields, template, case, trim, prefix, suffix",
+	.summary = "rewrite each record: replace, fields, template, case, trim, prefix, suffix; set, delete, rename, keep fields",
 	.role = ROLE_TRANSFORM,
 	.flags = KIND_SHORTHAND_ANY,
 	.options = map_options,

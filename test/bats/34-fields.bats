@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# map's structured operations (set, delete, rename, keep; replace and case
+# on a field), checked against jq on the real structured Loghub files.
+
+load helpers
+
+STRUCT=${LOGHUB_STRUCTURED:-$LOGHUB/../loghub-structured}
+
+# same OPS JQ: map with OPS gives what jq -c JQ gives, as values.
+same() {
+	pipeline p.yaml <<YAML
+stages:
+  - files: {paths: ['$STRUCT/*_2k.jsonl'], codec: json}
+  - map: $1
+    workers: 2
+YAML
+	cspipe run p.yaml | jq -c -S . > got
+	cat "$STRUCT"/*_2k.jsonl | jq -c -S "$2" > want
+	[ "$(wc -l < want)" -eq 32000 ]
+	cmp want got
+}
+
+@test "map set: constants, typed copies, templates and new nested fields as jq" {
+	same "[{set: {.host: web1, .n: 5, .ok: true, .pid2: '\$.Pid', .summary: '\$.system/\$(.Level)x: \$.Content', .a.b: x}}]" \
+	     '.host = "web1" | .n = 5 | .ok = true | .pid2 = .Pid | .summary = "\(.system)/\(.Level // "")x: \(.Content)" | .a.b = "x"'
+}
+
+@test "map delete and rename as jq" {
+	same "[{delete: [.EventTemplate, .Date, .nope]}, {rename: {.Content: .message, .Time: .meta.time}}]" \
+	     'del(.EventTemplate, .Date) | with_entries(if .key == "Content" then .key = "message" else . end) | if has("Time") then .meta.time = .Time | del(.Time) else . end'
+}
+
+@test "map keep: only the listed fields, in order, as mlr cut -o" {
+	same "{keep: [.Level, .LineId, .Component]}" \
+	     '[["Level", .Level], ["LineId", .LineId], ["Component", .Component]] | map(select(.[1] != null)) | map({(.[0]): .[1]}) | add'
+	# And the order is the listed one, not the record's.
+	cspipe run p.yaml | head -1 | grep -q '^{"Level":"[A-Z]*","LineId":1,"Component":'
+}
+
+@test "map replace and case on a field change only that field" {
+	same "[{replace: 'blk_-?[0-9]+', with: BLK, field: .Content}, {case: lower, field: .Level}]" \
+	     '(if .Content then .Content |= gsub("blk_-?[0-9]+"; "BLK") else . end) | (if .Level then .Level |= ascii_downcase else . end)'
+}
+
+@test "map set on a record that is not a JSON object is an error naming it" {
+	printf '{"a":1}\n[1,2]\n' > in
+	run cspipe run <(printf 'stages:\n  - map: {set: {.b: 2}}\n') < in
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"stdin: record 2: it is not a JSON object, so set cannot change it"* ]]
+}
+
+@test "map structured operations: bad paths and templates at their position" {
+	pipeline p.yaml <<'YAML'
+stages:
+  - map:
+      - {set: {.a: '$x'}}
+      - {delete: ['.a[0]']}
+      - {rename: {.a: b}}
+      - {keep: []}
+YAML
+	run cspipe validate p.yaml
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"p.yaml:3:20: set: .a: bad template: '\$' must be followed by a path"* ]]
+	[[ "$output" == *"p.yaml:4:19: delete: '.a[0]' is not a field"* ]]
+	[[ "$output" == *"p.yaml:5:23: rename: bad path 'b': a path starts with '.'"* ]]
+	[[ "$output" == *"keep: expected 1 to 64 paths, got 0"* ]]
+}
