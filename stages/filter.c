@@ -34,6 +34,7 @@
 
 #include "csp/csp.h"
 #include "records/json_doc.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
 #include "records/where.h"
 #include "pipeline/spec.h"
@@ -44,6 +45,7 @@ enum { ON_ERROR_FAIL, ON_ERROR_DROP, ON_ERROR_KEEP };
 struct filter_conf {
 	char *pattern;
 	char *where;
+	char *field;
 	int ignore_case;
 	int invert;
 	int fixed;
@@ -60,6 +62,8 @@ static const struct option filter_options[] = {
 	  .doc = "PCRE2 pattern (or fixed string) searched for in each record" },
 	{ .name = "where", .type = OPT_STRING, .offset = offsetof(struct filter_conf, where),
 	  .doc = "keep the structured records for which this expression is true" },
+	{ .name = "field", .type = OPT_STRING, .offset = offsetof(struct filter_conf, field),
+	  .doc = "match the pattern against this field's text (a path such as .Content)" },
 	{ .name = "ignore_case", .type = OPT_BOOL,
 	  .offset = offsetof(struct filter_conf, ignore_case), .def = "false",
 	  .doc = "match ASCII letters regardless of case" },
@@ -99,6 +103,8 @@ static const struct node *option_node(const struct stage *st, const char *key)
 struct filter_priv {
 	struct pattern *pattern;
 	struct where *where;
+	struct jpath field;      /* n == 0 and no text: the whole record */
+	int by_field;
 };
 
 /* Compile the pattern or the expression, so that `cspipe validate`
@@ -121,6 +127,21 @@ static int filter_check(struct stage *st, struct diags *d)
 	if (!st->priv)
 		st->priv = csp_calloc(1, sizeof(struct filter_priv));
 	fp = st->priv;
+	jpath_free(&fp->field);
+	fp->by_field = 0;
+	if (c->field) {
+		if (c->where) {
+			diag_add(d, option_node(st, "field"), "field goes with pattern; "
+				 "where names its fields itself");
+			return -1;
+		}
+		if (field_path(&fp->field, c->field, msg, sizeof msg, &off)) {
+			diag_add(d, option_node(st, "field"), "field: bad path '%s': %s at column %zu",
+				 c->field, msg, off + 1);
+			return -1;
+		}
+		fp->by_field = 1;
+	}
 	if (c->where) {
 		struct where *w = where_compile(c->where, strlen(c->where), msg, sizeof msg, &off);
 		if (!w) {
@@ -150,6 +171,7 @@ static void filter_free(struct stage *st)
 
 	pattern_free(fp->pattern);
 	where_free(fp->where);
+	jpath_free(&fp->field);
 	free(fp);
 	st->priv = NULL;
 }
@@ -159,6 +181,7 @@ struct filter_worker {
 	struct pattern_match *m;
 	struct where_match *wm;
 	struct jdoc *doc;
+	struct field_reader *fr;  /* with field */
 };
 
 static void *filter_worker_new(struct stage *st, int index)
@@ -172,6 +195,8 @@ static void *filter_worker_new(struct stage *st, int index)
 	} else {
 		fw->m = pattern_match_new(fp->pattern);
 	}
+	if (fp->by_field)
+		fw->fr = field_reader_new();
 	return fw;
 }
 
@@ -182,6 +207,7 @@ static void filter_worker_free(struct stage *st, void *state)
 	pattern_match_free(fw->m);
 	where_match_free(fw->wm);
 	jdoc_free(fw->doc);
+	field_reader_free(fw->fr);
 	free(fw);
 }
 
@@ -300,7 +326,8 @@ static int filter_process(struct worker *w, struct batch *b, struct outq *out,
 			const struct rec *r = &b->recs[i];
 			struct jval root;
 			int res;
-			if (jdoc_parse(fw->doc, b->data + r->off, r->len,
+
+			ps.why = NULL;			if (jdoc_parse(fw->doc, b->data + r->off, r->len,
 				       b->cap - r->off - r->len) != 0) {
 				snprintf(why, sizeof why, "not JSON (%s), so where cannot read it",
 					 jdoc_error(fw->doc));
@@ -313,6 +340,28 @@ static int filter_process(struct worker *w, struct batch *b, struct outq *out,
 					snprintf(why, sizeof why, "%s", where_errtext(fw->wm));
 					ps.why = why;
 				}
+			}
+			if (outcome(&ps, i, res, e) < 0)
+				goto fail;
+		}
+	} else if (fp->by_field) {
+		char why[256];
+		for (; i < b->n; i++) {
+			const struct rec *r = &b->recs[i];
+			const char *t;
+			size_t tl;
+			int res;
+
+			ps.why = NULL;
+			res = field_read(fw->fr, &fp->field, b->data + r->off, r->len,
+					     b->cap - r->off - r->len, &t, &tl);
+			if (res < 0) {
+				snprintf(why, sizeof why, "not JSON (%s), so its field %s cannot "
+					 "be read", field_reader_error(fw->fr), fp->field.text);
+				ps.why = why;
+				res = PAT_ERROR;
+			} else if (res > 0) {
+				res = record_matches(p, ps.m, scan, t, tl);
 			}
 			if (outcome(&ps, i, res, e) < 0)
 				goto fail;

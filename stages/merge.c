@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "csp/csp.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
 #include "pipeline/spec.h"
 #include "core/stage.h"
@@ -45,6 +46,7 @@ enum { M_END = 1, M_GONE = 2, M_FAILED = 3 };
 /* The sort key: a field, a pattern's capture, or the whole record. */
 struct merge_key {
 	int64_t field;          /* 1-based; 0: not by field */
+	struct jpath *path;     /* a structured record's field, or NULL */
 	int delimiter;          /* the field separator byte; with has_delim */
 	int has_delim;          /* 0: fields are separated by blanks, as sort's */
 	char *pattern;          /* the source, for messages */
@@ -65,18 +67,65 @@ static const char *const unsorted_names[] = { "fail", "warn", NULL };
 /* ---- the key option ------------------------------------------------ */
 
 /* What the key mapping loads into before it is checked. */
+struct key_field {
+	int64_t n;              /* a field number */
+	struct jpath *path;     /* or a path */
+};
+
 struct key_conf {
-	int64_t field;
+	struct key_field field;
 	int delimiter;
 	char *pattern;
 	int numeric;
 	int reverse;
 };
 
+static void key_field_free(void *dst)
+{
+	struct key_field *f = dst;
+
+	if (f->path)
+		jpath_free(f->path);
+	free(f->path);
+	memset(f, 0, sizeof *f);
+}
+
+/* OPT_CUSTOM parse for key's field: a number (sort -k N), or a path to a
+ * structured record's field (.LineId). */
+static int key_field_parse(const struct node *n, void *dst, struct diags *d)
+{
+	struct key_field *f = dst;
+	const char *why = NULL;
+	char msg[128];
+	size_t at = 0;
+
+	memset(f, 0, sizeof *f);
+	if (n->type == NODE_SCALAR && !n->is_null && n->str[0] == '.') {
+		f->path = csp_calloc(1, sizeof *f->path);
+		if (field_path(f->path, n->str, msg, sizeof msg, &at)) {
+			diag_add(d, n, "key: field: bad path '%s': %s at column %zu", n->str, msg,
+				 at + 1);
+			key_field_free(f);
+			return -1;
+		}
+		return 0;
+	}
+	if (n->type != NODE_SCALAR || n->is_null || parse_int(n->str, &f->n, &why) ||
+	    f->n < 0 || f->n > 1000000) {
+		diag_add(d, n, "key: field: expected a field number (0 to 1000000) or a path "
+			 "such as .LineId, got %s%s%s", n->type == NODE_SCALAR ? "'" : "",
+			 n->type == NODE_SCALAR ? n->str : node_type_name(n),
+			 n->type == NODE_SCALAR ? "'" : "");
+		return -1;
+	}
+	return 0;
+}
+
 static const struct option key_options[] = {
-	{ .name = "field", .type = OPT_INT, .offset = offsetof(struct key_conf, field),
-	  .def = "0", .min = 0, .max = 1000000,
-	  .doc = "1-based field number (0: not by field)" },
+	{ .name = "field", .type = OPT_CUSTOM, .offset = offsetof(struct key_conf, field),
+	  .parse = key_field_parse, .free = key_field_free,
+	  .type_name = "field number or path",
+	  .doc = "1-based field number (0: not by field), or a path such as .LineId" },
 	{ .name = "delimiter", .type = OPT_CHAR, .offset = offsetof(struct key_conf, delimiter),
 	  .doc = "field separator (default: runs of blanks)" },
 	{ .name = "pattern", .type = OPT_STRING, .offset = offsetof(struct key_conf, pattern),
@@ -96,6 +145,9 @@ static void key_free(void *dst)
 		return;
 	free(k->pattern);
 	pattern_free(k->re);
+	if (k->path)
+		jpath_free(k->path);
+	free(k->path);
 	free(k);
 	*(struct merge_key **)dst = NULL;
 }
@@ -123,18 +175,20 @@ static int key_parse(const struct node *n, void *dst, struct diags *d)
 		goto out;
 	del = node_get(n, "delimiter");
 	pat = node_get(n, "pattern");
-	if (kc.field && pat) {
+	if ((kc.field.n || kc.field.path) && pat) {
 		diag_add(d, pat, "key: give either field or pattern, not both");
 		goto out;
 	}
-	if (del && !kc.field) {
+	if (del && !kc.field.n) {
 		diag_add(d, del, "key: delimiter goes with field");
 		goto out;
 	}
 	k = calloc(1, sizeof *k);
 	if (!k)
 		util_oom();
-	k->field = kc.field;
+	k->field = kc.field.n;
+	k->path = kc.field.path;
+	kc.field.path = NULL;
 	k->delimiter = kc.delimiter;
 	k->has_delim = del != NULL;
 	k->numeric = kc.numeric;
@@ -287,6 +341,10 @@ struct input {
 	uint64_t nrec;                   /* records taken so far: the head's number */
 	struct batch *queue, **qtail;    /* taken early (coupled inputs) */
 	int closed;                      /* its channel has ended */
+	/* A path key: two readers, used in turn, so that the previous head's
+	 * key stays valid while the next one's is read. */
+	struct field_reader *fr[2];
+	int which;
 };
 
 struct merger {
@@ -471,12 +529,24 @@ static int is_blank(int ch)
  * does not match or group 1 took no part.  Returns 0, or PAT_LIMIT /
  * PAT_ERROR from the pattern.
  */
-static int record_key(struct merger *mg, const char *s, size_t len, const char **key,
-		      size_t *klen)
+static int record_key(struct merger *mg, struct input *in, const char *s, size_t len,
+		      size_t room, const char **key, size_t *klen)
 {
 	const struct merge_key *k = mg->c->key;
 	const char *p = s, *end = s + len, *beg;
 
+	if (k && k->path) {
+		/* A structured record's field; missing, null or not JSON: the
+		 * empty key. */
+		in->which ^= 1;
+		if (!in->fr[in->which])
+			in->fr[in->which] = field_reader_new();
+		if (field_read(in->fr[in->which], k->path, s, len, room, key, klen) != 1) {
+			*key = s;
+			*klen = 0;
+		}
+		return 0;
+	}
 	if (!k || (!k->field && !k->re)) {
 		*key = s;
 		*klen = len;
@@ -703,7 +773,9 @@ static int advance(struct merger *mg, size_t i, struct err *e)
 		in->i = 0;
 	}
 	in->nrec++;
-	r = record_key(mg, rec_ptr(in->b, in->i), in->b->recs[in->i].len, &in->key, &in->klen);
+	r = record_key(mg, in, rec_ptr(in->b, in->i), in->b->recs[in->i].len,
+		       in->b->cap - in->b->recs[in->i].off - in->b->recs[in->i].len, &in->key,
+		       &in->klen);
 	if (r < 0) {
 		key_error(mg, i, e);
 		r = M_FAILED;
@@ -830,6 +902,8 @@ static int merge_run(struct stage *st, struct stage_io *io, struct err *e)
 		rc = STAGE_STOP;
 
 	for (size_t i = 0; i < mg.n; i++) {
+		field_reader_free(mg.in[i].fr[0]);
+		field_reader_free(mg.in[i].fr[1]);
 		batch_free(mg.in[i].b);
 		while (mg.in[i].queue) {
 			struct batch *b = mg.in[i].queue;

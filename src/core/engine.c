@@ -48,6 +48,7 @@
 #include "core/graph.h"
 #include "records/pattern.h"
 #include "core/progress.h"
+#include "records/jpath.h"
 #include "records/shard.h"
 #include "core/stage.h"
 #include "core/stats.h"
@@ -90,6 +91,7 @@ struct stage_rt {
 	struct chan **wins;       /* shard_by: each worker's own input */
 	uint32_t nshards;         /* shard_by: workers sharing the input, else 0 */
 	struct pattern_match *shard_m; /* the dispatcher's, for a pattern key */
+	struct field_reader *shard_fr; /* the dispatcher's, for a path key */
 	struct sem *window;
 	int window_size;
 	atomic_int live;          /* workers still running */
@@ -714,7 +716,7 @@ static void *dispatch_main(void *arg)
 			break;
 		}
 		b->seq = seq++;
-		shard_split(st->shard, rt->shard_m, b, parts, n);
+		shard_split(st->shard, rt->shard_m, rt->shard_fr, b, parts, n);
 		for (uint32_t i = 0; i < n; i++) {
 			if (r == CSP_OK)
 				r = chan_send(rt->wins[i], &parts[i], rt->ctx);
@@ -895,6 +897,8 @@ static int start_threads(struct engine *eng, struct err *e)
 				rt->wins[w] = chan_new(sizeof(struct batch *), SHARD_BUFFER);
 			if (st->shard->pattern)
 				rt->shard_m = pattern_match_new(st->shard->pattern);
+			if (st->shard->path)
+				rt->shard_fr = field_reader_new();
 		}
 		if (!run_style && nw > 1 && st->ordered) {
 			uint64_t zero = 0;
@@ -1356,6 +1360,7 @@ free_wiring:
 			chan_free(rt->wins[w]);
 		free(rt->wins);
 		pattern_match_free(rt->shard_m);
+		field_reader_free(rt->shard_fr);
 		sem_free(rt->window);
 		for (size_t port = 0; port < rt->nports; port++)
 			free(rt->out[port]);

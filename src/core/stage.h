@@ -155,10 +155,12 @@ struct stage_kind {
 };
 
 /* shard_by: which worker a record goes to. */
+struct jpath;
 struct shard_key {
 	int field;               /* 1-based field number, 0: not by field */
 	char *delimiter;         /* NULL: runs of blanks */
 	struct pattern *pattern; /* first capture group, or the whole match */
+	struct jpath *path;      /* a structured record's field (field: .path) */
 };
 
 /* A stage of a pipeline.  The kind reads the public part; the engine keeps

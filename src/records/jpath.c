@@ -362,3 +362,61 @@ void json_put_text(struct buf *b, const struct jval *v)
 	else if (v->type != JT_NULL)
 		json_put_value(b, v);
 }
+
+/* ---- field_reader ----------------------------------------------------- */
+
+struct field_reader {
+	struct jdoc *doc;
+	struct buf text;
+};
+
+struct field_reader *field_reader_new(void)
+{
+	struct field_reader *fr = csp_calloc(1, sizeof *fr);
+
+	fr->doc = jdoc_new();
+	return fr;
+}
+
+void field_reader_free(struct field_reader *fr)
+{
+	if (!fr)
+		return;
+	jdoc_free(fr->doc);
+	buf_free(&fr->text);
+	free(fr);
+}
+
+int field_read(struct field_reader *fr, const struct jpath *p, const char *rec, size_t len,
+	       size_t room, const char **text, size_t *tlen)
+{
+	struct jval root, v;
+
+	if (jdoc_parse(fr->doc, rec, len, room) != 0)
+		return -1;
+	jdoc_root(fr->doc, &root);
+	if (!jpath_eval(p, &root, &v) || v.type == JT_NULL)
+		return 0;
+	if (v.type == JT_STRING) {
+		*text = v.str;
+		*tlen = v.len;
+		return 1;
+	}
+	fr->text.len = 0;
+	json_put_value(&fr->text, &v);
+	*text = fr->text.p ? fr->text.p : "";
+	*tlen = fr->text.len;
+	return 1;
+}
+
+const char *field_reader_error(const struct field_reader *fr)
+{
+	return jdoc_error(fr->doc);
+}
+
+int field_path(struct jpath *p, const char *s, char *msg, size_t msglen, size_t *at)
+{
+	size_t used = 0;
+
+	return jpath_parse(p, s, strlen(s), 1, &used, msg, msglen, at);
+}

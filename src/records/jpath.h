@@ -54,3 +54,20 @@ void json_put_value(struct buf *b, const struct jval *v);
 void json_put_text(struct buf *b, const struct jval *v);
 
 #endif
+
+/* ---- a field's text, for the stages that match or key on text --------- */
+
+struct field_reader;
+/* One per worker; never NULL. */
+struct field_reader *field_reader_new(void);
+void field_reader_free(struct field_reader *fr);   /* NULL is harmless */
+/* The text of the field at p in record rec[0..len) (room: bytes readable
+ * after it): a string's decoded bytes, any other value's compact JSON.
+ * Returns 1 with *text and *tlen (valid until the next call), 0 when the
+ * field is missing or null, -1 when the record is not JSON
+ * (field_reader_error says why). */
+int field_read(struct field_reader *fr, const struct jpath *p, const char *rec, size_t len,
+	       size_t room, const char **text, size_t *tlen);
+const char *field_reader_error(const struct field_reader *fr);
+/* Compile a `field: .path` option's text; 0, or -1 with msg (and *at). */
+int field_path(struct jpath *p, const char *s, char *msg, size_t msglen, size_t *at);

@@ -12,13 +12,15 @@
 struct batch;
 struct shard_key;
 struct pattern_match;
+struct field_reader;
 
 /* Split in (freed) into n new batches, parts[i] for worker i, each record
  * copied to the part its key hashes to, keeping its tag; every part gets
  * in's seq, origin and first record number, even when empty.  m is the
- * caller's match data for a pattern key (NULL for a field key). */
-void shard_split(const struct shard_key *k, struct pattern_match *m, struct batch *in,
-		 struct batch **parts, uint32_t n);
+ * caller's match data for a pattern key, fr its field reader for a path
+ * key (NULL otherwise). */
+void shard_split(const struct shard_key *k, struct pattern_match *m,
+		 struct field_reader *fr, struct batch *in, struct batch **parts, uint32_t n);
 
 /* Join the results of the n workers for one input batch (each a list of
  * batches linked by next, possibly NULL) into one list in input order:
