@@ -76,6 +76,7 @@ STAGES = [
     'stages/decompress.c',
     'stages/merge.c',
     'stages/route.c',
+    'stages/parse.c',
     'stages/head.c',
     'stages/rate.c',
     'stages/exec.c',

@@ -12,6 +12,7 @@ extern const struct stage_kind kind_filter, kind_map;
 extern const struct stage_kind kind_compress, kind_decompress;
 extern const struct stage_kind kind_merge;
 extern const struct stage_kind kind_route;
+extern const struct stage_kind kind_parse;
 extern const struct stage_kind kind_head;
 extern const struct stage_kind kind_rate;
 extern const struct stage_kind kind_exec;
@@ -27,6 +28,7 @@ const struct stage_kind *const stage_kinds[] = {
 	&kind_decompress,
 	&kind_merge,
 	&kind_route,
+	&kind_parse,
 	&kind_head,
 	&kind_rate,
 	&kind_exec,

@@ -313,6 +313,21 @@ static void columns_header(struct decoder *d)
 	buf_free(&name);
 }
 
+/* The row whose nf fields csv_split found in s, as a JSON object in
+ * d->out. */
+static void csv_object(struct decoder *d, const char *s, size_t nf)
+{
+	d->out.len = 0;
+	buf_putc(&d->out, '{');
+	for (size_t i = 0; i < nf; i++) {
+		if (i)
+			buf_putc(&d->out, ',');
+		buf_append(&d->out, d->header.p + d->hoff[i], d->hoff[i + 1] - d->hoff[i]);
+		csv_field_json(&d->out, &d->unq, s + d->foff[i], d->flen[i]);
+	}
+	buf_putc(&d->out, '}');
+}
+
 /*
  * One complete CSV row s[0..n): the header, or a record appended to out.
  * Returns 1 when a record was added, 0 when none (header, blank), -1 when
@@ -352,15 +367,7 @@ static int csv_row(struct decoder *d, const char *s, size_t n, uint64_t line,
 		bad_record(e, origin, d->recno, line, "invalid CSV", why);
 		return -1;
 	}
-	d->out.len = 0;
-	buf_putc(&d->out, '{');
-	for (size_t i = 0; i < (size_t)nf; i++) {
-		if (i)
-			buf_putc(&d->out, ',');
-		buf_append(&d->out, d->header.p + d->hoff[i], d->hoff[i + 1] - d->hoff[i]);
-		csv_field_json(&d->out, &d->unq, s + d->foff[i], d->flen[i]);
-	}
-	buf_putc(&d->out, '}');
+	csv_object(d, s, (size_t)nf);
 	batch_add(out, d->out.p, d->out.len, tag);
 	return 1;
 }
@@ -599,6 +606,52 @@ static struct batch *decode_logfmt(struct decoder *d, struct batch *b, struct ws
 		return NULL;
 	}
 	return out;
+}
+
+/*
+ * Decode one text s[0..n) (a record or a field's text) as one value of
+ * the decoder's codec: JSON (checked, returned as it is), a CSV row under
+ * the decoder's columns, or a logfmt line.  Returns 0 with *json and
+ * *jlen (valid until the next call), or -1 with *why.
+ */
+int decoder_one(struct decoder *d, const char *s, size_t n, const char **json, size_t *jlen,
+		const char **why)
+{
+	long nf;
+
+	switch (d->codec) {
+	case CODEC_JSON:
+		if (jdoc_parse(d->doc, s, n, 0) != 0) {
+			*why = jdoc_error(d->doc);
+			return -1;
+		}
+		*json = s;
+		*jlen = n;
+		return 0;
+	case CODEC_CSV:
+		if (!d->have_header)
+			columns_header(d);
+		if (n && s[n - 1] == '\r')
+			n--;
+		nf = csv_split(d, s, n);
+		if (nf < 0) {
+			*why = "a quote inside an unquoted field, or text after a closing quote";
+			return -1;
+		}
+		if ((size_t)nf != d->nh) {
+			*why = "the number of fields is not that of the columns";
+			return -1;
+		}
+		csv_object(d, s, (size_t)nf);
+		break;
+	default:
+		if (lf_line(d, s, n, why) != 0)
+			return -1;
+		break;
+	}
+	*json = d->out.p;
+	*jlen = d->out.len;
+	return 0;
 }
 
 struct batch *decoder_batch(struct decoder *d, struct batch *b, struct wstats *ws,

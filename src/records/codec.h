@@ -70,6 +70,11 @@ void decoder_free(struct decoder *d);
  * dropped by on_error are counted in ws (read and dropped). */
 struct batch *decoder_batch(struct decoder *d, struct batch *b, struct wstats *ws,
 			    struct err *e);
+/* Decode one text (a record, or a field's text, for the parse stage) as
+ * one value: 0 with its JSON text (valid until the next call), or -1 with
+ * *why.  CSV needs the decoder's columns. */
+int decoder_one(struct decoder *d, const char *s, size_t n, const char **json, size_t *jlen,
+		const char **why);
 /* At the end of an input: 0, or -1 with e set when a record was left
  * unfinished (an open quote). */
 int decoder_finish(struct decoder *d, const char *origin, struct err *e);
