@@ -37,7 +37,6 @@
 #include "records/jpath.h"
 #include "records/pattern.h"
 #include "records/where.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 enum { ON_ERROR_FAIL, ON_ERROR_DROP, ON_ERROR_KEEP };
@@ -88,14 +87,12 @@ static const struct option filter_options[] = {
 	{ .name = NULL },
 };
 
-/* Where a bad pattern or expression is reported: its own node. */
-static const struct node *option_node(const struct stage *st, const char *key)
+/* Where a bad pattern or expression is reported: its own value. */
+static struct pos option_pos(const struct stage *st, const char *key)
 {
-	const struct node *n = st->kind_at;
+	struct pos at = stage_opt_pos(st, key);
 
-	if (n && n->type == NODE_MAP && node_get(n, key))
-		return node_get(n, key);
-	return n ? n : st->at;
+	return at.file ? at : stage_pos(st);
 }
 
 /* What check compiles: one of the two (the pattern first: test_filter
@@ -119,7 +116,7 @@ static int filter_check(struct stage *st, struct diags *d)
 	size_t off = 0;
 
 	if (!c->pattern == !c->where) {
-		diag_add(d, st->kind_at ? st->kind_at : st->at, c->pattern
+		diag_at(d, stage_pos(st), c->pattern
 			 ? "filter takes pattern or where, not both"
 			 : "missing required option 'pattern' for filter");
 		return -1;
@@ -131,12 +128,12 @@ static int filter_check(struct stage *st, struct diags *d)
 	fp->by_field = 0;
 	if (c->field) {
 		if (c->where) {
-			diag_add(d, option_node(st, "field"), "field goes with pattern; "
+			diag_at(d, option_pos(st, "field"), "field goes with pattern; "
 				 "where names its fields itself");
 			return -1;
 		}
 		if (field_path(&fp->field, c->field, msg, sizeof msg, &off)) {
-			diag_add(d, option_node(st, "field"), "field: bad path '%s': %s at column %zu",
+			diag_at(d, option_pos(st, "field"), "field: bad path '%s': %s at column %zu",
 				 c->field, msg, off + 1);
 			return -1;
 		}
@@ -145,7 +142,7 @@ static int filter_check(struct stage *st, struct diags *d)
 	if (c->where) {
 		struct where *w = where_compile(c->where, strlen(c->where), msg, sizeof msg, &off);
 		if (!w) {
-			diag_add(d, option_node(st, "where"),
+			diag_at(d, option_pos(st, "where"),
 				 "bad where expression at column %zu: %s", off, msg);
 			return -1;
 		}
@@ -156,7 +153,7 @@ static int filter_check(struct stage *st, struct diags *d)
 	struct pattern *p = pattern_compile(c->pattern, strlen(c->pattern), flags, msg,
 					    sizeof msg, &off);
 	if (!p) {
-		diag_add(d, option_node(st, "pattern"), "bad pattern: %s at offset %zu", msg, off);
+		diag_at(d, option_pos(st, "pattern"), "bad pattern: %s at offset %zu", msg, off);
 		return -1;
 	}
 	pattern_set_limits(p, (uint32_t)c->match_limit, (uint32_t)c->depth_limit);

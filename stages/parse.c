@@ -29,7 +29,6 @@
 #include "records/json_doc.h"
 #include "records/jpath.h"
 #include "records/pattern.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 struct parse_conf {
@@ -76,13 +75,12 @@ struct parse_priv {
 	int by_field;
 };
 
-static const struct node *key_node(const struct stage *st, const char *key)
+/* Where a bad option is reported: its own value, else the stage. */
+static struct pos key_pos(const struct stage *st, const char *key)
 {
-	const struct node *n = st->kind_at;
+	struct pos at = stage_opt_pos(st, key);
 
-	if (n && n->type == NODE_MAP && node_get(n, key))
-		return node_get(n, key);
-	return n ? n : st->at;
+	return at.file ? at : stage_pos(st);
 }
 
 static void parse_free(struct stage *st)
@@ -115,7 +113,7 @@ static int parse_check(struct stage *st, struct diags *d)
 	parse_free(st);
 	pp = st->priv = csp_calloc(1, sizeof *pp);
 	if (!c->regex == (c->codec == CODEC_TEXT)) {
-		diag_add(d, st->kind_at ? st->kind_at : st->at, c->regex
+		diag_at(d, stage_pos(st), c->regex
 			 ? "parse takes regex or codec, not both"
 			 : "parse needs regex or codec (json, csv or logfmt)");
 		return -1;
@@ -124,7 +122,7 @@ static int parse_check(struct stage *st, struct diags *d)
 		pp->re = pattern_compile(c->regex, strlen(c->regex),
 					 c->ignore_case ? PAT_ICASE : 0, msg, sizeof msg, &off);
 		if (!pp->re) {
-			diag_add(d, key_node(st, "regex"), "bad pattern: %s at offset %zu", msg, off);
+			diag_at(d, key_pos(st, "regex"), "bad pattern: %s at offset %zu", msg, off);
 			return -1;
 		}
 		const char *name;
@@ -142,42 +140,42 @@ static int parse_check(struct stage *st, struct diags *d)
 			pp->groups[k].group = group;
 		}
 		if (pp->ngroups == 0) {
-			diag_add(d, key_node(st, "regex"), "regex: no named group: name the "
+			diag_at(d, key_pos(st, "regex"), "regex: no named group: name the "
 				 "fields with (?<name>...)");
 			return -1;
 		}
 	}
 	if (c->columns.n && c->codec != CODEC_CSV) {
-		diag_add(d, key_node(st, "columns"), "columns: only codec csv takes columns");
+		diag_at(d, key_pos(st, "columns"), "columns: only codec csv takes columns");
 		return -1;
 	}
 	if (c->codec == CODEC_CSV && !c->columns.n) {
-		diag_add(d, key_node(st, "codec"), "codec csv needs columns: each record is one "
+		diag_at(d, key_pos(st, "codec"), "codec csv needs columns: each record is one "
 			 "row, with no header");
 		return -1;
 	}
 	if (columns_compile(&pp->cols, c->columns.v, c->columns.n, msg, sizeof msg, &bad,
 			    &off)) {
-		diag_add(d, c->columns.at && c->columns.at[bad] ? c->columns.at[bad]
-			 : key_node(st, "columns"), "columns: item %zu: bad path '%s': %s at "
+		diag_at(d, c->columns.at && c->columns.at[bad].file ? c->columns.at[bad]
+			 : key_pos(st, "columns"), "columns: item %zu: bad path '%s': %s at "
 			 "column %zu", bad + 1, c->columns.v[bad], msg, off + 1);
 		return -1;
 	}
 	if (c->field) {
 		struct jedit *ed;
 		if (field_path(&pp->field, c->field, msg, sizeof msg, &off)) {
-			diag_add(d, key_node(st, "field"), "field: bad path '%s': %s at column %zu",
+			diag_at(d, key_pos(st, "field"), "field: bad path '%s': %s at column %zu",
 				 c->field, msg, off + 1);
 			return -1;
 		}
 		for (size_t i = 0; i < pp->field.n; i++)
 			if (!pp->field.steps[i].key) {
-				diag_add(d, key_node(st, "field"), "field: '%s' is not a member "
+				diag_at(d, key_pos(st, "field"), "field: '%s' is not a member "
 					 "path such as .a or .a.b", c->field);
 				return -1;
 			}
 		if (pp->field.n == 0) {
-			diag_add(d, key_node(st, "field"), "field: '.' is the record; leave "
+			diag_at(d, key_pos(st, "field"), "field: '.' is the record; leave "
 				 "field out to parse the whole record");
 			return -1;
 		}

@@ -567,14 +567,14 @@ static int check_columns(struct stage *st, int codec, const struct strlist *l,
 
 	columns_free(cols);
 	if (l->n && codec != CODEC_CSV) {
-		diag_add(d, l->at && l->at[0] ? l->at[0] : st->kind_at,
-			 "columns: only codec csv takes columns");
+		diag_at(d, l->at && l->at[0].file ? l->at[0] : stage_pos(st),
+			"columns: only codec csv takes columns");
 		return -1;
 	}
 	if (columns_compile(cols, l->v, l->n, msg, sizeof msg, &bad, &at)) {
-		diag_add(d, l->at && l->at[bad] ? l->at[bad] : st->kind_at,
-			 "columns: item %zu: bad path '%s': %s at column %zu", bad + 1,
-			 l->v[bad], msg, at + 1);
+		diag_at(d, l->at && l->at[bad].file ? l->at[bad] : stage_pos(st),
+			"columns: item %zu: bad path '%s': %s at column %zu", bad + 1,
+			l->v[bad], msg, at + 1);
 		return -1;
 	}
 	return 0;
@@ -587,9 +587,8 @@ static int check_columns(struct stage *st, int codec, const struct strlist *l,
 int input_check(struct stage *st, struct input_conf *c, struct diags *d)
 {
 	if (c->codec != CODEC_TEXT && c->format != FRAMING_LINES) {
-		diag_add(d, st->kind_at ? st->kind_at : st->at,
-			 "codec %s reads lines: it cannot be used with format %s",
-			 codec_names[c->codec], input_format_names[c->format]);
+		diag_at(d, stage_pos(st), "codec %s reads lines: it cannot be used with format %s",
+			codec_names[c->codec], input_format_names[c->format]);
 		return -1;
 	}
 	return check_columns(st, c->codec, &c->columns, &c->cols, d);

@@ -81,7 +81,6 @@ int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, str
 int writer_flush(struct writer *w, struct err *e);
 void writer_fini(struct writer *w);
 
-#endif
 
 /* The reading options of stdin and files, as rows of their tables;
  * `type` is the stage's config struct, which holds a struct input_conf
@@ -151,3 +150,4 @@ void output_conf_free(struct output_conf *c);
 int input_check(struct stage *st, struct input_conf *c, struct diags *d);
 /* Release what input_check made; for its free callback. */
 void input_conf_free(struct input_conf *c);
+#endif
