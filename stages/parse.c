@@ -237,20 +237,20 @@ static void captures_json(const struct parse_priv *pp, struct pattern_match *m, 
 	const size_t *ov = pattern_ovector(m);
 
 	out->len = 0;
-	buf_putc(out, '{');
+	jbuf_put(out, '{');
 	for (size_t i = 0; i < pp->ngroups; i++) {
 		const char *name = pp->groups[i].name;
 		int group = pp->groups[i].group;
 		if (i)
-			buf_putc(out, ',');
+			jbuf_put(out, ',');
 		json_put_string(out, name, strlen(name));
-		buf_putc(out, ':');
+		jbuf_put(out, ':');
 		if (ov[2 * group] == (size_t)-1)
 			buf_append(out, "null", 4);
 		else
 			json_put_string(out, s + ov[2 * group], ov[2 * group + 1] - ov[2 * group]);
 	}
-	buf_putc(out, '}');
+	jbuf_put(out, '}');
 }
 
 /*

@@ -287,7 +287,7 @@ static void csv_header(struct decoder *d, const char *s, size_t nf)
 		name.len = 0;
 		csv_field_json(&name, &d->unq, s + d->foff[i], d->flen[i]);
 		buf_append(&d->header, name.p, name.len);
-		buf_putc(&d->header, ':');
+		jbuf_put(&d->header, ':');
 	}
 	d->hoff[nf] = d->header.len;
 	d->nh = nf;
@@ -305,7 +305,7 @@ static void columns_header(struct decoder *d)
 		name.len = 0;
 		column_name(&name, &d->cols->paths[i]);
 		json_put_string(&d->header, name.p, name.len);
-		buf_putc(&d->header, ':');
+		jbuf_put(&d->header, ':');
 	}
 	d->hoff[d->cols->n] = d->header.len;
 	d->nh = d->cols->n;
@@ -318,14 +318,14 @@ static void columns_header(struct decoder *d)
 static void csv_object(struct decoder *d, const char *s, size_t nf)
 {
 	d->out.len = 0;
-	buf_putc(&d->out, '{');
+	jbuf_put(&d->out, '{');
 	for (size_t i = 0; i < nf; i++) {
 		if (i)
-			buf_putc(&d->out, ',');
+			jbuf_put(&d->out, ',');
 		buf_append(&d->out, d->header.p + d->hoff[i], d->hoff[i + 1] - d->hoff[i]);
 		csv_field_json(&d->out, &d->unq, s + d->foff[i], d->flen[i]);
 	}
-	buf_putc(&d->out, '}');
+	jbuf_put(&d->out, '}');
 }
 
 /*
@@ -396,7 +396,7 @@ static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstat
 				d->row_line = line_of(b, i);
 			buf_append(&d->row, p, n);
 			if (!quotes_even(d->row.p, d->row.len, 0)) {
-				buf_putc(&d->row, '\n');
+				jbuf_put(&d->row, '\n');
 				continue;
 			}
 			r = csv_row(d, d->row.p, d->row.len, d->row_line, b->origin, out, tag,
@@ -444,18 +444,18 @@ static size_t lf_quoted(struct buf *tmp, const char *s, size_t n)
 	tmp->len = 0;
 	while (i < n && s[i] != '"') {
 		if (s[i] != '\\') {
-			buf_putc(tmp, s[i++]);
+			jbuf_put(tmp, s[i++]);
 			continue;
 		}
 		if (i + 1 >= n)
 			return 0;
 		switch (s[i + 1]) {
-		case '"': case '\\': case '/': buf_putc(tmp, s[i + 1]); break;
-		case 'n': buf_putc(tmp, '\n'); break;
-		case 't': buf_putc(tmp, '\t'); break;
-		case 'r': buf_putc(tmp, '\r'); break;
-		case 'b': buf_putc(tmp, '\b'); break;
-		case 'f': buf_putc(tmp, '\f'); break;
+		case '"': case '\\': case '/': jbuf_put(tmp, s[i + 1]); break;
+		case 'n': jbuf_put(tmp, '\n'); break;
+		case 't': jbuf_put(tmp, '\t'); break;
+		case 'r': jbuf_put(tmp, '\r'); break;
+		case 'b': jbuf_put(tmp, '\b'); break;
+		case 'f': jbuf_put(tmp, '\f'); break;
 		case 'u': {
 			unsigned u = 0;
 			char c8[4];
@@ -471,7 +471,7 @@ static size_t lf_quoted(struct buf *tmp, const char *s, size_t n)
 					return 0;
 			}
 			if (u < 0x80) {
-				buf_putc(tmp, (char)u);
+				jbuf_put(tmp, (char)u);
 			} else if (u < 0x800) {
 				c8[0] = (char)(0xc0 | (u >> 6));
 				c8[1] = (char)(0x80 | (u & 0x3f));
@@ -505,7 +505,7 @@ static int lf_line(struct decoder *d, const char *s, size_t n, const char **why)
 	if (n && s[n - 1] == '\r')
 		n--;
 	d->out.len = 0;
-	buf_putc(&d->out, '{');
+	jbuf_put(&d->out, '{');
 	for (;;) {
 		while (i < n && (unsigned char)s[i] <= ' ')
 			i++;
@@ -519,10 +519,10 @@ static int lf_line(struct decoder *d, const char *s, size_t n, const char **why)
 			return -1;
 		}
 		if (!first)
-			buf_putc(&d->out, ',');
+			jbuf_put(&d->out, ',');
 		first = 0;
 		json_put_string(&d->out, s + i, k - i);
-		buf_putc(&d->out, ':');
+		jbuf_put(&d->out, ':');
 		i = k;
 		if (i >= n || s[i] != '=') {
 			/* A bare key. */
@@ -560,7 +560,7 @@ static int lf_line(struct decoder *d, const char *s, size_t n, const char **why)
 		json_put_string(&d->out, s + i, k - i);
 		i = k;
 	}
-	buf_putc(&d->out, '}');
+	jbuf_put(&d->out, '}');
 	return 0;
 }
 
@@ -727,13 +727,13 @@ static void csv_put(struct buf *b, const char *s, size_t n)
 		buf_append(b, s, n);
 		return;
 	}
-	buf_putc(b, '"');
+	jbuf_put(b, '"');
 	for (i = 0; i < n; i++) {
 		if (s[i] == '"')
-			buf_putc(b, '"');
-		buf_putc(b, s[i]);
+			jbuf_put(b, '"');
+		jbuf_put(b, s[i]);
 	}
-	buf_putc(b, '"');
+	jbuf_put(b, '"');
 }
 
 static void csv_put_value(struct buf *b, struct buf *tmp, const struct jval *v)
@@ -773,7 +773,7 @@ static void csv_header_row(struct encoder *en, struct batch *out, const struct j
 	if (en->cols) {
 		for (size_t i = 0; i < en->cols->n; i++) {
 			if (i)
-				buf_putc(&h, ',');
+				jbuf_put(&h, ',');
 			name.len = 0;
 			column_name(&name, &en->cols->paths[i]);
 			csv_put(&h, name.p, name.len);
@@ -781,7 +781,7 @@ static void csv_header_row(struct encoder *en, struct batch *out, const struct j
 	} else {
 		for (size_t i = 0; i < en->nk; i++) {
 			if (i)
-				buf_putc(&h, ',');
+				jbuf_put(&h, ',');
 			csv_put(&h, en->keys[i], en->klen[i]);
 		}
 	}
@@ -822,10 +822,10 @@ static int logfmt_record(struct encoder *en, const struct jval *root)
 	jval_iter(root, &it);
 	while (jval_next(&it, root, &k, &kl, &v)) {
 		if (!first)
-			buf_putc(&en->out, ' ');
+			jbuf_put(&en->out, ' ');
 		first = 0;
 		buf_append(&en->out, k, kl);
-		buf_putc(&en->out, '=');
+		jbuf_put(&en->out, '=');
 		if (v.type == JT_STRING) {
 			logfmt_put(&en->out, v.str, v.len);
 		} else {
@@ -884,7 +884,7 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 		if (en->cols) {
 			for (size_t k = 0; k < en->cols->n; k++) {
 				if (k)
-					buf_putc(&en->out, ',');
+					jbuf_put(&en->out, ',');
 				jpath_eval(&en->cols->paths[k], &root, &v);
 				csv_put_value(&en->out, tmp, &v);
 			}
@@ -892,7 +892,7 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 			size_t found = 0;
 			for (size_t k = 0; k < en->nk; k++) {
 				if (k)
-					buf_putc(&en->out, ',');
+					jbuf_put(&en->out, ',');
 				found += (size_t)jval_key(&root, en->keys[k], en->klen[k], &v);
 				csv_put_value(&en->out, tmp, &v);
 			}

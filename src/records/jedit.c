@@ -95,11 +95,11 @@ int jedit_value(struct jedit *ed, const char *s, size_t len, int plain, char *ms
 		int paren;
 
 		if (s[i] != '$') {
-			buf_putc(&lit, s[i++]);
+			jbuf_put(&lit, s[i++]);
 			continue;
 		}
 		if (i + 1 < len && s[i + 1] == '$') {
-			buf_putc(&lit, '$');
+			jbuf_put(&lit, '$');
 			i += 2;
 			continue;
 		}
@@ -245,10 +245,10 @@ static void put_member(const struct apply *a, const int *idx, size_t nidx, size_
 	if (last < 0 && !vin && nd == 0)
 		return;
 	if (!*first)
-		buf_putc(out, ',');
+		jbuf_put(out, ',');
 	*first = 0;
 	json_put_string(out, k, kl);
-	buf_putc(out, ':');
+	jbuf_put(out, ':');
 	if (nd > 0) {
 		struct jval base;
 		int f2 = 1;
@@ -272,9 +272,9 @@ static void put_member(const struct apply *a, const int *idx, size_t nidx, size_
 				return;
 			}
 		}
-		buf_putc(out, '{');
+		jbuf_put(out, '{');
 		put_level(a, deeper, nd, depth + 1, &base, &f2);
-		buf_putc(out, '}');
+		jbuf_put(out, '}');
 		return;
 	}
 	if (last >= 0)
@@ -297,10 +297,10 @@ static int renamed(const struct jedits *e, const int *idx, size_t nidx, const ch
 		if (ed->kind != JE_RENAME || !key_is(&ed->from.steps[0], k, kl))
 			continue;
 		if (!*first)
-			buf_putc(out, ',');
+			jbuf_put(out, ',');
 		*first = 0;
 		json_put_string(out, ed->path.steps[0].key, ed->path.steps[0].klen);
-		buf_putc(out, ':');
+		jbuf_put(out, ':');
 		json_put_value(out, v);
 		return 1;
 	}
@@ -350,10 +350,10 @@ static void put_level(const struct apply *a, const int *idx, size_t nidx, size_t
 				}
 			if (nh == 0) {
 				if (!*first)
-					buf_putc(out, ',');
+					jbuf_put(out, ',');
 				*first = 0;
 				json_put_string(out, k, kl);
-				buf_putc(out, ':');
+				jbuf_put(out, ':');
 				json_put_value(out, &v);
 				continue;
 			}
@@ -389,8 +389,8 @@ int jedits_apply(const struct jedits *e, const struct jval *root, struct buf *ou
 	for (size_t i = 0; i < e->n; i++)
 		idx[i] = (int)i;
 	out->len = 0;
-	buf_putc(out, '{');
+	jbuf_put(out, '{');
 	put_level(&a, idx, e->n, 0, root, &first);
-	buf_putc(out, '}');
+	jbuf_put(out, '}');
 	return 0;
 }

@@ -277,35 +277,56 @@ int jpath_eval(const struct jpath *p, const struct jval *v, struct jval *out)
 
 /* ---- writing ---------------------------------------------------------- */
 
+/* Bytes a JSON string cannot hold as they are: control bytes, '"', '\\'. */
+static const unsigned char must_escape[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
+/*
+ * Append s[0..n) as a JSON string.  Runs of plain bytes are copied whole
+ * into room reserved once; only the bytes that need an escape take the
+ * slow path.
+ */
 void json_put_string(struct buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t run = 0;
+	size_t i = 0;
 
 	buf_reserve(b, n + 2);
-	buf_putc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		buf_append(b, s + run, i - run);
-		run = i + 1;
+	b->p[b->len++] = '"';
+	while (i < n) {
+		size_t run = i;
+		while (run < n && !must_escape[(unsigned char)s[run]])
+			run++;
+		if (run > i) {
+			buf_reserve(b, run - i + 1);
+			memcpy(b->p + b->len, s + i, run - i);
+			b->len += run - i;
+			i = run;
+			if (i == n)
+				break;
+		}
+		unsigned char c = (unsigned char)s[i++];
+		char e[6] = { '\\', 0, '0', '0', hex[c >> 4], hex[c & 15] };
+		size_t k = 2;
 		switch (c) {
-		case '"': buf_append(b, "\\\"", 2); break;
-		case '\\': buf_append(b, "\\\\", 2); break;
-		case '\n': buf_append(b, "\\n", 2); break;
-		case '\r': buf_append(b, "\\r", 2); break;
-		case '\t': buf_append(b, "\\t", 2); break;
-		case '\b': buf_append(b, "\\b", 2); break;
-		case '\f': buf_append(b, "\\f", 2); break;
-		default: {
-			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			buf_append(b, u, 6);
+		case '"': e[1] = '"'; break;
+		case '\\': e[1] = '\\'; break;
+		case '\n': e[1] = 'n'; break;
+		case '\r': e[1] = 'r'; break;
+		case '\t': e[1] = 't'; break;
+		case '\b': e[1] = 'b'; break;
+		case '\f': e[1] = 'f'; break;
+		default: e[1] = 'u'; k = 6; break;
 		}
-		}
+		buf_reserve(b, k + 1);
+		memcpy(b->p + b->len, e, k);
+		b->len += k;
 	}
-	buf_append(b, s + run, n - run);
-	buf_putc(b, '"');
+	buf_reserve(b, 1);
+	b->p[b->len++] = '"';
 }
 
 static void put_number(struct buf *b, const struct jval *v)
@@ -338,19 +359,19 @@ void json_put_value(struct buf *b, const struct jval *v)
 	case JT_STRING: json_put_string(b, v->str, v->len); break;
 	case JT_ARRAY:
 	case JT_OBJECT:
-		buf_putc(b, v->type == JT_ARRAY ? '[' : '{');
+		jbuf_put(b, v->type == JT_ARRAY ? '[' : '{');
 		jval_iter(v, &it);
 		while (jval_next(&it, v, &k, &kl, &item)) {
 			if (!first)
-				buf_putc(b, ',');
+				jbuf_put(b, ',');
 			first = 0;
 			if (v->type == JT_OBJECT) {
 				json_put_string(b, k, kl);
-				buf_putc(b, ':');
+				jbuf_put(b, ':');
 			}
 			json_put_value(b, &item);
 		}
-		buf_putc(b, v->type == JT_ARRAY ? ']' : '}');
+		jbuf_put(b, v->type == JT_ARRAY ? ']' : '}');
 		break;
 	}
 }

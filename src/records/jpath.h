@@ -19,9 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/util.h"
 #include "records/json_doc.h"
-
-struct buf;
 
 struct jstep {
 	char *key;           /* a member's key (decoded), or NULL for an index */
@@ -43,6 +42,15 @@ int jpath_parse(struct jpath *p, const char *s, size_t len, int whole,
 void jpath_free(struct jpath *p);
 /* The value at p in v (null when missing).  Returns 1 when found. */
 int jpath_eval(const struct jpath *p, const struct jval *v, struct jval *out);
+
+/* buf_putc without the call and the terminating NUL: for the hot loops
+ * that write records (they are (pointer, length), never C strings). */
+static inline void jbuf_put(struct buf *b, char c)
+{
+	if (b->len + 1 >= b->cap)
+		buf_reserve(b, 1);
+	b->p[b->len++] = c;
+}
 
 /* Append s[0..n) as a JSON string (quotes and escapes; bytes that are not
  * valid UTF-8 are copied as they are: carried, not mangled). */
