@@ -128,6 +128,7 @@ FUZZ_TARGETS = [
     'test/fuzz/fuzz_spec.c',
     'test/fuzz/fuzz_framer.c',
     'test/fuzz/fuzz_decompress.c',
+    'test/fuzz/fuzz_records.c',
 ]
 
 LIBS = [

@@ -483,17 +483,6 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 	return changed ? R_CHANGED : R_SAME;
 }
 
-/* A fresh output batch carrying in's provenance. */
-static struct batch *out_batch(const struct batch *in)
-{
-	struct batch *o = batch_new((enum framing)in->framing, 0, 0);
-
-	o->origin = in->origin;
-	o->first_rec = in->first_rec;
-	o->offset = in->offset;
-	return o;
-}
-
 /*
  * Map batch in into new batches of the standard size, pushed on out in
  * order.  Takes ownership of in (freed).  Records dropped by a template's
@@ -505,8 +494,7 @@ static int map_process(struct worker *w, struct batch *in, struct outq *out,
 {
 	const struct map_conf *c = w->stage->conf;
 	struct map_worker *mw = w->state;
-	struct batch *o = out_batch(in);
-	size_t term = batch_term_len(in);
+	struct batch *o = NULL;
 	uint64_t filtered = 0;
 	int rc = STAGE_OK;
 
@@ -523,25 +511,14 @@ static int map_process(struct worker *w, struct batch *in, struct outq *out,
 			filtered++;
 			continue;
 		}
-		/* Keep batches at the pooled size: start a new one rather
-		 * than grow this one. */
-		if (o->n > 0 && (o->len + len + term > o->cap || o->n == o->rcap)) {
-			if (outq_push(out, o) != 0) {
-				o = NULL;
-				rc = STAGE_STOP;
-				break;
-			}
-			o = out_batch(in);
+		if (outq_add(out, &o, in, p, len, in->recs[i].tag) != 0) {
+			rc = STAGE_STOP;
+			break;
 		}
-		batch_add(o, p, len, in->recs[i].tag);
 	}
 	wstat_add(&w->stats->filtered, filtered);
-	if (rc == STAGE_OK && o && o->n > 0) {
-		if (outq_push(out, o) != 0)
-			rc = STAGE_STOP;
-		o = NULL;
-	}
-	batch_free(o);
+	if (outq_done(out, &o, rc != STAGE_OK) != 0)
+		rc = STAGE_STOP;
 	batch_free(in);
 	return rc;
 }

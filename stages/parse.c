@@ -329,17 +329,6 @@ static int parse_record(const struct parse_priv *pp, struct parse_worker *pw, co
 	return 1;
 }
 
-/* A fresh output batch carrying in's provenance. */
-static struct batch *out_batch(const struct batch *in)
-{
-	struct batch *o = batch_new((enum framing)in->framing, 0, 0);
-
-	o->origin = in->origin;
-	o->first_rec = in->first_rec;
-	o->offset = in->offset;
-	return o;
-}
-
 /*
  * Parse batch in into new batches pushed on out in order.  Takes
  * ownership of in.  Records dropped by on_error are counted as dropped.
@@ -351,8 +340,7 @@ static int parse_process(struct worker *w, struct batch *in, struct outq *out, s
 	const struct parse_conf *c = w->stage->conf;
 	const struct parse_priv *pp = w->stage->priv;
 	struct parse_worker *pw = w->state;
-	struct batch *o = out_batch(in);
-	size_t term = batch_term_len(in);
+	struct batch *o = NULL;
 	uint64_t dropped = 0;
 	int rc = STAGE_OK;
 
@@ -378,23 +366,14 @@ static int parse_process(struct worker *w, struct batch *in, struct outq *out, s
 				break;
 			}
 		}
-		if (o->n > 0 && (o->len + vlen + term > o->cap || o->n == o->rcap)) {
-			if (outq_push(out, o) != 0) {
-				o = NULL;
-				rc = STAGE_STOP;
-				break;
-			}
-			o = out_batch(in);
+		if (outq_add(out, &o, in, val, vlen, in->recs[i].tag) != 0) {
+			rc = STAGE_STOP;
+			break;
 		}
-		batch_add(o, val, vlen, in->recs[i].tag);
 	}
 	wstat_add(&w->stats->dropped, dropped);
-	if (rc == STAGE_OK && o && o->n > 0) {
-		if (outq_push(out, o) != 0)
-			rc = STAGE_STOP;
-		o = NULL;
-	}
-	batch_free(o);
+	if (outq_done(out, &o, rc != STAGE_OK) != 0)
+		rc = STAGE_STOP;
 	batch_free(in);
 	return rc;
 }

@@ -6,8 +6,6 @@
 
 load helpers
 
-STRUCT=${LOGHUB_STRUCTURED:-$LOGHUB/../loghub-structured}
-
 # values MODE SRC OUT: the records of OUT are those of SRC, as values.
 values() {
 	python3 - "$@" <<'PY'

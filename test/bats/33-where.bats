@@ -5,8 +5,6 @@
 
 load helpers
 
-STRUCT=${LOGHUB_STRUCTURED:-$LOGHUB/../loghub-structured}
-
 # same WHERE JQ: cspipe's where keeps what jq's select keeps.
 same() {
 	pipeline p.yaml <<YAML

@@ -5,8 +5,6 @@
 
 load helpers
 
-STRUCT=${LOGHUB_STRUCTURED:-$LOGHUB/../loghub-structured}
-
 # same OPS JQ: map with OPS gives what jq -c JQ gives, as values.
 same() {
 	pipeline p.yaml <<YAML

@@ -6,8 +6,6 @@
 
 load helpers
 
-STRUCT=${LOGHUB_STRUCTURED:-$LOGHUB/../loghub-structured}
-
 @test "parse regex makes one field per named group, as python3's re" {
 	pipeline p.yaml <<'YAML'
 stages:

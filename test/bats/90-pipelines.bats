@@ -59,7 +59,7 @@ P=$TOP/pipelines
 }
 
 @test "json-errors keeps and reshapes what jq selects, as CSV" {
-	S=$LOGHUB/../loghub-structured
+	S=$STRUCT
 	cspipe run "$P/json-errors.yaml" "$S"/*_2k.jsonl > out.csv
 	cat "$S"/*_2k.jsonl | jq -c 'select(.Level == "ERROR" or .Level == "error" or
 		(.Level == "WARN" and .Pid != null and .Pid > 1000)) |
@@ -76,7 +76,7 @@ for r in rows[1:]:
 }
 
 @test "csv-to-jsonl gives what python3's csv module reads" {
-	S=$LOGHUB/../loghub-structured
+	S=$STRUCT
 	cspipe run "$P/csv-to-jsonl.yaml" "$S/Mac_2k.log_structured.csv" "$S/HPC_2k.log_structured.csv" > out
 	python3 - "$S/Mac_2k.log_structured.csv" "$S/HPC_2k.log_structured.csv" <<'PY'
 import csv, json, sys
