@@ -479,7 +479,10 @@ static int exec_process(struct worker *w, struct batch *in, struct outq *out,
 					goto fail;
 				}
 				refused++;
-				if (breaker_wait(xs, seen, w->ctx) != CSP_OK)
+				/* Once the run is stopping, a cooldown would
+				 * only hold up the drain: the batch, which
+				 * cannot run now, is dropped. */
+				if (breaker_wait(xs, seen, stage_pace_ctx(w->stage)) != CSP_OK)
 					goto canceled;
 				continue;
 			}
@@ -554,7 +557,7 @@ const struct stage_kind kind_exec = {
 	.name = "exec",
 	.summary = "run a command per batch: the batch on its stdin, its stdout as records",
 	.role = ROLE_TRANSFORM,
-	.flags = KIND_REFRAMES,
+	.flags = KIND_REFRAMES | KIND_WAITS,
 	.options = exec_options,
 	.conf_size = sizeof(struct exec_conf),
 	.shorthand = "command",

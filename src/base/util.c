@@ -7,22 +7,35 @@
  *
  * Nothing here depends on the runtime (src/csp) so that the file layer can
  * be tested and fuzzed on its own.  The out-of-memory policy is the
- * runtime's all the same: print "cspipe: out of memory" and abort.
+ * runtime's all the same: say so (through the handler the engine sets, which
+ * names the stage and removes temporary files) and exit 1.
  */
 #include "base/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- allocation ---- */
+
+static void (*_Atomic oom_handler)(void);
+
+void util_on_oom(void (*handler)(void))
+{
+	oom_handler = handler;
+}
 
 _Noreturn void util_oom(void)
 {
 	static const char msg[] = "cspipe: out of memory\n";
+	void (*h)(void) = oom_handler;
 
-	fputs(msg, stderr);
-	abort();
+	if (h)
+		h();
+	else
+		(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+	_exit(1);
 }
 
 void *util_malloc(size_t n)

@@ -20,10 +20,12 @@ enum {
 	EXIT_SIGTERM = 143,
 };
 
-/* Allocation that cannot fail: on exhaustion print "cspipe: out of memory"
- * and abort, the same policy as the runtime's csp_oom.  These let the file
- * layer (util, spec, config) stand without linking the runtime. */
+/* Allocation that cannot fail: on exhaustion the handler set by
+ * util_on_oom runs (else "cspipe: out of memory" is printed) and the
+ * process exits 1, the same policy as the runtime's csp_oom.  These let
+ * the file layer (util, spec, config) stand without linking the runtime. */
 _Noreturn void util_oom(void);
+void util_on_oom(void (*handler)(void));
 void *util_malloc(size_t n);
 void *util_calloc(size_t n, size_t size);
 void *util_realloc(void *p, size_t n);

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "core/engine_rt.h"
+#include "core/oom.h"
 #include "core/progress.h"
 #include "records/jpath.h"
 #include "records/pattern.h"
@@ -111,6 +112,7 @@ static int start_threads(struct engine *eng, struct err *e)
 		int nw = run_style ? 1 : st->workers;
 
 		rt->ctx = ctx_with_cancel(st->kind->role == ROLE_SOURCE ? eng->run : eng->drain);
+		rt->pace = ctx_with_cancel(rt->ctx);
 		rt->ws = csp_calloc((size_t)nw + 2, sizeof *rt->ws);
 		rt->ews = &rt->ws[nw + 1];
 		rt->workers = csp_calloc((size_t)nw, sizeof *rt->workers);
@@ -253,6 +255,14 @@ static const struct stage *next_stage_deadline(const struct pipeline *p)
 	return next;
 }
 
+/* The run is stopping (a signal, a deadline): pacing would only hold up
+ * the drain. */
+static void stop_pacing(struct engine *eng)
+{
+	for (size_t i = 0; i < eng->p->n; i++)
+		ctx_cancel_cause(eng->p->stages[i]->rt->pace, CSP_CANCELED, 0, "stopping");
+}
+
 /*
  * Run the pipeline: see engine.h.  The pipeline's stages are checked
  * already (pipeline_load); here they are started, run, and closed.
@@ -270,6 +280,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	int code = EXIT_OK;
 	const char *outcome = "ok";
 
+	oom_install();
 	eng.p = p;
 	eng.o = o;
 	pthread_mutex_init(&eng.mu, NULL);
@@ -347,6 +358,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	 * shutdown_timeout; a second signal or the timer aborts. */
 	if (!abort_run) {
 		struct ctx *timer = ctx_with_timeout(NULL, p->shutdown_timeout);
+		stop_pacing(&eng);
 		struct ctx *sig2 = NULL;
 		int r = -1;
 
@@ -360,8 +372,17 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 			ctx_release(grace);
 		}
 		if (r != 0) {
+			/* Three quarters in, the waiting stages are cut; the
+			 * rest has the last quarter to finish. */
+			struct ctx *cut_at = ctx_with_timeout(timer, p->shutdown_timeout -
+							      p->shutdown_timeout / 4);
 			sig2 = o->signals ? ctx_with_signals(NULL) : NULL;
-			r = wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
+			r = wait_phase(&eng, cut_at, sig2 ? ctx_done(sig2) : NULL, pg);
+			ctx_release(cut_at);
+			if (r == 2 && !ctx_err(timer)) {
+				engine_cut_waiting(&eng);
+				r = wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
+			}
 		}
 		if (r == 3) {
 			/* 2: the second signal; 1: a first one, in the drain
@@ -420,12 +441,14 @@ joined:
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage *st = p->stages[i];
 		struct err ce = { 0 };
-		if (st->kind->close &&
-		    st->kind->close(st, abort_run || stuck ? OUTCOME_ABORTED : OUTCOME_OK, &ce) &&
-		    !eng.failed) {
+		int cr = st->kind->close ?
+			st->kind->close(st, abort_run || stuck ? OUTCOME_ABORTED : OUTCOME_OK, &ce) : 0;
+		if (cr < 0 && !eng.failed) {
 			eng.failed = 1;
 			snprintf(eng.first.msg, sizeof eng.first.msg, "%.200s: %.800s", st->name, ce.msg);
 		}
+		if (cr == STAGE_DISCARDED && !stuck)
+			engine_discard_written(st->rt);
 	}
 
 	if (eng.failed) {
@@ -473,6 +496,7 @@ free_wiring:
 		struct stage_rt *rt = p->stages[i]->rt;
 		if (!rt)
 			continue;
+		ctx_release(rt->pace);
 		ctx_release(rt->ctx);
 		if (rt->turn)
 			chan_free(rt->turn);

@@ -24,4 +24,9 @@ struct run_opts {
  * printed any error and the requested statistics on stderr. */
 int engine_run(struct pipeline *p, const struct run_opts *o);
 
+/* For tests only: called while a batch is being sent, after its readers
+ * were chosen (widens the window in which a reader may leave).  NULL in
+ * every real run. */
+extern void (*engine_emit_pause)(void);
+
 #endif

@@ -70,13 +70,16 @@ struct writer {
 	struct fdwait fw;
 	struct buf pending;
 	uint64_t written;        /* bytes */
+	int cancelled;           /* the last write stopped because ctx ended */
 	struct encoder *enc;     /* NULL: records written as they are */
 };
 int writer_init(struct writer *w, int fd, const char *name, struct ctx *ctx);
 /* Encode what follows with the sink's codec (writer_fini frees it). */
 void writer_set_codec(struct writer *w, const struct output_conf *c);
 /* Write b's records (counting them written in ws).  Returns STAGE_OK,
- * STAGE_STOP when the reader went away (EPIPE), or STAGE_ERROR. */
+ * STAGE_STOP when the reader went away (EPIPE: b's records count as
+ * filtered) or the context ended (an abort: they count as dropped), or
+ * STAGE_ERROR. */
 int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, struct err *e);
 int writer_flush(struct writer *w, struct err *e);
 void writer_fini(struct writer *w);
@@ -107,7 +110,7 @@ struct input_conf {
 	  .doc = "longest record accepted; a longer one is an error" },               \
 	{ .name = "gunzip", .type = OPT_ENUM, .offset = offsetof(T, in.gunzip),     \
 	  .def = "auto", .choices = input_gunzip_names,                               \
-	  .doc = "decompress gzip input (auto: when its magic bytes say so, except for chunk)" }, \
+	  .doc = "decompress gzip, zstd, xz, bzip2 input (auto: by magic bytes, except for chunk)" }, \
 	{ .name = "codec", .type = OPT_ENUM, .offset = offsetof(T, in.codec),       \
 	  .def = "text", .choices = codec_names,                                      \
 	  .doc = "decode records: text (as read), json (JSON Lines), csv (RFC 4180) or logfmt" }, \

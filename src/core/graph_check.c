@@ -297,6 +297,35 @@ void graph_raw_for_decompress(struct pipeline *p)
 	}
 }
 
+/*
+ * Two stages that write one file would each replace (or cut back) the
+ * other's output: with temporary files renamed over the target, one
+ * branch's records would vanish with exit 0.  Refused, at the second.
+ */
+void graph_check_outputs(struct builder *b)
+{
+	struct pipeline *p = b->p;
+	char **paths = csp_calloc(p->n + 1, sizeof *paths);
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct stage *st = p->stages[i];
+		if (!st->kind || !st->kind->writes || !(paths[i] = st->kind->writes(st)))
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (paths[j] && !strcmp(paths[i], paths[j])) {
+				struct pos at = stage_pos(p->stages[j]);
+				diag_at(b->d, stage_pos(st), "'%s' writes the same file as '%s' "
+					"(%d:%d): %s; one output would replace the other", st->name,
+					p->stages[j]->name, at.line, at.col, paths[i]);
+				b->errors++;
+				break;
+			}
+	}
+	for (size_t i = 0; i < p->n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
 void graph_check(struct builder *b, const struct graph_opts *o)
 {
 	struct pipeline *p = b->p;

@@ -149,6 +149,8 @@ int graph_edit_io(struct spec *s, struct node *stages, const struct graph_opts *
 
 		copy_options(s, v, src->vals[ki], stage_find(src->keys[ki]->str),
 			     stage_find("files"), "paths");
+		/* INPUT is literal even where the file's source globs. */
+		spec_map_set(s, v, "glob", spec_new_scalar(s, "command line", "false"));
 		replace_kind(s, src, "files", v);
 	}
 	if (o->output && nsink > 1) {
@@ -299,6 +301,9 @@ struct node *graph_inputs_node(struct spec *spec, const struct graph_opts *o)
 	for (size_t i = 0; i < o->ninputs; i++)
 		spec_seq_append(spec, paths, spec_new_scalar(spec, "command line", o->inputs[i]));
 	spec_map_set(spec, v, "paths", paths);
+	/* The shell has expanded INPUT already: weird[1].log is a name, not
+	 * a pattern. */
+	spec_map_set(spec, v, "glob", spec_new_scalar(spec, "command line", "false"));
 	return v;
 }
 

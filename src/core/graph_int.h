@@ -106,5 +106,7 @@ void graph_raw_for_decompress(struct pipeline *p);
 /* The graph checks: cycles, paths from a source and to a sink, readers of
  * every port; adds the implicit sink where one is needed. */
 void graph_check(struct builder *b, const struct graph_opts *o);
+/* No two stages write one file. */
+void graph_check_outputs(struct builder *b);
 
 #endif

@@ -55,12 +55,15 @@ struct diags;
 struct stage;
 struct stage_io;
 
-enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1 };
+enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1, STAGE_DISCARDED = 2 };
 
 /* The cause code (ctx_cause) of a worker's context when its stage was
  * stopped on purpose (head reached, every reader gone) rather than the run
  * aborted: what is in hand may be thrown away quietly. */
 #define STAGE_CAUSE_STOPPED 2
+/* ... when a drain ran short of shutdown_timeout and the stage, one that
+ * waits by design (KIND_WAITS), was cut: what it holds is dropped. */
+#define STAGE_CAUSE_CUT 4
 
 enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 
@@ -74,6 +77,9 @@ enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 #define KIND_NO_SHARD      (1u << 6) /* shard_by makes no sense for it */
 #define KIND_READS_BYTES   (1u << 8) /* a source whose config begins with struct
 					input_conf (fdio.h): it may gunzip */
+#define KIND_WAITS         (1u << 9) /* waits on something outside (exec's command):
+					when a drain has used three quarters of
+					shutdown_timeout, the engine cuts it */
 #define KIND_REFRAMES      (1u << 7) /* its output records are not its input records
 					(decompress, exec): the engine balances the
 					accounting at its end (fewer out: filtered,
@@ -157,6 +163,10 @@ struct stage_kind {
 	 * (memory that grows with the input), or NULL.  Optional. */
 	const char *(*unbounded)(const struct stage *st);
 	int (*check)(struct stage *st, struct diags *d);
+	/* The regular file the stage replaces or extends, as a canonical
+	 * path (links followed, "." and ".." resolved; the caller frees
+	 * it), or NULL.  Two stages may not write one file.  Optional. */
+	char *(*writes)(const struct stage *st);
 	int (*start)(struct stage *st, struct err *e);
 	void *(*worker_new)(struct stage *st, int index);
 	void (*worker_free)(struct stage *st, void *state);
@@ -166,6 +176,9 @@ struct stage_kind {
 	int (*flush)(struct worker *w, struct outq *out, struct err *e);
 	int (*emit)(struct stage *st, struct batch *b, struct err *e);
 	int (*finish)(struct stage *st, struct outq *out, struct err *e);
+	/* Commit or roll back the stage's output: 0, -1 with e set, or
+	 * STAGE_DISCARDED when what it wrote was taken back (its records
+	 * then count as dropped). */
 	int (*close)(struct stage *st, enum stage_outcome outcome, struct err *e);
 	void (*free)(struct stage *st);
 };
@@ -225,6 +238,12 @@ int stage_window(const struct stage *st);
  * on. */
 struct ctx *stage_ctx(const struct stage *st);
 
+/* The context a stage that paces its output (rate, a breaker's cooldown)
+ * waits under: it ends with the worker's context, and also once the run
+ * is stopping (a signal, a deadline), when pacing would only hold up the
+ * drain.  A stage that finds it ended while stage_ctx has not passes what
+ * it holds on without waiting.  Valid from worker_new on. */
+struct ctx *stage_pace_ctx(const struct stage *st);
 /* Where the stage's mapping wrote option `name` (file NULL when it did
  * not: a default, or a shorthand value, which is at st->kind_pos). */
 struct pos stage_opt_pos(const struct stage *st, const char *name);
