@@ -54,9 +54,9 @@ void columns_free(struct columns *c)
 static void column_name(struct buf *b, const struct jpath *p)
 {
 	if (p->n == 1 && p->steps[0].key)
-		buf_append(b, p->steps[0].key, p->steps[0].klen);
+		jbuf_append(b, p->steps[0].key, p->steps[0].klen);
 	else
-		buf_append(b, p->text + (p->text[0] == '.' && p->text[1] ? 1 : 0),
+		jbuf_append(b, p->text + (p->text[0] == '.' && p->text[1] ? 1 : 0),
 			   strlen(p->text) - (p->text[0] == '.' && p->text[1] ? 1 : 0));
 }
 
@@ -266,7 +266,7 @@ static void csv_field_json(struct buf *out, struct buf *tmp, const char *f, size
 		while (s < end) {
 			const char *q = memchr(s, '"', (size_t)(end - s));
 			size_t k = q ? (size_t)(q - s) + 1 : (size_t)(end - s);
-			buf_append(tmp, s, k);
+			jbuf_append(tmp, s, k);
 			s += k + (q ? 1 : 0);
 		}
 		json_put_string(out, tmp->p, tmp->len);
@@ -286,7 +286,7 @@ static void csv_header(struct decoder *d, const char *s, size_t nf)
 		d->hoff[i] = d->header.len;
 		name.len = 0;
 		csv_field_json(&name, &d->unq, s + d->foff[i], d->flen[i]);
-		buf_append(&d->header, name.p, name.len);
+		jbuf_append(&d->header, name.p, name.len);
 		jbuf_put(&d->header, ':');
 	}
 	d->hoff[nf] = d->header.len;
@@ -322,7 +322,7 @@ static void csv_object(struct decoder *d, const char *s, size_t nf)
 	for (size_t i = 0; i < nf; i++) {
 		if (i)
 			jbuf_put(&d->out, ',');
-		buf_append(&d->out, d->header.p + d->hoff[i], d->hoff[i + 1] - d->hoff[i]);
+		jbuf_append(&d->out, d->header.p + d->hoff[i], d->hoff[i + 1] - d->hoff[i]);
 		csv_field_json(&d->out, &d->unq, s + d->foff[i], d->flen[i]);
 	}
 	jbuf_put(&d->out, '}');
@@ -394,7 +394,7 @@ static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstat
 			 * until the quotes balance. */
 			if (d->row.len == 0)
 				d->row_line = line_of(b, i);
-			buf_append(&d->row, p, n);
+			jbuf_append(&d->row, p, n);
 			if (!quotes_even(d->row.p, d->row.len, 0)) {
 				jbuf_put(&d->row, '\n');
 				continue;
@@ -475,12 +475,12 @@ static size_t lf_quoted(struct buf *tmp, const char *s, size_t n)
 			} else if (u < 0x800) {
 				c8[0] = (char)(0xc0 | (u >> 6));
 				c8[1] = (char)(0x80 | (u & 0x3f));
-				buf_append(tmp, c8, 2);
+				jbuf_append(tmp, c8, 2);
 			} else {
 				c8[0] = (char)(0xe0 | (u >> 12));
 				c8[1] = (char)(0x80 | ((u >> 6) & 0x3f));
 				c8[2] = (char)(0x80 | (u & 0x3f));
-				buf_append(tmp, c8, 3);
+				jbuf_append(tmp, c8, 3);
 			}
 			i += 6;
 			continue;
@@ -530,7 +530,7 @@ static int lf_line(struct decoder *d, const char *s, size_t n, const char **why)
 				*why = "a '\"' inside a key";
 				return -1;
 			}
-			buf_append(&d->out, "true", 4);
+			jbuf_append(&d->out, "true", 4);
 			continue;
 		}
 		i++;
@@ -724,7 +724,7 @@ static void csv_put(struct buf *b, const char *s, size_t n)
 		if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r')
 			break;
 	if (i == n) {
-		buf_append(b, s, n);
+		jbuf_append(b, s, n);
 		return;
 	}
 	jbuf_put(b, '"');
@@ -800,7 +800,7 @@ static void logfmt_put(struct buf *b, const char *s, size_t n)
 		if ((unsigned char)s[i] <= ' ' || s[i] == '=' || s[i] == '"' || s[i] == 0x7f)
 			break;
 	if (i == n && n > 0) {
-		buf_append(b, s, n);
+		jbuf_append(b, s, n);
 		return;
 	}
 	json_put_string(b, s, n);
@@ -824,7 +824,7 @@ static int logfmt_record(struct encoder *en, const struct jval *root)
 		if (!first)
 			jbuf_put(&en->out, ' ');
 		first = 0;
-		buf_append(&en->out, k, kl);
+		jbuf_append(&en->out, k, kl);
 		jbuf_put(&en->out, '=');
 		if (v.type == JT_STRING) {
 			logfmt_put(&en->out, v.str, v.len);

@@ -284,26 +284,52 @@ static const unsigned char must_escape[256] = {
 	['"'] = 1, ['\\'] = 1,
 };
 
+/* Does the 8-byte word x hold a byte that must be escaped: below 0x20,
+ * '"' or '\\'?  (Exact: the subtractions borrow only past a byte that
+ * matches.) */
+static inline int word_escapes(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+	uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+	uint64_t below = (x - ones * 0x20) & ~x;      /* a byte < 0x20 */
+	uint64_t quote = (q - ones) & ~q;             /* a byte == '"' */
+	uint64_t slash = (bs - ones) & ~bs;           /* a byte == '\\' */
+
+	return ((below | quote | slash) & high) != 0;
+}
+
 /*
- * Append s[0..n) as a JSON string.  Runs of plain bytes are copied whole
- * into room reserved once; only the bytes that need an escape take the
- * slow path.
+ * Append s[0..n) as a JSON string.  Runs of plain bytes are found eight
+ * at a time and copied whole into room reserved once; only the bytes that
+ * need an escape take the slow path.
  */
 void json_put_string(struct buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i = 0;
 
-	buf_reserve(b, n + 2);
+	if (b->len + n + 2 >= b->cap)
+		buf_reserve(b, n + 2);
 	b->p[b->len++] = '"';
 	while (i < n) {
 		size_t run = i;
-		while (run < n && !must_escape[(unsigned char)s[run]])
-			run++;
+		for (;;) {
+			uint64_t x;
+			if (run + 8 > n) {
+				while (run < n && !must_escape[(unsigned char)s[run]])
+					run++;
+				break;
+			}
+			memcpy(&x, s + run, 8);
+			if (word_escapes(x)) {
+				while (run < n && !must_escape[(unsigned char)s[run]])
+					run++;
+				break;
+			}
+			run += 8;
+		}
 		if (run > i) {
-			buf_reserve(b, run - i + 1);
-			memcpy(b->p + b->len, s + i, run - i);
-			b->len += run - i;
+			jbuf_append(b, s + i, run - i);
 			i = run;
 			if (i == n)
 				break;
@@ -321,12 +347,9 @@ void json_put_string(struct buf *b, const char *s, size_t n)
 		case '\f': e[1] = 'f'; break;
 		default: e[1] = 'u'; k = 6; break;
 		}
-		buf_reserve(b, k + 1);
-		memcpy(b->p + b->len, e, k);
-		b->len += k;
+		jbuf_append(b, e, k);
 	}
-	buf_reserve(b, 1);
-	b->p[b->len++] = '"';
+	jbuf_put(b, '"');
 }
 
 static void put_number(struct buf *b, const struct jval *v)

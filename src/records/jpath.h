@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/util.h"
 #include "records/json_doc.h"
@@ -50,6 +51,14 @@ static inline void jbuf_put(struct buf *b, char c)
 	if (b->len + 1 >= b->cap)
 		buf_reserve(b, 1);
 	b->p[b->len++] = c;
+}
+
+static inline void jbuf_append(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n >= b->cap)
+		buf_reserve(b, n);
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
 }
 
 /* Append s[0..n) as a JSON string (quotes and escapes; bytes that are not

@@ -122,6 +122,56 @@ static void test_put_string(void **state)
 	buf_free(&b);
 }
 
+/* The escaping, byte by byte, as the JSON grammar states it. */
+static void reference_string(struct buf *b, const unsigned char *s, size_t n)
+{
+	buf_putc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			buf_printf(b, "\\%c", s[i]);
+		else if (s[i] == '\n')
+			buf_append(b, "\\n", 2);
+		else if (s[i] == '\r')
+			buf_append(b, "\\r", 2);
+		else if (s[i] == '\t')
+			buf_append(b, "\\t", 2);
+		else if (s[i] == '\b')
+			buf_append(b, "\\b", 2);
+		else if (s[i] == '\f')
+			buf_append(b, "\\f", 2);
+		else if (s[i] < 0x20)
+			buf_printf(b, "\\u%04x", s[i]);
+		else
+			buf_putc(b, (char)s[i]);
+	}
+	buf_putc(b, '"');
+}
+
+/* Every byte that needs an escape, at every position of strings up to 40
+ * bytes long (the eight-at-a-time scan and its tail), among plain ASCII
+ * and UTF-8 bytes. */
+static void test_put_string_positions(void **state)
+{
+	unsigned char s[40];
+
+	for (int c = 0; c < 256; c++) {
+		for (size_t n = 1; n <= sizeof s; n++) {
+			for (size_t at = 0; at < n; at++) {
+				struct buf got = { 0 }, want = { 0 };
+				for (size_t i = 0; i < n; i++)
+					s[i] = (unsigned char)(i % 3 == 0 ? 'a' + i % 26 : 0xc3 + i % 2);
+				s[at] = (unsigned char)c;
+				json_put_string(&got, (const char *)s, n);
+				reference_string(&want, s, n);
+				assert_int_equal(got.len, want.len);
+				assert_memory_equal(got.p, want.p, got.len);
+				buf_free(&got);
+				buf_free(&want);
+			}
+		}
+	}
+}
+
 static int where_is(const char *expr, const char *text)
 {
 	char msg[128] = "";
@@ -201,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_bad_paths),
 		cmocka_unit_test(test_unicode),
 		cmocka_unit_test(test_put_string),
+		cmocka_unit_test(test_put_string_positions),
 		cmocka_unit_test(test_where),
 		cmocka_unit_test(test_where_errors),
 	};
