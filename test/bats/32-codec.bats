@@ -220,3 +220,12 @@ YAML
 		cmp want got
 	done
 }
+
+@test "invalid UTF-8 in a CSV field is carried into the JSON text, not replaced" {
+	printf 'a,b\n1,caf\xe9 \xff\n' > in.csv
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n') > out
+	printf '{"a":"1","b":"caf\xe9 \xff"}\n' | cmp - out
+	# A sink writing JSON, and a where reading the field, carry it too.
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n  - filter: {where: %s}\n  - stdout: json\n' "'.b =~ \"^caf\"'") > out
+	printf '{"a":"1","b":"caf\xe9 \xff"}\n' | cmp - out
+}
