@@ -55,6 +55,8 @@ static inline void jbuf_put(struct buf *b, char c)
 
 static inline void jbuf_append(struct buf *b, const void *p, size_t n)
 {
+	if (n == 0)
+		return;    /* p may be an empty buffer's NULL */
 	if (b->len + n >= b->cap)
 		buf_reserve(b, n);
 	memcpy(b->p + b->len, p, n);
