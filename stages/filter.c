@@ -252,23 +252,18 @@ static int outcome(struct pass *ps, uint32_t i, int r, struct err *e)
 		case ON_ERROR_KEEP:
 			keep = 1;
 			break;
-		default:
+		default: {
+			char where[768];
+
+			batch_rec_where(where, sizeof where, b, i);
 			if (ps->why)
-				err_set(e, "%s: record %" PRIu64 ": %s", b->origin ? b->origin : "input",
-					b->first_rec ? b->first_rec + b->recs[i].tag : 0, ps->why);
-			else if (b->first_rec)
-				err_set(e, "%s: record %" PRIu64 ": %s (match_limit %" PRId64
-					", depth_limit %" PRId64 ")",
-					b->origin ? b->origin : "input",
-					b->first_rec + b->recs[i].tag, pattern_errtext(ps->m),
-					ps->c->match_limit, ps->c->depth_limit);
+				err_set(e, "%s: %s", where, ps->why);
 			else
-				err_set(e, "%s: a record at byte offset %" PRIu64 ": %s "
-					"(match_limit %" PRId64 ", depth_limit %" PRId64 ")",
-					b->origin ? b->origin : "input", b->offset,
-					pattern_errtext(ps->m), ps->c->match_limit,
+				err_set(e, "%s: %s (match_limit %" PRId64 ", depth_limit %" PRId64 ")",
+					where, pattern_errtext(ps->m), ps->c->match_limit,
 					ps->c->depth_limit);
 			return -1;
+		}
 		}
 	}
 	if (keep)
