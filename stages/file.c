@@ -33,6 +33,7 @@ struct file_conf {
 	char *path;
 	int append;
 	char *mode;
+	struct output_conf out;
 };
 
 static const struct option file_options[] = {
@@ -43,6 +44,7 @@ static const struct option file_options[] = {
 	{ .name = "mode", .type = OPT_STRING, .offset = offsetof(struct file_conf, mode),
 	  .doc = "permissions in octal, e.g. 0640 (default: those of the file replaced, "
 		 "else 0666 less the umask)" },
+	OUTPUT_OPTIONS(struct file_conf),
 	{ .name = NULL },
 };
 
@@ -71,6 +73,8 @@ static int file_check(struct stage *st, struct diags *d)
 	fs = csp_calloc(1, sizeof *fs);
 	fs->fd = -1;
 	st->priv = fs;
+	if (output_check(st, &c->out, d))
+		return -1;
 	if (c->mode) {
 		char *end;
 		unsigned long m = strtoul(c->mode, &end, 8);
@@ -244,6 +248,7 @@ static void *file_worker_new(struct stage *st, int index)
 
 	(void)index;
 	writer_init(&fs->w, fs->fd, c->path, stage_ctx(st));
+	writer_set_codec(&fs->w, &c->out);
 	return fs;
 }
 
@@ -349,6 +354,7 @@ static void file_free(struct stage *st)
 	free(fs->temp);
 	free(fs->target);
 	free(fs);
+	output_conf_free(&((struct file_conf *)st->conf)->out);
 	st->priv = NULL;
 }
 

@@ -62,7 +62,11 @@ static int files_check(struct stage *st, struct diags *d)
 		diag_at(d, stage_pos(st), "files: no paths given");
 		return -1;
 	}
-	return 0;
+	/* Made here, filled by start: free then runs after a validate too,
+	 * and releases the compiled columns. */
+	if (!st->priv)
+		st->priv = csp_calloc(1, sizeof(struct files_state));
+	return input_check(st, &c->in, d);
 }
 
 /*
@@ -73,9 +77,8 @@ static int files_check(struct stage *st, struct diags *d)
 static int files_start(struct stage *st, struct err *e)
 {
 	struct files_conf *c = st->conf;
-	struct files_state *fs = csp_calloc(1, sizeof *fs);
+	struct files_state *fs = st->priv;
 
-	st->priv = fs;
 	for (size_t i = 0; i < c->paths.n; i++) {
 		const char *p = c->paths.v[i];
 		if (!strcmp(p, "-")) {
@@ -148,7 +151,9 @@ static int files_run(struct stage *st, struct stage_io *io, struct err *e)
 static void files_free(struct stage *st)
 {
 	struct files_state *fs = st->priv;
+	struct files_conf *c = st->conf;
 
+	input_conf_free(&c->in);
 	for (size_t i = 0; i < fs->n; i++)
 		free(fs->paths[i]);
 	free(fs->paths);

@@ -46,6 +46,7 @@
 #include "core/engine_rt.h"
 #include "core/oom.h"
 #include "core/progress.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
 #include "records/shard.h"
 
@@ -124,6 +125,8 @@ static int start_threads(struct engine *eng, struct err *e)
 				rt->wins[w] = chan_new(sizeof(struct batch *), SHARD_BUFFER);
 			if (st->shard->pattern)
 				rt->shard_m = pattern_match_new(st->shard->pattern);
+			if (st->shard->path)
+				rt->shard_fr = field_reader_new();
 		}
 		if (!run_style && nw > 1 && st->ordered) {
 			uint64_t zero = 0;
@@ -576,6 +579,7 @@ free_wiring:
 			chan_free(rt->wins[w]);
 		free(rt->wins);
 		pattern_match_free(rt->shard_m);
+		field_reader_free(rt->shard_fr);
 		sem_free(rt->window);
 		for (size_t port = 0; port < rt->nports; port++)
 			free(rt->out[port]);

@@ -632,7 +632,7 @@ void *engine_dispatch_main(void *arg)
 			break;
 		}
 		b->seq = seq++;
-		shard_split(st->shard, rt->shard_m, b, parts, n);
+		shard_split(st->shard, rt->shard_m, rt->shard_fr, b, parts, n);
 		for (uint32_t i = 0; i < n; i++) {
 			if (r == CSP_OK)
 				r = chan_send(rt->wins[i], &parts[i], rt->ctx);

@@ -58,6 +58,7 @@ struct stage_rt {
 	struct chan **wins;       /* shard_by: each worker's own input */
 	uint32_t nshards;         /* shard_by: workers sharing the input, else 0 */
 	struct pattern_match *shard_m; /* the dispatcher's, for a pattern key */
+	struct field_reader *shard_fr; /* the dispatcher's, for a path key */
 	struct sem *window;
 	int window_size;
 	atomic_int live;          /* workers still running */
