@@ -56,6 +56,7 @@ CORE = [
     'src/core/progress.c',
     'src/core/dot.c',
     'src/cli/cli.c',
+    'src/cli/pipetest.c',
 ]
 
 STAGES = [

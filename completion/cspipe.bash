@@ -17,17 +17,17 @@ _cspipe()
 	cmd=
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		run|validate|graph|stages|help) cmd=${COMP_WORDS[i]}; break ;;
+		run|validate|graph|test|stages|help) cmd=${COMP_WORDS[i]}; break ;;
 		esac
 	done
 
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W 'run validate graph stages help --version --help' -- "$cur"))
+		COMPREPLY=($(compgen -W 'run validate graph test stages help --version --help' -- "$cur"))
 		return
 	fi
 	case $cmd in
 	help)
-		COMPREPLY=($(compgen -W 'run validate graph stages' -- "$cur"))
+		COMPREPLY=($(compgen -W 'run validate graph test stages' -- "$cur"))
 		return ;;
 	stages)
 		COMPREPLY=($(compgen -W "$(_cspipe_kinds)" -- "$cur"))
@@ -48,6 +48,7 @@ _cspipe()
 		run) COMPREPLY=($(compgen -W '-e -o -s -t --stats --stats=json --progress --progress=always --help' -- "$cur")) ;;
 		validate) COMPREPLY=($(compgen -W '-e -s --max-memory --help' -- "$cur")) ;;
 		graph) COMPREPLY=($(compgen -W '-e --stats= --help' -- "$cur")) ;;
+		test) COMPREPLY=($(compgen -W '--help' -- "$cur")) ;;
 		esac
 		return
 	fi

@@ -6,6 +6,7 @@
  *              [--stats[=json]] [--progress[=always]] PIPELINE|-e YAML [INPUT...]
  *   cspipe validate [--max-memory SIZE] PIPELINE|-e YAML
  *   cspipe graph [--stats=FILE.json] PIPELINE|-e YAML
+ *   cspipe test PIPELINE...
  *   cspipe stages [KIND]
  *   cspipe --version | --help | help COMMAND
  *
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/pipetest.h"
 #include "csp/csp.h"
 #include "core/dot.h"
 #include "core/engine.h"
@@ -40,6 +42,7 @@ static const char usage_main[] =
 	"  run PIPELINE [INPUT...]   run a pipeline (INPUT files replace its source)\n"
 	"  validate PIPELINE         check a pipeline file; print its memory bound\n"
 	"  graph PIPELINE            print the stage graph as Graphviz DOT\n"
+	"  test PIPELINE...          run the pipeline files' tests: cases\n"
 	"  stages [KIND]             list the stage kinds, or one kind's options\n"
 	"  help COMMAND              show a command's options\n"
 	"\n"
@@ -76,6 +79,14 @@ static const char usage_graph[] =
 	"\n"
 	"Print the stage graph as Graphviz DOT (render with dot -Tsvg).\n"
 	"  --stats=FILE.json    draw a finished run's figures (from run --stats=json)\n";
+
+static const char usage_test[] =
+	"usage: cspipe test PIPELINE...\n"
+	"\n"
+	"Run each file's tests: cases (input records in, expected records out,\n"
+	"in memory: sinks write nothing); print a diff for each failing case and\n"
+	"'N passed, N failed' last.  Exit 0 when every case passed, 1 when one\n"
+	"failed, 2 when a file has errors.  A PIPELINE of - is read from stdin.\n";
 
 static const char usage_stages[] =
 	"usage: cspipe stages [KIND]\n"
@@ -253,7 +264,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 	}
 	if (!a->file && !a->inline_yaml)
 		return usage_error(a->cmd, "no pipeline given (a file, or -e YAML)");
-	if (strcmp(a->cmd, "run") && a->ninputs)
+	if (strcmp(a->cmd, "run") && strcmp(a->cmd, "test") && a->ninputs)
 		return usage_error(a->cmd, "unexpected argument '%s'", a->inputs[0]);
 	return 0;
 }
@@ -278,6 +289,10 @@ static struct pipeline *load(struct args *a, struct spec **specp)
 		go.noverrides = a->nov;
 		go.timeout = a->timeout;
 		p = pipeline_load(spec, &go, &d);
+		if (p && pipetest_check(spec_root(spec), p, NULL, NULL, &d)) {
+			pipeline_free(p);
+			p = NULL;
+		}
 	}
 	diag_print(&d);
 	diags_free(&d);
@@ -343,7 +358,7 @@ static int cmd_validate(struct args *a)
 	struct pipeline *p = load(a, &spec);
 	uint64_t bound, limit = a->max_memory ? a->max_memory : (uint64_t)1 << 30;
 	char b[32], l[32];
-	const char *name = a->file ? a->file : "-e";
+	const char *name = !a->file ? "-e" : strcmp(a->file, "-") ? a->file : "stdin";
 
 	if (!p)
 		return EXIT_USAGE;
@@ -381,6 +396,23 @@ static int cmd_graph(struct args *a)
 	pipeline_free(p);
 	spec_free(spec);
 	return rc ? EXIT_USAGE : EXIT_OK;
+}
+
+static int cmd_test(struct args *a)
+{
+	const char **files = csp_calloc(a->ninputs + 1, sizeof *files);
+	int code;
+
+	if (a->inline_yaml || a->output || a->nov) {
+		free(files);
+		return usage_error(a->cmd, "takes pipeline files only (no -e, -o, -s)");
+	}
+	files[0] = a->file;
+	for (size_t i = 0; i < a->ninputs; i++)
+		files[i + 1] = a->inputs[i];
+	code = pipetest_main(files, a->ninputs + 1);
+	free(files);
+	return code;
 }
 
 static void print_options(const struct option *opts)
@@ -454,6 +486,8 @@ static int help(const char *cmd)
 		fputs(usage_graph, stdout);
 	else if (!strcmp(cmd, "stages"))
 		fputs(usage_stages, stdout);
+	else if (!strcmp(cmd, "test"))
+		fputs(usage_test, stdout);
 	else if (!strcmp(cmd, "help"))
 		fputs("usage: cspipe help COMMAND\n", stdout);
 	else
@@ -495,9 +529,11 @@ int cli_main(int argc, char **argv)
 					      : help(argc > 2 ? argv[2] : NULL));
 	if (!strcmp(cmd, "stages"))
 		return finish_stdout(cmd_stages(argc - 2, argv + 2));
-	if (strcmp(cmd, "run") && strcmp(cmd, "validate") && strcmp(cmd, "graph")) {
-		static const char *const cmds[] = { "run", "validate", "graph", "stages", "help" };
-		const char *dym = did_you_mean(cmd, cmds, 5);
+	if (strcmp(cmd, "run") && strcmp(cmd, "validate") && strcmp(cmd, "graph") &&
+	    strcmp(cmd, "test")) {
+		static const char *const cmds[] = { "run", "validate", "graph", "stages", "help",
+						    "test" };
+		const char *dym = did_you_mean(cmd, cmds, 6);
 		if (cmd[0] == '-')
 			return usage_error(NULL, "unknown option '%s'", cmd);
 		return usage_error(NULL, "unknown command '%s'%s%s%s", cmd,
@@ -517,6 +553,8 @@ int cli_main(int argc, char **argv)
 		code = cmd_run(&a);
 	else if (!strcmp(cmd, "validate"))
 		code = cmd_validate(&a);
+	else if (!strcmp(cmd, "test"))
+		code = cmd_test(&a);
 	else
 		code = cmd_graph(&a);
 	args_free(&a);

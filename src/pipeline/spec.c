@@ -446,7 +446,9 @@ static size_t find_close(const char *raw, size_t i, size_t end)
 
 /*
  * Expand raw[from..to) into out: ${VAR}, ${VAR:-default} (default when
- * unset or empty, itself expanded), $${ -> ${; any other $ stays.  Returns
+ * unset or empty, itself expanded), ${VAR-default} (only when unset),
+ * ${VAR:?message} (an error saying message when unset or empty),
+ * ${VAR?message} (only when unset), $${ -> ${; any other $ stays.  Returns
  * 0, or -1 after positioned diagnostics: every unset variable is reported
  * (a user fixes them all at once), while the first syntax error ends the
  * scalar's expansion (later ones would mostly be echoes of it).
@@ -460,8 +462,10 @@ static int expand(struct loader *l, const struct textpos *tp, const char *raw,
 
 	while (i < to) {
 		const char *dollar = memchr(raw + i, '$', to - i);
-		size_t j, k, name_end, close;
+		size_t j, k, name_end, close, word;
 		const char *val;
+		int colon;
+		char op;
 
 		if (!dollar) {
 			buf_append(out, raw + i, to - i);
@@ -501,16 +505,24 @@ static int expand(struct loader *l, const struct textpos *tp, const char *raw,
 		}
 		if (raw[k] == '}') {
 			close = k;
-		} else if (raw[k] == ':' && k + 1 < to && raw[k + 1] == '-') {
-			close = find_close(raw, k + 2, to);
+			op = '}';
+			colon = 0;
+			word = k;
+		} else if ((raw[k] == '-' || raw[k] == '?') ||
+			   (raw[k] == ':' && k + 1 < to && (raw[k + 1] == '-' || raw[k + 1] == '?'))) {
+			colon = raw[k] == ':';
+			op = raw[k + colon];
+			word = k + colon + 1;
+			close = find_close(raw, word, to);
 			if (close == SIZE_MAX) {
 				expand_error(l, tp, raw, j, "unterminated '${' (add "
 					     "'}', or write '$${' for a literal '${')");
 				return -1;
 			}
-		} else if (strchr("-=?+:", raw[k])) {
+		} else if (strchr("=+:", raw[k])) {
 			expand_error(l, tp, raw, j, "unsupported form '${%s%c' (use "
-				     "${%s} or ${%s:-default})", show, raw[k], show, show);
+				     "${%s}, ${%s:-default}, ${%s-default} or ${%s:?message})",
+				     show, raw[k], show, show, show, show);
 			return -1;
 		} else {
 			char c[8];
@@ -524,16 +536,26 @@ static int expand(struct loader *l, const struct textpos *tp, const char *raw,
 		l->name.len = 0;
 		buf_append(&l->name, raw + j + 2, name_end - (j + 2));
 		val = getenv(buf_cstr(&l->name));
-		if (raw[k] == '}') {
-			if (!val) {
-				expand_error(l, tp, raw, j, "environment variable "
-					     "'%s' is not set", show);
-				unset = 1;
-			} else {
-				buf_append(out, val, strlen(val));
-			}
-		} else if (val && *val) {
+		/* With a colon, an empty value counts as unset (as in sh). */
+		if (val && (*val || !colon)) {
 			buf_append(out, val, strlen(val));
+		} else if (op == '}') {
+			expand_error(l, tp, raw, j, "environment variable "
+				     "'%s' is not set", show);
+			unset = 1;
+		} else if (op == '?') {
+			struct buf msg = { 0 };
+			if (expand(l, tp, raw, word, close, &msg, depth + 1) < 0) {
+				buf_free(&msg);
+				return -1;
+			}
+			if (msg.len)
+				expand_error(l, tp, raw, j, "%s: %s", show, buf_cstr(&msg));
+			else
+				expand_error(l, tp, raw, j, "environment variable "
+					     "'%s' is %s", show, val ? "empty" : "not set");
+			buf_free(&msg);
+			unset = 1;
 		} else {
 			if (depth >= EXPAND_MAX_DEPTH) {
 				expand_error(l, tp, raw, j, "defaults nested too "
@@ -541,7 +563,7 @@ static int expand(struct loader *l, const struct textpos *tp, const char *raw,
 					     EXPAND_MAX_DEPTH);
 				return -1;
 			}
-			if (expand(l, tp, raw, k + 2, close, out, depth + 1) < 0)
+			if (expand(l, tp, raw, word, close, out, depth + 1) < 0)
 				return -1;
 		}
 		i = close + 1;
@@ -1115,13 +1137,15 @@ struct spec *spec_load_string(const char *name, const char *text, size_t len,
 /*
  * Load a pipeline file: at most SPEC_MAX_BYTES are read (one more byte
  * tells that the file is too large).  NULL with "PATH: cannot open: ..."
- * and the like when it cannot be read.
+ * and the like when it cannot be read.  "-" reads standard input, named
+ * "stdin" in messages.
  */
 struct spec *spec_load_file(const char *path, struct diags *d)
 {
 	struct buf b = {0};
 	struct spec *s = NULL;
-	FILE *f = fopen(path, "rb");
+	int is_stdin = !strcmp(path, "-");
+	FILE *f = is_stdin ? stdin : fopen(path, "rb");
 
 	if (!f) {
 		diag_addf(d, path, "cannot open: %s", strerror(errno));
@@ -1137,12 +1161,13 @@ struct spec *spec_load_file(const char *path, struct diags *d)
 			break;
 	}
 	if (ferror(f)) {
-		diag_addf(d, path, "cannot read: %s", strerror(errno));
+		diag_addf(d, is_stdin ? "stdin" : path, "cannot read: %s", strerror(errno));
 		goto out;
 	}
-	s = spec_load_string(path, b.p ? b.p : "", b.len, d);
+	s = spec_load_string(is_stdin ? "stdin" : path, b.p ? b.p : "", b.len, d);
 out:
-	fclose(f);
+	if (!is_stdin)
+		fclose(f);
 	buf_free(&b);
 	return s;
 }
