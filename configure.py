@@ -55,6 +55,7 @@ CORE = [
     'src/core/stats.c',
     'src/core/progress.c',
     'src/core/dot.c',
+    'src/core/observe.c',
     'src/cli/cli.c',
     'src/cli/pipetest.c',
 ]
@@ -116,14 +117,15 @@ LIBS = [
     ('yaml-0.1', 'libyaml-dev', 'yaml.h'),
     ('zlib', 'zlib1g-dev', 'zlib.h'),
     ('libpcre2-8', 'libpcre2-dev', 'pcre2.h'),
+    ('libmicrohttpd', 'libmicrohttpd-dev', 'microhttpd.h'),
 ]
 
 # Debian packages by purpose, for --install-deps.
 DEPS = {
     'build': ['gcc', 'ninja-build', 'pkg-config', 'libyaml-dev',
-              'zlib1g-dev', 'libpcre2-dev'],
+              'zlib1g-dev', 'libpcre2-dev', 'libmicrohttpd-dev'],
     'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
-             'graphviz', 'mandoc', 'util-linux', 'valgrind'],
+             'graphviz', 'mandoc', 'util-linux', 'valgrind', 'curl'],
     'bench': ['hyperfine', 'ripgrep', 'pigz', 'parallel', 'golang-go',
               'time'],
     'fuzz': ['clang', 'libclang-rt-14-dev'],

@@ -40,12 +40,12 @@ _cspipe()
 	-t)
 		COMPREPLY=($(compgen -W '10s 1m 5m 1h' -- "$cur"))
 		return ;;
-	-s|-e|--max-memory)
+	-s|-e|--max-memory|--stats-interval|--metrics-addr)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
 		case $cmd in
-		run) COMPREPLY=($(compgen -W '-e -o -s -t --stats --stats=json --progress --progress=always --help' -- "$cur")) ;;
+		run) COMPREPLY=($(compgen -W '-e -o -s -t --stats --stats=json --stats=json: --stats-interval --metrics-addr --progress --progress=always --help' -- "$cur")) ;;
 		validate) COMPREPLY=($(compgen -W '-e -s --max-memory --help' -- "$cur")) ;;
 		graph) COMPREPLY=($(compgen -W '-e --stats= --help' -- "$cur")) ;;
 		test) COMPREPLY=($(compgen -W '--help' -- "$cur")) ;;
@@ -56,7 +56,7 @@ _cspipe()
 	local have_pipeline=
 	for ((i = i + 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		-o|-s|-t|-e|--max-memory) ((i++)) ;;
+		-o|-s|-t|-e|--max-memory|--stats-interval|--metrics-addr) ((i++)) ;;
 		-*) ;;
 		*) have_pipeline=1 ;;
 		esac

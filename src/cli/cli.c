@@ -3,7 +3,9 @@
  * cli.c - the command line: parse argv, pick the subcommand.
  *
  *   cspipe run [-o FILE] [-s STAGE.KEY=VALUE]... [-t DURATION]
- *              [--stats[=json]] [--progress[=always]] PIPELINE|-e YAML [INPUT...]
+ *              [--stats[=json|=json:FILE]] [--stats-interval DURATION]
+ *              [--metrics-addr HOST:PORT]
+ *              [--progress[=always]] PIPELINE|-e YAML [INPUT...]
  *   cspipe validate [--max-memory SIZE] PIPELINE|-e YAML
  *   cspipe graph [--stats=FILE.json] PIPELINE|-e YAML
  *   cspipe test PIPELINE...
@@ -62,6 +64,11 @@ static const char usage_run[] =
 	"  -t DURATION          deadline for the run (e.g. 30s), exit 124 when it passes\n"
 	"  --stats              print per-stage statistics on stderr at exit\n"
 	"  --stats=json         the same as one JSON object\n"
+	"  --stats=json:FILE    write the JSON object to FILE (atomically), whatever\n"
+	"                       the outcome\n"
+	"  --stats-interval DURATION  rewrite that FILE this often during the run\n"
+	"  --metrics-addr HOST:PORT   serve /metrics (Prometheus), /healthz and /stats\n"
+	"                       (port 0: any free port, printed on stderr)\n"
 	"  --progress           live view on stderr when it is a terminal\n"
 	"  --progress=always    live view even when stderr is not a terminal\n";
 
@@ -120,7 +127,9 @@ struct args {
 	int64_t timeout;
 	enum stats_mode stats;
 	int progress;
-	const char *stats_file;      /* graph --stats=FILE */
+	const char *stats_file;      /* graph --stats=FILE; run --stats=json:FILE */
+	int64_t stats_interval;      /* run --stats-interval */
+	const char *metrics_addr;    /* run --metrics-addr */
 	uint64_t max_memory;
 	const char **inputs;
 	size_t ninputs;
@@ -227,11 +236,13 @@ static int parse_args(struct args *a, int argc, char **argv)
 		} else if (!strncmp(arg, "--stats=", 8) && !strcmp(a->cmd, "run")) {
 			if (!strcmp(arg + 8, "json"))
 				a->stats = STATS_JSON;
+			else if (!strncmp(arg + 8, "json:", 5) && arg[13])
+				a->stats_file = arg + 13;
 			else if (!strcmp(arg + 8, "table"))
 				a->stats = STATS_TABLE;
 			else
-				return usage_error(a->cmd, "--stats takes 'json' or 'table', got '%s'",
-						   arg + 8);
+				return usage_error(a->cmd, "--stats takes 'json', 'json:FILE' or "
+						   "'table', got '%s'", arg + 8);
 		} else if (!strncmp(arg, "--stats", 7) && (arg[7] == '=' || arg[7] == '\0') &&
 			   !strcmp(a->cmd, "graph")) {
 			/* graph's --stats always names a file: --stats FILE too. */
@@ -241,6 +252,27 @@ static int parse_args(struct args *a, int argc, char **argv)
 				a->stats_file = argv[++i];
 			else
 				return usage_error(a->cmd, "option --stats needs a file");
+		} else if (!strncmp(arg, "--stats-interval", 16) &&
+			   (arg[16] == '=' || arg[16] == '\0') && !strcmp(a->cmd, "run")) {
+			const char *why;
+			if (arg[16] == '=')
+				val = arg + 17;
+			else if (i + 1 < argc)
+				val = argv[++i];
+			else
+				return usage_error(a->cmd, "option --stats-interval needs a value");
+			if (parse_duration(val, &a->stats_interval, &why) || a->stats_interval <= 0)
+				return usage_error(a->cmd, "--stats-interval: bad duration '%s': %s",
+						   val, a->stats_interval <= 0 && !why ?
+						   "must be more than 0" : why);
+		} else if (!strncmp(arg, "--metrics-addr", 14) &&
+			   (arg[14] == '=' || arg[14] == '\0') && !strcmp(a->cmd, "run")) {
+			if (arg[14] == '=')
+				a->metrics_addr = arg + 15;
+			else if (i + 1 < argc)
+				a->metrics_addr = argv[++i];
+			else
+				return usage_error(a->cmd, "option --metrics-addr needs HOST:PORT");
 		} else if (!strcmp(arg, "--progress") && !strcmp(a->cmd, "run")) {
 			a->progress = 1;
 		} else if (!strcmp(arg, "--progress=always") && !strcmp(a->cmd, "run")) {
@@ -262,6 +294,8 @@ static int parse_args(struct args *a, int argc, char **argv)
 		}
 #undef NEEDS_VALUE
 	}
+	if (a->stats_interval && !a->stats_file)
+		return usage_error(a->cmd, "--stats-interval needs --stats=json:FILE");
 	if (!a->file && !a->inline_yaml)
 		return usage_error(a->cmd, "no pipeline given (a file, or -e YAML)");
 	if (strcmp(a->cmd, "run") && strcmp(a->cmd, "test") && a->ninputs)
@@ -323,6 +357,9 @@ static int cmd_run(struct args *a)
 	}
 	o.stats = a->stats;
 	o.progress = a->progress;
+	o.stats_file = a->stats_file;
+	o.stats_interval = a->stats_interval;
+	o.metrics_addr = a->metrics_addr ? a->metrics_addr : p->metrics_addr;
 	code = engine_run(p, &o);
 	pipeline_free(p);
 	spec_free(spec);

@@ -45,6 +45,7 @@
 
 #include "csp/csp.h"
 #include "core/engine.h"
+#include "core/observe.h"
 #include "core/graph.h"
 #include "records/pattern.h"
 #include "core/progress.h"
@@ -117,6 +118,7 @@ struct engine {
 	const char *deadline_stage;  /* stage whose timeout is the run's, or NULL */
 	int64_t deadline_ns;
 	int64_t start_ns;
+	struct observer *obs;     /* the stats file and the metrics server */
 };
 
 /* The depth of each worker's own input under shard_by, in batches. */
@@ -1051,20 +1053,36 @@ static void balance(struct stage_rt *rt)
 		wstat_add(&rt->ws[0].created, out + f + dr - in - cr);
 }
 
-static void print_report(struct engine *eng, const char *outcome, int code)
+/* The last report: on stderr as asked, and into the stats file.  Returns
+ * code, or EXIT_RUNTIME when a successful run's stats file cannot be
+ * written. */
+static int print_report(struct engine *eng, const char *outcome, int code)
 {
 	struct run_report r;
+	struct err e = { 0 };
 
-	if (eng->o->stats == STATS_NONE)
-		return;
+	if (eng->o->stats == STATS_NONE && !eng->o->stats_file)
+		return code;
 	build_report(eng, &r);
 	r.outcome = outcome;
 	r.exit_code = code;
 	if (eng->o->stats == STATS_JSON)
 		stats_print_json(stderr, &r);
-	else
+	else if (eng->o->stats == STATS_TABLE)
 		stats_print_table(stderr, &r);
+	if (observe_finish(eng->obs, &r, &e)) {
+		fprintf(stderr, "cspipe: %s\n", e.msg);
+		if (code == EXIT_OK)
+			code = EXIT_RUNTIME;
+	}
 	report_free(&r);
+	return code;
+}
+
+/* A live report, for the observer's server thread. */
+static void snapshot(void *arg, struct run_report *r)
+{
+	build_report(arg, r);
 }
 
 /* ---- the run ------------------------------------------------------------ */
@@ -1083,11 +1101,18 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 			{ sig, SEL_RECV, NULL, 0 },
 			{ eng->o->usr1, SEL_RECV, &signo, 0 },
 		};
-		struct ctx *t = pg ? ctx_with_timeout(ctx, PROGRESS_INTERVAL) : ctx;
+		int64_t tick = pg ? PROGRESS_INTERVAL : 0, due = observe_next(eng->obs);
+		if (due) {
+			int64_t left = due - csp_now();
+			left = left > 0 ? left : 1;
+			tick = tick && tick < left ? tick : left;
+		}
+		struct ctx *t = tick ? ctx_with_timeout(ctx, tick) : ctx;
 		int r = chan_select(c, 3, 0, t);
 
 		if (t != ctx)
 			ctx_release(t);
+		observe_tick(eng->obs);
 		if (r == 0)
 			return 0;
 		if (r == 1)
@@ -1152,6 +1177,17 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	eng.run = deadline ? ctx_with_deadline(eng.drain, eng.start_ns + deadline)
 			   : ctx_with_cancel(eng.drain);
 	eng.done = chan_new(1, 0);
+	{
+		struct observe_opts oo = { o->stats_file, o->stats_interval, o->metrics_addr };
+		eng.obs = observe_new(&oo, &e);
+		if (!eng.obs) {
+			/* Before anything started: nothing to undo. */
+			fprintf(stderr, "cspipe: %s\n", e.msg);
+			code = EXIT_RUNTIME;
+			wire(&eng);
+			goto free_wiring;
+		}
+	}
 
 	for (; started < p->n; started++) {
 		struct stage *st = p->stages[started];
@@ -1169,7 +1205,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 				p->stages[i]->kind->close(p->stages[i], OUTCOME_ABORTED, &ce);
 		}
 		fprintf(stderr, "cspipe: %s\n", eng.first.msg);
-		code = EXIT_RUNTIME;
+		code = print_report(&eng, "error", EXIT_RUNTIME);
 		goto free_wiring;
 	}
 	if (o->progress)
@@ -1183,6 +1219,15 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 			eng.first = e;
 		}
 		pthread_mutex_unlock(&eng.mu);
+	}
+	if (observe_serve(eng.obs, snapshot, &eng, &e)) {
+		pthread_mutex_lock(&eng.mu);
+		if (!eng.failed) {
+			eng.failed = 1;
+			eng.first = e;
+		}
+		pthread_mutex_unlock(&eng.mu);
+		ctx_cancel_cause(eng.drain, CSP_CANCELED, 1, "error");
 	}
 
 	/* Phase 1: running, until the end, a signal, an error, the pipeline's
@@ -1219,6 +1264,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	}
 	/* Phase 2: draining after a signal or the deadline, within
 	 * shutdown_timeout; a second signal or the timer aborts. */
+	observe_draining(eng.obs);
 	if (!abort_run) {
 		struct ctx *timer = ctx_with_timeout(NULL, p->shutdown_timeout);
 		struct ctx *sig2 = NULL;
@@ -1329,10 +1375,13 @@ joined:
 		fprintf(stderr, "cspipe: a %ssignal while draining: aborted, file "
 			"outputs discarded\n", abort_signal == 2 ? "second " : "");
 	}
-	if (!stuck)
-		print_report(&eng, outcome, code);
-	if (stuck)
-		return code;   /* threads still run: leave the memory to them */
+	code = print_report(&eng, outcome, code);
+	if (stuck) {
+		/* Threads still run: leave the memory to them, but close the
+		 * server, which reads it. */
+		observe_free(eng.obs);
+		return code;
+	}
 
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage *st = p->stages[i];
@@ -1343,6 +1392,8 @@ joined:
 				st->kind->worker_free(st, rt->workers[w].state);
 	}
 free_wiring:
+	/* The server reads the stages' counters: it goes first. */
+	observe_free(eng.obs);
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage_rt *rt = p->stages[i]->rt;
 		if (!rt)
