@@ -115,14 +115,15 @@ LIBS = [
     ('yaml-0.1', 'libyaml-dev', 'yaml.h'),
     ('zlib', 'zlib1g-dev', 'zlib.h'),
     ('libpcre2-8', 'libpcre2-dev', 'pcre2.h'),
+    ('libnats', 'libnats-dev', 'nats/nats.h'),
 ]
 
 # Debian packages by purpose, for --install-deps.
 DEPS = {
     'build': ['gcc', 'ninja-build', 'pkg-config', 'libyaml-dev',
-              'zlib1g-dev', 'libpcre2-dev'],
+              'zlib1g-dev', 'libpcre2-dev', 'libnats-dev'],
     'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
-             'graphviz', 'mandoc', 'util-linux', 'valgrind'],
+             'graphviz', 'mandoc', 'util-linux', 'valgrind', 'nats-server'],
     'bench': ['hyperfine', 'ripgrep', 'pigz', 'parallel', 'golang-go',
               'time'],
     'fuzz': ['clang', 'libclang-rt-14-dev'],
