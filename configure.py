@@ -45,6 +45,7 @@ CORE = [
     'src/pipeline/spec.c',
     'src/pipeline/config.c',
     'src/records/batch.c',
+    'src/records/ack.c',
     'src/records/framer.c',
     'src/core/fdio.c',
     'src/records/pattern.c',
@@ -93,6 +94,7 @@ UNIT_TESTS = [
     'test/unit/test_spec.c',
     'test/unit/test_framer.c',
     'test/unit/test_engine.c',
+    'test/unit/test_ack.c',
     'test/unit/test_zlib.c',
     'test/unit/test_pattern.c',
     'test/unit/test_filter.c',
@@ -118,14 +120,16 @@ LIBS = [
     ('zlib', 'zlib1g-dev', 'zlib.h'),
     ('libpcre2-8', 'libpcre2-dev', 'pcre2.h'),
     ('libmicrohttpd', 'libmicrohttpd-dev', 'microhttpd.h'),
+    ('libnats', 'libnats-dev', 'nats/nats.h'),
 ]
 
 # Debian packages by purpose, for --install-deps.
 DEPS = {
     'build': ['gcc', 'ninja-build', 'pkg-config', 'libyaml-dev',
-              'zlib1g-dev', 'libpcre2-dev', 'libmicrohttpd-dev'],
+              'zlib1g-dev', 'libpcre2-dev', 'libmicrohttpd-dev', 'libnats-dev'],
     'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
-             'graphviz', 'mandoc', 'util-linux', 'valgrind', 'curl'],
+             'graphviz', 'mandoc', 'util-linux', 'valgrind', 'curl',
+             'nats-server'],
     'bench': ['hyperfine', 'ripgrep', 'pigz', 'parallel', 'golang-go',
               'time'],
     'fuzz': ['clang', 'libclang-rt-14-dev'],

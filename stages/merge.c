@@ -287,6 +287,8 @@ struct input {
 	uint64_t nrec;                   /* records taken so far: the head's number */
 	struct batch *queue, **qtail;    /* taken early (coupled inputs) */
 	int closed;                      /* its channel has ended */
+	uint64_t acked_into;             /* sorted: the output batch (by number)
+					    that holds references to b's acks */
 };
 
 struct merger {
@@ -694,6 +696,10 @@ static int advance(struct merger *mg, size_t i, struct err *e)
 	} else {
 		r = next_batch(mg, i, &b);
 		if (r != CSP_OK) {
+			/* At the end every record of it went out, and the
+			 * batches that took them hold its acks. */
+			if (r == CSP_CLOSED && in->b)
+				batch_acks_done(in->b);
 			batch_free(in->b);
 			in->b = NULL;
 			return r;
@@ -701,6 +707,9 @@ static int advance(struct merger *mg, size_t i, struct err *e)
 		old = in->b;
 		in->b = b;
 		in->i = 0;
+		in->acked_into = 0;
+		if (old)
+			batch_acks_done(old);
 	}
 	in->nrec++;
 	r = record_key(mg, rec_ptr(in->b, in->i), in->b->recs[in->i].len, &in->key, &in->klen);
@@ -730,7 +739,7 @@ static int run_sorted(struct merger *mg, struct err *e)
 	size_t nh = 0;
 	struct batch *out = NULL;
 	enum framing framing = FRAMING_LINES;
-	uint64_t made = 0;
+	uint64_t made = 0, nout = 0;
 	int r = CSP_OK;
 
 	for (size_t i = 0; i < mg->n; i++) {
@@ -760,8 +769,13 @@ static int run_sorted(struct merger *mg, struct err *e)
 			out = batch_new(framing, 0, 0);
 			out->origin = mg->st->name;
 			out->first_rec = made + 1;
+			nout++;
 		}
 		batch_add(out, rec_ptr(in->b, in->i), rec->len, out->n);
+		if (in->b->acks && in->acked_into != nout) {
+			ackset_add(&out->acks, in->b->acks);
+			in->acked_into = nout;
+		}
 		r = advance(mg, heap[0], e);
 		if (r == CSP_CLOSED)
 			heap[0] = heap[--nh];

@@ -47,6 +47,7 @@
 #include "core/engine.h"
 #include "core/observe.h"
 #include "core/graph.h"
+#include "records/ack.h"
 #include "records/pattern.h"
 #include "core/progress.h"
 #include "records/shard.h"
@@ -137,6 +138,8 @@ struct stage_io {
 
 int outq_push(struct outq *q, struct batch *b)
 {
+	if (q->acks)
+		ackset_add(&b->acks, q->acks);
 	if (q->send) {
 		int rc = q->send(q->arg, b);
 		if (rc)
@@ -458,7 +461,12 @@ static void *worker_main(void *arg)
 	struct engine *eng = rt->eng;
 	struct wstats *ws = w->stats;
 	struct direct direct = { rt, ws };
-	int ok = 1;
+	/* A reframing stage's inputs' ack references, under one chain
+	 * token its outputs refer to (stage.h). */
+	struct ackset *chain = NULL;
+	int reframes = (st->kind->flags & KIND_REFRAMES) != 0;
+	int takes_acks = (st->kind->flags & KIND_TAKES_ACKS) != 0;
+	int ok = 1, flushed = 0;
 
 	for (;;) {
 		struct batch *b;
@@ -499,6 +507,16 @@ static void *worker_main(void *arg)
 			q.send = direct_send;
 			q.arg = &direct;
 		}
+		struct ackset *acks = NULL;
+		if (b->acks && !takes_acks) {
+			acks = batch_take_acks(b);
+			if (reframes) {
+				if (!chain)
+					ackset_push(&chain, ack_chain_new());
+				ack_chain_hold(chain->t[0], &acks);
+			}
+		}
+		q.acks = reframes ? chain : acks;
 		uint64_t in_recs = b->records;
 		uint64_t before = atomic_load(&ws->rec_out) + atomic_load(&ws->filtered) +
 				  atomic_load(&ws->dropped) - atomic_load(&ws->created);
@@ -507,6 +525,9 @@ static void *worker_main(void *arg)
 		rc = st->kind->process(w, b, &q, &e);
 		atomic_store_explicit(&ws->busy, 0, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ws->busy_ns, csp_now() - t0, memory_order_relaxed);
+		/* Its outputs hold their own references now. */
+		ackset_release(acks, rc == STAGE_OK ||
+			       (rc == STAGE_STOP && st->kind->role != ROLE_SINK));
 		if (rc == STAGE_ERROR) {
 			/* The records of the failed batch that were neither sent,
 			 * counted, nor queued are lost with it. */
@@ -565,18 +586,27 @@ static void *worker_main(void *arg)
 			q.send = direct_send;
 			q.arg = &direct;
 		}
+		q.acks = chain;
 		if (st->kind->flush(w, &q, &e) == STAGE_ERROR) {
 			fail(eng, st, &e);
 			free_list(q.head, ws, 0);
 			ok = 0;
 		} else if (rt->collect) {
 			struct result res = { 0, q.head, 1, w->index, NULL };
+			flushed = 1;
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
 				free_list(q.head, ws, atomic_load(&rt->stopped));
 		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
 			stop_stage(rt);
+		} else {
+			flushed = !q.stopped;
 		}
+	} else if (ok && !atomic_load(&rt->stopped) && !aborted(eng)) {
+		flushed = 1;
 	}
+	/* What a reframing stage took in is done only when all of its
+	 * output has gone on. */
+	ackset_release(chain, flushed);
 	if (atomic_fetch_sub(&rt->live, 1) == 1) {
 		if (rt->collect)
 			chan_close(rt->collect);
@@ -1337,7 +1367,9 @@ joined:
 		}
 	}
 	abort_run |= eng.failed;
-	for (size_t i = 0; i < p->n; i++) {
+	/* Downstream first: a sink commits (and releases the ack references
+	 * it held) before a source learns what is durable. */
+	for (size_t i = p->n; i-- > 0;) {
 		struct stage *st = p->stages[i];
 		struct err ce = { 0 };
 		if (st->kind->close &&
