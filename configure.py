@@ -57,6 +57,7 @@ CORE = [
     'src/core/progress.c',
     'src/core/dot.c',
     'src/core/observe.c',
+    'src/core/follow.c',
     'src/cli/cli.c',
     'src/cli/pipetest.c',
 ]
