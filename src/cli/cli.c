@@ -226,7 +226,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 			if (add_override(a, val))
 				return EXIT_USAGE;
 		} else if (!strncmp(arg, "-t", 2) && !strcmp(a->cmd, "run")) {
-			const char *why;
+			const char *why = NULL;
 			NEEDS_VALUE();
 			if (parse_duration(val, &a->timeout, &why) || a->timeout == 0)
 				return usage_error(a->cmd, "-t: bad duration '%s': %s", val,
@@ -254,7 +254,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 				return usage_error(a->cmd, "option --stats needs a file");
 		} else if (!strncmp(arg, "--stats-interval", 16) &&
 			   (arg[16] == '=' || arg[16] == '\0') && !strcmp(a->cmd, "run")) {
-			const char *why;
+			const char *why = NULL;
 			if (arg[16] == '=')
 				val = arg + 17;
 			else if (i + 1 < argc)
@@ -278,7 +278,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 		} else if (!strcmp(arg, "--progress=always") && !strcmp(a->cmd, "run")) {
 			a->progress = 2;
 		} else if (!strncmp(arg, "--max-memory", 12) && !strcmp(a->cmd, "validate")) {
-			const char *why;
+			const char *why = NULL;
 			if (arg[12] == '=')
 				val = arg + 13;
 			else if (arg[12] == '\0' && i + 1 < argc)
