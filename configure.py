@@ -41,18 +41,29 @@ RUNTIME = [
 
 CORE = [
     'src/base/util.c',
+    'src/base/units.c',
     'src/base/json.c',
     'src/pipeline/spec.c',
+    'src/pipeline/expand.c',
+    'src/pipeline/tree.c',
     'src/pipeline/config.c',
     'src/records/batch.c',
     'src/records/ack.c',
     'src/records/framer.c',
     'src/core/fdio.c',
     'src/records/pattern.c',
+    'src/records/pattern_scan.c',
+    'src/records/pattern_lit.c',
     'src/records/template.c',
     'src/core/graph.c',
+    'src/core/graph_edit.c',
+    'src/core/graph_check.c',
+    'src/core/stage.c',
     'src/records/shard.c',
     'src/core/engine.c',
+    'src/core/engine_flow.c',
+    'src/core/engine_report.c',
+    'src/core/oom.c',
     'src/core/stats.c',
     'src/core/progress.c',
     'src/core/dot.c',
@@ -71,13 +82,16 @@ STAGES = [
     'stages/file.c',
     'stages/filter.c',
     'stages/map.c',
+    'stages/map_ops.c',
     'stages/compress.c',
     'stages/decompress.c',
     'stages/merge.c',
+    'stages/merge_sorted.c',
     'stages/route.c',
     'stages/head.c',
     'stages/rate.c',
     'stages/exec.c',
+    'stages/exec_child.c',
 ]
 
 MAIN = 'src/cli/main.c'
@@ -363,8 +377,10 @@ def main():
                      if not a.startswith('--install-deps'))
     w.rule('configure', 'cd %s && python3 configure.py %s' % (s('.'), regen),
            generator='1', description='CONFIGURE')
+    unit_names = ','.join(os.path.splitext(os.path.basename(t))[0]
+                          for t in UNIT_TESTS if os.path.exists(os.path.join(TOP, t)))
     w.rule('run_tests', 'cd %s && python3 test/run.py --binary $binary '
-           '--unit-dir $unitdir $suites' % s('.'),
+           '--unit-dir $unitdir --expect %s $suites' % (s('.'), unit_names),
            pool='console', description='TEST')
     w.rule('bench', 'cd %s && bench/run $binary' % s('.'), pool='console',
            description='BENCH')

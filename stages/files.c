@@ -18,12 +18,12 @@
 #include "csp/csp.h"
 #include "core/fdio.h"
 #include "core/follow.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 struct files_conf {
 	struct input_conf in;    /* first: KIND_READS_BYTES */
 	struct strlist paths;
+	int glob;                /* expand patterns (INPUT arguments: never) */
 	int follow;
 	int64_t flush_partial_after;
 	int64_t poll_interval;
@@ -34,6 +34,8 @@ static const struct option files_options[] = {
 	{ .name = "paths", .type = OPT_STRLIST, .offset = offsetof(struct files_conf, paths),
 	  .flags = OPT_REQUIRED,
 	  .doc = "files to read, in order; glob patterns expand sorted; - is standard input" },
+	{ .name = "glob", .type = OPT_BOOL, .offset = offsetof(struct files_conf, glob),
+	  .def = "true", .doc = "expand *, ? and [...] in paths (false: take each path literally)" },
 	INPUT_OPTIONS(struct files_conf),
 	{ .name = "follow", .type = OPT_BOOL, .offset = offsetof(struct files_conf, follow),
 	  .def = "false", .doc = "read the files as they grow, as tail -F does, until "
@@ -77,11 +79,11 @@ static int files_check(struct stage *st, struct diags *d)
 
 	for (size_t i = 0; i < c->paths.n; i++)
 		if (c->paths.v[i][0] == '\0') {
-			diag_add(d, c->paths.at ? c->paths.at[i] : st->kind_at, "files: empty path");
+			diag_at(d, c->paths.at[i], "files: empty path");
 			return -1;
 		}
 	if (c->paths.n == 0) {
-		diag_add(d, st->kind_at ? st->kind_at : st->at, "files: no paths given");
+		diag_at(d, stage_pos(st), "files: no paths given");
 		return -1;
 	}
 	if (!c->follow) {
@@ -89,20 +91,18 @@ static int files_check(struct stage *st, struct diags *d)
 				c->flush_partial_after ? "flush_partial_after" :
 				c->poll_interval ? "poll_interval" : NULL;
 		if (k) {
-			diag_add(d, st->kind_at ? st->kind_at : st->at,
-				 "files: %s needs follow: true", k);
+			diag_at(d, stage_opt_pos(st, k), "files: %s needs follow: true", k);
 			return -1;
 		}
 		return 0;
 	}
 	for (size_t i = 0; i < c->paths.n; i++)
 		if (!strcmp(c->paths.v[i], "-")) {
-			diag_add(d, c->paths.at ? c->paths.at[i] : st->kind_at,
-				 "files: cannot follow standard input (-)");
+			diag_at(d, c->paths.at[i], "files: cannot follow standard input (-)");
 			return -1;
 		}
 	if (c->checkpoint && !c->checkpoint[0]) {
-		diag_add(d, st->kind_at ? st->kind_at : st->at, "files: empty checkpoint path");
+		diag_at(d, stage_opt_pos(st, "checkpoint"), "files: empty checkpoint path");
 		return -1;
 	}
 	return 0;
@@ -143,7 +143,7 @@ static int files_start(struct stage *st, struct err *e)
 			add_path(fs, p);
 			continue;
 		}
-		if (has_glob(p)) {
+		if (c->glob && has_glob(p)) {
 			glob_t g;
 			int r = glob(p, 0, NULL, &g);
 			if (r == GLOB_NOMATCH) {

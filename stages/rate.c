@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 /* The most time one piece of output stands for at the steady rate. */
@@ -58,48 +57,51 @@ static void limit_free(void *dst)
  * in bytes with its unit (64KiB, 1.5MB, 100B); PER is a duration (1s,
  * 100ms, 1.5s, 1m30s) or a bare unit meaning one of it (s, ms, m, h, us,
  * ns).  So 1000/s, 500/ms, 10/m, 100/1.5s and 1MiB/s.  Returns 0, or -1
- * after a diagnostic at n.
+ * after a diagnostic at v.
  */
-static int limit_parse(const struct node *n, void *dst, struct diags *d)
+static int limit_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	static const char *const units[] = { "ns", "us", "µs", "ms", "s", "m", "h" };
 	struct rate_limit *l;
 	const char *slash, *why;
 	char count[64], per[64];
-	int64_t v;
+	size_t len;
+	const char *str = optval_str(v, &len);
+	struct pos at = optval_pos(v);
+	int64_t n;
 
-	if (n->type != NODE_SCALAR || n->is_null) {
-		diag_add(d, n, "limit: expected COUNT/PER (e.g. 1000/s), got %s",
-			 n->type == NODE_SCALAR ? "nothing" : n->type == NODE_SEQ ? "a list"
+	if (optval_type(v) != OPTVAL_SCALAR || optval_is_null(v)) {
+		diag_at(d, at, "limit: expected COUNT/PER (e.g. 1000/s), got %s",
+			 optval_type(v) == OPTVAL_SCALAR ? "nothing" : optval_type(v) == OPTVAL_LIST ? "a list"
 			 : "a mapping");
 		return -1;
 	}
-	slash = memchr(n->str, '/', n->len);
-	if (!slash || (size_t)(slash - n->str) >= sizeof count ||
+	slash = memchr(str, '/', len);
+	if (!slash || (size_t)(slash - str) >= sizeof count ||
 	    strlen(slash + 1) >= sizeof per) {
-		diag_add(d, n, "bad rate '%s': expected COUNT/PER (e.g. 1000/s, 10/100ms, "
-			 "1MiB/s)", n->str);
+		diag_at(d, at, "bad rate '%s': expected COUNT/PER (e.g. 1000/s, 10/100ms, "
+			 "1MiB/s)", str);
 		return -1;
 	}
-	memcpy(count, n->str, (size_t)(slash - n->str));
-	count[slash - n->str] = '\0';
+	memcpy(count, str, (size_t)(slash - str));
+	count[slash - str] = '\0';
 	snprintf(per, sizeof per, "%s", slash + 1);
 	l = csp_calloc(1, sizeof *l);
-	if (parse_int(count, &v, &why) == 0) {
-		if (v < 1) {
-			diag_add(d, n, "bad rate '%s': the count must be 1 or more", n->str);
+	if (parse_int(count, &n, &why) == 0) {
+		if (n < 1) {
+			diag_at(d, at, "bad rate '%s': the count must be 1 or more", str);
 			goto fail;
 		}
-		l->count = (uint64_t)v;
+		l->count = (uint64_t)n;
 	} else if (parse_size(count, &l->count, &why) == 0) {
 		if (l->count == 0) {
-			diag_add(d, n, "bad rate '%s': the size must be 1 byte or more", n->str);
+			diag_at(d, at, "bad rate '%s': the size must be 1 byte or more", str);
 			goto fail;
 		}
 		l->bytes = 1;
 	} else {
-		diag_add(d, n, "bad rate '%s': '%s' is neither a number of records nor a "
-			 "size (e.g. 1000 or 64KiB)", n->str, count);
+		diag_at(d, at, "bad rate '%s': '%s' is neither a number of records nor a "
+			 "size (e.g. 1000 or 64KiB)", str, count);
 		goto fail;
 	}
 	for (size_t i = 0; i < sizeof units / sizeof *units; i++)
@@ -110,11 +112,11 @@ static int limit_parse(const struct node *n, void *dst, struct diags *d)
 			break;
 		}
 	if (parse_duration(per, &l->per, &why)) {
-		diag_add(d, n, "bad rate '%s': bad duration '%s': %s", n->str, slash + 1, why);
+		diag_at(d, at, "bad rate '%s': bad duration '%s': %s", str, slash + 1, why);
 		goto fail;
 	}
 	if (l->per == 0) {
-		diag_add(d, n, "bad rate '%s': the duration must be more than 0", n->str);
+		diag_at(d, at, "bad rate '%s': the duration must be more than 0", str);
 		goto fail;
 	}
 	*(struct rate_limit **)dst = l;
@@ -162,8 +164,7 @@ static void rate_free(struct stage *st)
 static int rate_check(struct stage *st, struct diags *d)
 {
 	const struct rate_conf *c = st->conf;
-	const struct node *m = st->kind_at && st->kind_at->type == NODE_MAP ? st->kind_at : NULL;
-	const struct node *at = m ? m : st->kind_at ? st->kind_at : st->at;
+	struct pos at = stage_pos(st), per_at = stage_opt_pos(st, "per");
 	struct rate_state *rs;
 	uint64_t count;
 	int64_t per;
@@ -171,14 +172,14 @@ static int rate_check(struct stage *st, struct diags *d)
 
 	if (given != 1) {
 		if (given == 0)
-			diag_add(d, at, "rate: give one of limit, records and bytes "
+			diag_at(d, at, "rate: give one of limit, records and bytes "
 				 "(e.g. rate: 1000/s)");
 		else
-			diag_add(d, at, "rate: give only one of limit, records and bytes");
+			diag_at(d, at, "rate: give only one of limit, records and bytes");
 		return -1;
 	}
-	if (c->limit && m && node_get(m, "per")) {
-		diag_add(d, node_get(m, "per"), "per: goes with records or bytes; the limit "
+	if (c->limit && per_at.file) {
+		diag_at(d, per_at, "per: goes with records or bytes; the limit "
 			 "names its own period");
 		return -1;
 	}
@@ -253,7 +254,10 @@ static int take(struct limiter *l, int64_t n, int burst, struct ctx *ctx)
  * STAGE_STOP when the output is gone.  When the context ends while it
  * waits it returns at once, counting the records not yet passed as
  * filtered (the stage was stopped: its readers have gone) or dropped (the
- * run is aborting).  This can't fail.
+ * run is aborting).  Once the run is stopping (a signal, a deadline) it
+ * no longer paces: what it holds and what is still to drain passes at
+ * once, so that the drain finishes within shutdown_timeout.  This can't
+ * fail.
  */
 static int rate_process(struct worker *w, struct batch *b, struct outq *out, struct err *e)
 {
@@ -262,12 +266,15 @@ static int rate_process(struct worker *w, struct batch *b, struct outq *out, str
 	size_t term = batch_term_len(b);
 	uint32_t i = 0;
 	int64_t all = rs->bytes ? (int64_t)batch_bytes(b) : (int64_t)b->n;
+	struct ctx *pace = stage_pace_ctx(w->stage);
 	int rc = STAGE_OK;
 
 	(void)e;
-	/* Every token there already: the batch passes as it is. */
-	if (all <= rs->burst && limiter_tokens(l) >= (double)all &&
-	    take(l, all, rs->burst, w->ctx) == CSP_OK) {
+	/* Every token there already, or the run stopping: the batch passes
+	 * as it is. */
+	if ((ctx_err(pace) && !ctx_err(w->ctx)) ||
+	    (all <= rs->burst && limiter_tokens(l) >= (double)all &&
+	     take(l, all, rs->burst, pace) == CSP_OK)) {
 		if (b->n == 0) {
 			batch_free(b);
 			return STAGE_OK;
@@ -287,7 +294,13 @@ static int rate_process(struct worker *w, struct batch *b, struct outq *out, str
 			cost += more;
 			j++;
 		}
-		if (take(l, cost, rs->burst, w->ctx) != CSP_OK) {
+		int took = take(l, cost, rs->burst, pace);
+		if (took != CSP_OK && !ctx_err(w->ctx)) {
+			/* The run is stopping: the rest passes unpaced. */
+			rc = outq_push(out, piece_of(b, i, b->n)) ? STAGE_STOP : STAGE_OK;
+			break;
+		}
+		if (took != CSP_OK) {
 			/* Stopped (every reader gone): nobody wants the rest.
 			 * Otherwise the run is aborting. */
 			int stopped = ctx_cause(w->ctx, NULL) == STAGE_CAUSE_STOPPED;

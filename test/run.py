@@ -85,6 +85,9 @@ def main():
     ap.add_argument('--runtime-only', action='store_true')
     ap.add_argument('--filter', help='run only test files matching REGEX')
     ap.add_argument('--timeout', type=int, default=1200)
+    ap.add_argument('--expect', default='',
+                    help='comma-separated unit tests that must be there: one '
+                         'missing (cmocka not installed) counts as failed')
     ap.add_argument('files', nargs='*')
     a = ap.parse_args()
 
@@ -111,6 +114,28 @@ def main():
 
     n = int(os.environ.get('TEST_JOBS', os.cpu_count() or 1))
     total_p = total_f = 0
+    # A unit test that was not built does not shrink the count silently.
+    for name in [e for e in a.expect.split(',') if e]:
+        if a.runtime_only and name not in RUNTIME:
+            continue
+        if a.filter and not re.search(a.filter, name):
+            continue
+        t = os.path.join(a.unit_dir, name)
+        if not os.access(t, os.X_OK):
+            print('FAIL %-40s missing (is cmocka installed? '
+                  './configure.py --install-deps)' % t, flush=True)
+            total_f += 1
+    # The suite's own lint: shapes of a bats test that cannot fail.
+    if not a.runtime_only and not a.files and not a.filter:
+        lint = subprocess.run(['test/lint-bats'], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True)
+        if lint.returncode == 0:
+            total_p += 1
+            print('ok   %-40s    1 passed   0 failed' % 'test/lint-bats', flush=True)
+        else:
+            total_f += 1
+            print('FAIL %-40s    0 passed   1 failed' % 'test/lint-bats', flush=True)
+            print(lint.stdout.rstrip())
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, n)) as ex:
         futs = [ex.submit(run_one, k, p, env, a.timeout) for k, p in jobs]
         for f in futs:

@@ -125,6 +125,7 @@ struct args {
 	struct override *ov;
 	size_t nov;
 	int64_t timeout;
+	int timeout_set;
 	enum stats_mode stats;
 	int progress;
 	const char *stats_file;      /* graph --stats=FILE; run --stats=json:FILE */
@@ -228,9 +229,11 @@ static int parse_args(struct args *a, int argc, char **argv)
 		} else if (!strncmp(arg, "-t", 2) && !strcmp(a->cmd, "run")) {
 			const char *why = NULL;
 			NEEDS_VALUE();
-			if (parse_duration(val, &a->timeout, &why) || a->timeout == 0)
-				return usage_error(a->cmd, "-t: bad duration '%s': %s", val,
-						   a->timeout == 0 && !why ? "must be more than 0" : why);
+			/* 0 means no deadline, as in the file and for
+			 * timeout(1). */
+			if (parse_duration(val, &a->timeout, &why))
+				return usage_error(a->cmd, "-t: bad duration '%s': %s", val, why);
+			a->timeout_set = 1;
 		} else if (!strcmp(arg, "--stats") && !strcmp(a->cmd, "run")) {
 			a->stats = STATS_TABLE;
 		} else if (!strncmp(arg, "--stats=", 8) && !strcmp(a->cmd, "run")) {
@@ -322,6 +325,7 @@ static struct pipeline *load(struct args *a, struct spec **specp)
 		go.overrides = a->ov;
 		go.noverrides = a->nov;
 		go.timeout = a->timeout;
+		go.timeout_set = a->timeout_set;
 		p = pipeline_load(spec, &go, &d);
 		if (p && pipetest_check(spec_root(spec), p, NULL, NULL, &d)) {
 			pipeline_free(p);

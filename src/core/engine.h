@@ -28,4 +28,9 @@ struct run_opts {
  * the stats file, whatever the outcome, once the stages were set up). */
 int engine_run(struct pipeline *p, const struct run_opts *o);
 
+/* For tests only: called while a batch is being sent, after its readers
+ * were chosen (widens the window in which a reader may leave).  NULL in
+ * every real run. */
+extern void (*engine_emit_pause)(void);
+
 #endif

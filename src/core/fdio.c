@@ -385,6 +385,7 @@ int writer_init(struct writer *w, int fd, const char *name, struct ctx *ctx)
 
 static int write_err(struct writer *w, int r, struct err *e)
 {
+	w->cancelled = r == -2;
 	if (r == -2)
 		return STAGE_STOP;   /* cancelled: the engine knows why */
 	if (errno == EPIPE)
@@ -501,8 +502,10 @@ int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, str
 	wstat_add(&ws->bytes_out, total);
 	return STAGE_OK;
 stopped:
+	/* The reader going away is the end the user asked for (| head);
+	 * records cut off by an abort are lost. */
 	if (r == STAGE_STOP)
-		wstat_add(&ws->filtered, b->records);
+		wstat_add(w->cancelled ? &ws->dropped : &ws->filtered, b->records);
 	return r;
 }
 

@@ -64,10 +64,13 @@ struct writer {
 	struct fdwait fw;
 	struct buf pending;
 	uint64_t written;        /* bytes */
+	int cancelled;           /* the last write stopped because ctx ended */
 };
 int writer_init(struct writer *w, int fd, const char *name, struct ctx *ctx);
 /* Write b's records (counting them written in ws).  Returns STAGE_OK,
- * STAGE_STOP when the reader went away (EPIPE), or STAGE_ERROR. */
+ * STAGE_STOP when the reader went away (EPIPE: b's records count as
+ * filtered) or the context ended (an abort: they count as dropped), or
+ * STAGE_ERROR. */
 int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, struct err *e);
 int writer_flush(struct writer *w, struct err *e);
 void writer_fini(struct writer *w);

@@ -32,7 +32,8 @@ struct graph_opts {
 	const char *output;          /* -o FILE: replaces the sink */
 	const struct override *overrides;
 	size_t noverrides;
-	int64_t timeout;             /* -t: replaces the pipeline's timeout (0: keep) */
+	int64_t timeout;             /* -t: replaces the pipeline's timeout */
+	int timeout_set;             /* -t was given (-t 0s: no deadline) */
 };
 
 struct pipeline {

@@ -25,6 +25,11 @@
  * process() owns its input batch: it frees it, or passes it on through the
  * outq, whatever it returns.
  *
+ * Options reach a kind loaded into its config struct (st->conf); it never
+ * sees the pipeline file's tree.  A check that finds a bad value positions
+ * its message with diag_at at stage_opt_pos(st, "key") (where the stage's
+ * mapping wrote the key), stage_pos(st) (the kind's value) or st->pos.
+ *
  * Errors: a callback that fails returns -1 after err_set(e, ...) with the
  * cause; the engine prefixes the stage name.  Return STAGE_STOP to say
  * "this stage has what it wants" (head reached, stdout's reader gone): the
@@ -72,6 +77,7 @@
 
 #include "records/ack.h"
 #include "records/batch.h"
+#include "records/shard.h"
 #include "pipeline/config.h"
 #include "base/util.h"
 
@@ -82,12 +88,15 @@ struct diags;
 struct stage;
 struct stage_io;
 
-enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1 };
+enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1, STAGE_DISCARDED = 2 };
 
 /* The cause code (ctx_cause) of a worker's context when its stage was
  * stopped on purpose (head reached, every reader gone) rather than the run
  * aborted: what is in hand may be thrown away quietly. */
 #define STAGE_CAUSE_STOPPED 2
+/* ... when a drain ran short of shutdown_timeout and the stage, one that
+ * waits by design (KIND_WAITS), was cut: what it holds is dropped. */
+#define STAGE_CAUSE_CUT 4
 
 enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 
@@ -101,11 +110,14 @@ enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 #define KIND_NO_SHARD      (1u << 6) /* shard_by makes no sense for it */
 #define KIND_READS_BYTES   (1u << 8) /* a source whose config begins with struct
 					input_conf (fdio.h): it may gunzip */
+#define KIND_WAITS         (1u << 9) /* waits on something outside (exec's command):
+					when a drain has used three quarters of
+					shutdown_timeout, the engine cuts it */
 #define KIND_REFRAMES      (1u << 7) /* its output records are not its input records
 					(decompress, exec): the engine balances the
 					accounting at its end (fewer out: filtered,
 					more: created) */
-#define KIND_TAKES_ACKS    (1u << 9) /* a sink that releases its batches' ack
+#define KIND_TAKES_ACKS    (1u << 10) /* a sink that releases its batches' ack
 					references itself (when durable) */
 
 /* Outcome given to close(). */
@@ -179,6 +191,10 @@ struct stage_kind {
 	 * (memory that grows with the input), or NULL.  Optional. */
 	const char *(*unbounded)(const struct stage *st);
 	int (*check)(struct stage *st, struct diags *d);
+	/* The regular file the stage replaces or extends, as a canonical
+	 * path (links followed, "." and ".." resolved; the caller frees
+	 * it), or NULL.  Two stages may not write one file.  Optional. */
+	char *(*writes)(const struct stage *st);
 	int (*start)(struct stage *st, struct err *e);
 	void *(*worker_new)(struct stage *st, int index);
 	void (*worker_free)(struct stage *st, void *state);
@@ -188,15 +204,11 @@ struct stage_kind {
 	int (*flush)(struct worker *w, struct outq *out, struct err *e);
 	int (*emit)(struct stage *st, struct batch *b, struct err *e);
 	int (*finish)(struct stage *st, struct outq *out, struct err *e);
+	/* Commit or roll back the stage's output: 0, -1 with e set, or
+	 * STAGE_DISCARDED when what it wrote was taken back (its records
+	 * then count as dropped). */
 	int (*close)(struct stage *st, enum stage_outcome outcome, struct err *e);
 	void (*free)(struct stage *st);
-};
-
-/* shard_by: which worker a record goes to. */
-struct shard_key {
-	int field;               /* 1-based field number, 0: not by field */
-	char *delimiter;         /* NULL: runs of blanks */
-	struct pattern *pattern; /* first capture group, or the whole match */
 };
 
 /* A stage of a pipeline.  The kind reads the public part; the engine keeps
@@ -207,8 +219,13 @@ struct stage {
 	int index;                   /* 1-based position in the file */
 	size_t id;                   /* position in the pipeline's list (0-based,
 					implicit stages included) */
-	const struct node *at;       /* where it is defined (for messages) */
-	const struct node *kind_at;  /* its kind key's value */
+	const struct node *at;       /* the loader's: its mapping in the file */
+	const struct node *kind_at;  /* the loader's: its kind key's value */
+	struct pos pos;              /* where it is defined (for messages) */
+	struct pos kind_pos;         /* its kind key's value (file NULL: none) */
+	struct pos *opt_pos;         /* per option of kind->options, where its
+					value was written in the stage's mapping
+					(file NULL: not there; see stage_opt_pos) */
 	void *conf;                  /* the kind's config struct, loaded */
 	void *priv;                  /* the kind's own stage-wide state */
 
@@ -224,7 +241,7 @@ struct stage {
 	int *input_ports;
 	size_t ninputs;
 	char **from;                 /* names as written (branch as "route.name") */
-	const struct node **from_at;
+	struct pos *from_at;
 	size_t nfrom;
 	char **ports;                /* output port names; NULL/0: one unnamed port */
 	size_t nports;
@@ -248,6 +265,19 @@ int stage_window(const struct stage *st);
  * worker_new and start to hand to what they make.  Valid from worker_new
  * on. */
 struct ctx *stage_ctx(const struct stage *st);
+
+/* The context a stage that paces its output (rate, a breaker's cooldown)
+ * waits under: it ends with the worker's context, and also once the run
+ * is stopping (a signal, a deadline), when pacing would only hold up the
+ * drain.  A stage that finds it ended while stage_ctx has not passes what
+ * it holds on without waiting.  Valid from worker_new on. */
+struct ctx *stage_pace_ctx(const struct stage *st);
+/* Where the stage's mapping wrote option `name` (file NULL when it did
+ * not: a default, or a shorthand value, which is at st->kind_pos). */
+struct pos stage_opt_pos(const struct stage *st, const char *name);
+/* Where a message about the stage's options goes: its kind key's value,
+ * or the stage when it has none. */
+struct pos stage_pos(const struct stage *st);
 
 /* Set output ports (route's branches) during check; names are copied. */
 void stage_set_ports(struct stage *st, const char *const *names, size_t n);
