@@ -25,6 +25,15 @@
  * no framing, so it is one stream.  An empty input gives empty output (as
  * Python's gzip module), not an error.
  *
+ * zstd, xz and bzip2.  Their streams are decoded through records/unpack.h
+ * (a decoder per format, each in its own file), recognised by their magic
+ * bytes under auto (up to ten bytes, which may arrive in different
+ * batches) and accepted alone under their own format.  Concatenated frames
+ * (zstd) and streams (xz, with its zero padding; bzip2) are read as one,
+ * as their commands do.  The newline a lines-framed source adds at the
+ * very end is held back and dropped when the data ends complete without
+ * it.
+ *
  * Errors.  Corrupt data, a truncated stream or trailing garbage fail the
  * stage with the origin and the byte offset in the compressed stream where
  * decoding stopped.  What the framer holds when that happens, whole records
@@ -38,9 +47,10 @@
 
 #include "csp/csp.h"
 #include "records/framer.h"
+#include "records/unpack.h"
 #include "core/stage.h"
 
-enum { FMT_AUTO, FMT_GZIP, FMT_ZLIB, FMT_DEFLATE };
+enum { FMT_AUTO, FMT_GZIP, FMT_ZLIB, FMT_DEFLATE, FMT_ZSTD, FMT_XZ, FMT_BZIP2 };
 
 struct decompress_conf {
 	int format;
@@ -49,13 +59,14 @@ struct decompress_conf {
 	uint64_t max_record;
 };
 
-static const char *const format_names[] = { "auto", "gzip", "zlib", "deflate", NULL };
+static const char *const format_names[] = { "auto", "gzip", "zlib", "deflate", "zstd",
+					    "xz", "bzip2", NULL };
 static const char *const framing_names[] = { "lines", "nul", "chunk", NULL };
 
 static const struct option decompress_options[] = {
 	{ .name = "format", .type = OPT_ENUM,
 	  .offset = offsetof(struct decompress_conf, format), .def = "auto",
-	  .doc = "input: auto (gzip or zlib, by header), gzip, zlib or deflate (raw)",
+	  .doc = "input: auto (by magic bytes: gzip, zlib, zstd, xz, bzip2), one of those, or deflate (raw)",
 	  .choices = format_names },
 	{ .name = "framing", .type = OPT_ENUM,
 	  .offset = offsetof(struct decompress_conf, framing), .def = "lines",
@@ -77,6 +88,7 @@ enum {
 	AT_START,   /* before a member's header (npeek of its bytes seen) */
 	AT_BODY,    /* inside a member: inflate has it */
 	AT_ZEROS,   /* zero padding after the last member */
+	AT_UNPACK,  /* zstd, xz or bzip2: unpack has it */
 };
 
 struct decompress_worker {
@@ -89,8 +101,10 @@ struct decompress_worker {
 	uint64_t members;        /* members completed in this stream */
 	int at;                  /* AT_* */
 	int fmt;                 /* the latest member's format; FMT_AUTO: none yet */
-	unsigned char peek[2];
+	unsigned char peek[UNPACK_MAGIC_MAX];
 	int npeek;
+	struct unpack un;        /* AT_UNPACK's decoder (un.dec NULL: none) */
+	int held;                /* AT_UNPACK: a final terminator held back, or -1 */
 	int done;                /* stopped or failed: ignore further input */
 	int added_term;          /* terminator of the input's framing, or -1 */
 };
@@ -137,6 +151,7 @@ static void decompress_worker_free(struct stage *st, void *state)
 	if (!dw)
 		return;
 	inflateEnd(&dw->zs);
+	unpack_fini(&dw->un);
 	framer_discard(&dw->fr);
 	free(dw);
 }
@@ -154,6 +169,8 @@ static void begin_stream(struct decompress_worker *dw, const char *origin)
 	dw->at = AT_START;
 	dw->fmt = FMT_AUTO;
 	dw->npeek = 0;
+	dw->held = -1;
+	unpack_fini(&dw->un);
 }
 
 static int garbage(struct decompress_worker *dw, uint64_t at, struct err *e)
@@ -173,6 +190,87 @@ static int detect(int want, const unsigned char *h)
 	    ((unsigned)h[0] << 8 | h[1]) % 31 == 0)
 		return FMT_ZLIB;
 	return FMT_AUTO;
+}
+
+/* The unpack format the stage's format option names, or UNPACK_NONE. */
+static int unpack_format_of(int format)
+{
+	return format == FMT_ZSTD ? UNPACK_ZSTD : format == FMT_XZ ? UNPACK_XZ
+		: format == FMT_BZIP2 ? UNPACK_BZIP2 : UNPACK_NONE;
+}
+
+/* The stage's format for an unpack format. */
+static int fmt_of_unpack(int u)
+{
+	return u == UNPACK_ZSTD ? FMT_ZSTD : u == UNPACK_XZ ? FMT_XZ : FMT_BZIP2;
+}
+
+/* unpack's result as the stage's: its own errors get the message. */
+static int unpacked(struct decompress_worker *dw, int r, struct err *e)
+{
+	if (r < 0 && dw->un.fail)
+		unpack_error(&dw->un, dw->origin, 1, e);
+	return r;
+}
+
+/*
+ * AT_UNPACK: n more bytes of the stream.  A last byte that is the
+ * framing's terminator is held back until more follows: end_stream drops
+ * it when the data is complete without it.  Returns 0, -1 with e set, or
+ * STAGE_STOP.
+ */
+static int feed_unpack(struct decompress_worker *dw, const unsigned char *p, size_t n,
+		       struct err *e)
+{
+	int r;
+
+	if (dw->held >= 0) {
+		unsigned char b = (unsigned char)dw->held;
+
+		dw->held = -1;
+		if ((r = unpack_feed(&dw->un, &b, 1, &dw->fr, e)) != 0)
+			return unpacked(dw, r, e);
+	}
+	if (n > 0 && p[n - 1] == dw->added_term) {
+		dw->held = p[n - 1];
+		n--;
+	}
+	return unpacked(dw, unpack_feed(&dw->un, p, n, &dw->fr, e), e);
+}
+
+/*
+ * The first member's opening bytes, dw->peek[0..npeek), under a format
+ * that may be zstd, xz or bzip2: decide.  Returns SNIFF_WAIT when more
+ * bytes are needed, SNIFF_NOT when it is none of them (gzip, zlib or bad
+ * data: the caller goes on with its two bytes), or, when it is one of
+ * them (dw->at is AT_UNPACK, the peeked bytes fed), feed_unpack's result.
+ */
+enum { SNIFF_WAIT = 10, SNIFF_NOT = 11 };
+static int start_unpack(struct decompress_worker *dw, struct err *e)
+{
+	int want = unpack_format_of(dw->conf->format), got;
+
+	if (dw->conf->format != FMT_AUTO && !want)
+		return SNIFF_NOT;
+	if (dw->conf->format == FMT_AUTO && detect(FMT_AUTO, dw->peek) != FMT_AUTO)
+		return SNIFF_NOT;
+	got = unpack_sniff(dw->peek, (size_t)dw->npeek);
+	if (got < 0 && dw->npeek < UNPACK_MAGIC_MAX)
+		return SNIFF_WAIT;
+	if (got <= 0 || (want && got != want)) {
+		if (!want)
+			return SNIFF_NOT;
+		err_set(e, "corrupt %s data in %s at byte 0: not in %s format",
+			unpack_name(want), dw->origin, unpack_name(want));
+		return -1;
+	}
+	unpack_init(&dw->un, got);
+	dw->fmt = fmt_of_unpack(got);
+	dw->at = AT_UNPACK;
+	dw->held = -1;
+	got = dw->npeek;
+	dw->npeek = 0;
+	return feed_unpack(dw, dw->peek, (size_t)got, e);
 }
 
 /* run()'s results, apart from STAGE_STOP (1). */
@@ -291,6 +389,16 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 			n--;
 			if (dw->npeek < 2)
 				continue;
+			if (dw->members == 0) {
+				rc = start_unpack(dw, e);
+				if (rc == SNIFF_WAIT)
+					continue;
+				if (rc != SNIFF_NOT) {
+					if (rc != 0)
+						return rc;
+					break;
+				}
+			}
 			/* Raw deflate has no members: two bytes after its end
 			 * are garbage. */
 			fmt = c->format == FMT_DEFLATE ? FMT_AUTO : detect(c->format, dw->peek);
@@ -300,7 +408,8 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 					return garbage(dw, dw->pos, e);
 				err_set(e, "corrupt %s data in %s at byte %llu: not in %s format",
 					label(dw), dw->origin, (unsigned long long)dw->pos,
-					c->format == FMT_AUTO ? "gzip or zlib" : format_names[c->format]);
+					c->format == FMT_AUTO ? "gzip, zlib, zstd, xz or bzip2"
+					: format_names[c->format]);
 				return -1;
 			}
 			dw->fmt = fmt;
@@ -312,6 +421,8 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 			if (rc != RUN_MORE)
 				return rc;
 			break;
+		case AT_UNPACK:
+			return feed_unpack(dw, p, n, e);
 		case AT_BODY:
 			rc = run(dw, p, n, &used, e);
 			p += used;
@@ -337,7 +448,19 @@ static int end_stream(struct decompress_worker *dw, struct err *e)
 {
 	int rc;
 
-	if (dw->at == AT_BODY || (dw->at == AT_START && dw->npeek > 0)) {
+	if (dw->at == AT_UNPACK) {
+		/* The held terminator is data only if the stream needs it. */
+		if (dw->held >= 0 && !dw->un.between) {
+			unsigned char b = (unsigned char)dw->held;
+
+			dw->held = -1;
+			rc = unpacked(dw, unpack_feed(&dw->un, &b, 1, &dw->fr, e), e);
+			if (rc != 0)
+				return rc;
+		}
+		if (unpack_end(&dw->un) != 0)
+			return unpacked(dw, -1, e);
+	} else if (dw->at == AT_BODY || (dw->at == AT_START && dw->npeek > 0)) {
 		uint64_t end = dw->pos + (uint64_t)dw->npeek;
 
 		if (dw->at == AT_START && dw->members > 0) {
@@ -432,7 +555,7 @@ static int decompress_flush(struct worker *w, struct outq *out, struct err *e)
 
 const struct stage_kind kind_decompress = {
 	.name = "decompress",
-	.summary = "decompress gzip (multi-member), zlib or deflate into records",
+	.summary = "decompress gzip, zstd, xz, bzip2 (all multi-member), zlib or deflate into records",
 	.role = ROLE_TRANSFORM,
 	.flags = KIND_ONE_WORKER | KIND_BYTES_IN | KIND_REFRAMES | KIND_NO_SHARD,
 	.options = decompress_options,

@@ -231,7 +231,7 @@ static void files_free(struct stage *st)
 
 const struct stage_kind kind_files = {
 	.name = "files",
-	.summary = "read records from files in order (gzip detected and decompressed)",
+	.summary = "read records from files in order (gzip, zstd, xz, bzip2 detected and decompressed)",
 	.role = ROLE_SOURCE,
 	.flags = KIND_READS_BYTES,
 	.options = files_options,

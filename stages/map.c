@@ -231,15 +231,33 @@ static void put_item(struct buf *out, const struct map_op *op, int *items,
 	out->len += n;
 }
 
-/* Keep the selected fields of s[0..len), joined, in out.  R_CHANGED. */
+/* Whether s[0..len) holds the delimiter d. */
+static int has_delimiter(const char *s, size_t len, const char *d)
+{
+	size_t dlen = strlen(d);
+
+	return dlen == 1 ? memchr(s, d[0], len) != NULL : memmem(s, len, d, dlen) != NULL;
+}
+
+/*
+ * Keep the selected fields of s[0..len), joined, in out: R_CHANGED.  With
+ * a delimiter, a record that lacks it is not split, as with cut -d: it
+ * passes whole (R_SAME), or with only_delimited is dropped (R_DROP), as
+ * with cut -s.
+ */
 static int op_fields(struct map_worker *mw, const struct map_op *op,
 		     const char *s, size_t len, struct buf *out)
 {
 	const struct field_list *fl = &op->c.fields;
 	size_t want = fl->need_all ? SIZE_MAX : (size_t)fl->max_pos;
-	size_t nf = split_fields(mw, op, s, len, want);
-	const uint32_t *fb = mw->fb;
+	size_t nf;
+	const uint32_t *fb;
 	int items = 0;
+
+	if (op->c.delimiter && !has_delimiter(s, len, op->c.delimiter))
+		return op->c.only_delimited ? R_DROP : R_SAME;
+	nf = split_fields(mw, op, s, len, want);
+	fb = mw->fb;
 
 	out->len = 0;
 	for (size_t i = 0; i < fl->n; i++) {
@@ -322,6 +340,8 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 			break;
 		case OP_FIELDS:
 			r = op_fields(mw, op, cur, n, out);
+			if (r == R_DROP)
+				return R_DROP;
 			break;
 		case OP_TEMPLATE: {
 			int m = 1;

@@ -17,6 +17,7 @@
 #include "csp/csp.h"
 #include "core/fdio.h"
 #include "records/framer.h"
+#include "records/unpack.h"
 #include "core/stage.h"
 
 const char *const input_format_names[] = { "lines", "nul", "chunk", NULL };
@@ -179,6 +180,16 @@ static int framed(struct input *in, int rc)
 	return in->sent == CSP_CLOSED ? STAGE_STOP : STAGE_OK;
 }
 
+/* A failed source_read (got < 0) as the source's result: cancelled (-2),
+ * what was complete goes on; else a read error. */
+static int read_failed(struct input *in, ssize_t got, struct err *e)
+{
+	if (got == -2)
+		return framed(in, framer_stop(&in->fr));
+	err_set(e, "%s: read error: %s", in->origin, strerror(errno));
+	return STAGE_ERROR;
+}
+
 static int read_plain(struct input *in, const char *first, size_t nfirst, struct err *e)
 {
 	int rc;
@@ -199,12 +210,8 @@ static int read_plain(struct input *in, const char *first, size_t nfirst, struct
 		size_t room;
 		char *dst = framer_space(&in->fr, BATCH_DATA, &room);
 		ssize_t got = source_read(in, dst, room);
-		if (got == -2)
-			return framed(in, framer_stop(&in->fr));
-		if (got < 0) {
-			err_set(e, "%s: read error: %s", in->origin, strerror(errno));
-			return STAGE_ERROR;
-		}
+		if (got < 0)
+			return read_failed(in, got, e);
 		if (got == 0)
 			return framed(in, framer_finish(&in->fr, e));
 		if ((rc = framer_commit(&in->fr, (size_t)got, e)) != 0 ||
@@ -237,13 +244,8 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 
 		if (z.avail_in == 0 && !eof) {
 			ssize_t got = source_read(in, raw, rawcap);
-			if (got == -2) {
-				rc = framed(in, framer_stop(&in->fr));
-				goto out;
-			}
 			if (got < 0) {
-				err_set(e, "%s: read error: %s", in->origin, strerror(errno));
-				rc = STAGE_ERROR;
+				rc = read_failed(in, got, e);
 				goto out;
 			}
 			consumed += (uint64_t)((char *)z.next_in - raw);
@@ -319,9 +321,54 @@ out:
 }
 
 /*
+ * Decompress zstd, xz or bzip2 input (every frame or stream of it) into
+ * the framer, as read_gzip does gzip.  raw holds the nraw bytes read so
+ * far.  Corrupt, truncated and trailing data are errors naming the byte
+ * offset in the compressed input.
+ */
+static int read_unpack(struct input *in, int format, char *raw, size_t rawcap,
+		       size_t nraw, struct err *e)
+{
+	struct unpack u;
+	ssize_t got = (ssize_t)nraw;
+	int rc, r;
+
+	unpack_init(&u, format);
+	for (;;) {
+		r = unpack_feed(&u, (const unsigned char *)raw, (size_t)got, &in->fr, e);
+		if (r == 0 && (size_t)got < rawcap)
+			r = idle_flush(in, 0, 1);
+		if (r != 0) {
+			if (r < 0 && u.fail)
+				unpack_error(&u, in->origin, 0, e);
+			rc = framed(in, r);
+			goto out;
+		}
+		got = source_read(in, raw, rawcap);
+		if (got < 0) {
+			rc = read_failed(in, got, e);
+			goto out;
+		}
+		if (got == 0)
+			break;
+	}
+	if (unpack_end(&u) != 0) {
+		unpack_error(&u, in->origin, 0, e);
+		rc = STAGE_ERROR;
+		goto out;
+	}
+	rc = framed(in, framer_finish(&in->fr, e));
+out:
+	unpack_fini(&u);
+	return rc;
+}
+
+/*
  * Read fd into batches: see fdio.h.  The first read decides whether the
- * input is gzip (its magic bytes); plain input is then read straight into
- * the batches.
+ * input is compressed (gzip, zstd, xz or bzip2, by its magic bytes);
+ * plain input is then read straight into the batches.  The first read
+ * goes on only while what came so far could still be a magic, so that a
+ * slow writer's first short line is not held back.
  */
 int input_read(struct stage_io *io, int fd, const char *origin,
 	       const struct input_opts *o, struct err *e)
@@ -331,7 +378,7 @@ int input_read(struct stage_io *io, int fd, const char *origin,
 	char *raw = NULL;
 	ssize_t got;
 	size_t have = 0;
-	int rc, gunzip;
+	int rc, gunzip, fmt;
 
 	gunzip = o->gunzip == GUNZIP_YES ||
 		 (o->gunzip == GUNZIP_AUTO && o->format != FRAMING_CHUNK);
@@ -344,7 +391,8 @@ int input_read(struct stage_io *io, int fd, const char *origin,
 	in.regular = is_regular(fd);
 	raw = csp_malloc(rawcap);
 	/* Enough bytes to see the magic, or the end. */
-	while (have < 2) {
+	while (have < 2 || (gunzip && have < UNPACK_MAGIC_MAX &&
+			    unpack_sniff((unsigned char *)raw, have) < 0)) {
 		got = source_read(&in, raw + have, rawcap - have);
 		if (got == -2) {
 			rc = STAGE_OK;
@@ -361,6 +409,8 @@ int input_read(struct stage_io *io, int fd, const char *origin,
 	}
 	if (gunzip && have >= 2 && (unsigned char)raw[0] == 0x1f && (unsigned char)raw[1] == 0x8b)
 		rc = read_gzip(&in, raw, rawcap, have, e);
+	else if (gunzip && (fmt = unpack_sniff((unsigned char *)raw, have)) > 0)
+		rc = read_unpack(&in, fmt, raw, rawcap, have, e);
 	else
 		rc = read_plain(&in, raw, have, e);
 out:

@@ -97,7 +97,7 @@ struct input_conf {
 	  .doc = "longest record accepted; a longer one is an error" },               \
 	{ .name = "gunzip", .type = OPT_ENUM, .offset = offsetof(T, in.gunzip),     \
 	  .def = "auto", .choices = input_gunzip_names,                               \
-	  .doc = "decompress gzip input (auto: when its magic bytes say so, except for chunk)" }
+	  .doc = "decompress gzip, zstd, xz, bzip2 input (auto: by magic bytes, except for chunk)" }
 
 static inline struct input_opts input_opts_of(const struct input_conf *c)
 {

@@ -429,25 +429,57 @@ void observe_draining(struct observer *ob)
 		atomic_store(&ob->draining, 1);
 }
 
+/* Hand the connections waiting in the listening socket's queue to the
+ * server; how many there were. */
+static int take_queued(struct observer *ob, int s)
+{
+	int n = 0;
+
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int c = accept4(s, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EINTR)
+				continue;
+			return n;
+		}
+		/* On failure MHD has closed it. */
+		(void)MHD_add_connection(ob->mhd, c, (struct sockaddr *)&ss, sl);
+		n++;
+	}
+}
+
 void observe_free(struct observer *ob)
 {
 	if (!ob)
 		return;
 	atomic_store(&ob->draining, 1);
 	if (ob->mhd) {
-		/* Stop accepting; answer the connections in hand, then close. */
+		/* Stop accepting, but take over the listening socket: the
+		 * connections already in its queue are handed to the server
+		 * and answered like the others (closing it with them queued
+		 * would reset them), and it is closed only when its queue is
+		 * empty, so a client gets a whole answer or a refusal. */
 		MHD_socket s = MHD_quiesce_daemon(ob->mhd);
 		int64_t until = csp_now() + OBSERVE_DRAIN_NS;
-		for (;;) {
-			const union MHD_DaemonInfo *info =
-				MHD_get_daemon_info(ob->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-			if (!info || info->num_connections == 0 || csp_now() >= until)
-				break;
-			csp_sleep(10 * CSP_NS_PER_MS, NULL);
-		}
-		MHD_stop_daemon(ob->mhd);
+		int taken;
+
+		if (s != MHD_INVALID_SOCKET)
+			fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+		do {
+			taken = s != MHD_INVALID_SOCKET ? take_queued(ob, s) : 0;
+			for (;;) {
+				const union MHD_DaemonInfo *info = MHD_get_daemon_info(
+					ob->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+				if (!info || info->num_connections == 0 || csp_now() >= until)
+					break;
+				csp_sleep(5 * CSP_NS_PER_MS, NULL);
+			}
+		} while (taken && csp_now() < until);
 		if (s != MHD_INVALID_SOCKET)
 			close(s);
+		MHD_stop_daemon(ob->mhd);
 		ob->fd = -1;
 	}
 	if (ob->fd >= 0)

@@ -117,7 +117,7 @@ unexercised() {
 	run "$CSPIPE" stages compress
 	[ "$status" -eq 0 ]
 	[[ ${lines[0]} == "compress - "* ]]
-	grep -q '^  level  *integer 0\.\.9, default 6$' <<<"$output"
+	grep -q '^  level  *integer -7\.\.19, default 6$' <<<"$output"
 	grep -q '^  format  *one of gzip, zlib, deflate, default gzip$' <<<"$output" ||
 		grep -q '^  format  .*gzip.*zlib.*deflate.*default gzip$' <<<"$output"
 }

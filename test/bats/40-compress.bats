@@ -212,7 +212,7 @@ unz() {
 @test "decompress of input that is not compressed says so" {
 	run unz < "$LOGHUB/Linux_2k.log"
 	[ "$status" -eq 1 ]
-	[ "${lines[-1]}" = "cspipe: unz: corrupt compressed data in stdin at byte 0: not in gzip or zlib format" ]
+	[ "${lines[-1]}" = "cspipe: unz: corrupt compressed data in stdin at byte 0: not in gzip, zlib, zstd, xz or bzip2 format" ]
 }
 
 @test "decompress of empty input is empty output" {

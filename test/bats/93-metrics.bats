@@ -135,11 +135,14 @@ YAML
 }
 
 @test "metrics: during the drain /healthz is 503 and every scrape is a whole response" {
+	# A command that never ends keeps the drain going until it is cut,
+	# three quarters into shutdown_timeout.
 	pipeline p.yaml <<'YAML'
-shutdown_timeout: 1s
+shutdown_timeout: 4s
 stages:
   - generate: {count: 0}
-  - rate: 2000/s
+  - rate: 5000/s
+  - exec: [sh, -c, "cat; sleep 60"]
 YAML
 	bg_start /dev/null run --metrics-addr 127.0.0.1:0 p.yaml
 	metrics_addr
@@ -157,7 +160,7 @@ YAML
 		done
 	) &
 	scraper=$!
-	wait_for "a few scrapes" sh -c '[ "$(wc -l < scrapes 2>/dev/null)" -ge 3 ]'
+	wait_for "a few scrapes" sh -c '[ "$(cat scrapes 2>/dev/null | wc -l)" -ge 3 ]'
 	kill -TERM "$pid"
 	wait_for "/healthz to say draining" sh -c \
 		"[ \"\$(curl -s -o /dev/null -w '%{http_code}' http://$addr/healthz)\" = 503 ]"

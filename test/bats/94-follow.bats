@@ -179,7 +179,7 @@ out_is() {
 @test "follow: options that need follow, and standard input, are errors" {
 	run --separate-stderr cspipe validate -e '{stages: [{files: {paths: [a], checkpoint: c}}]}'
 	[ "$status" -eq 2 ]
-	[ "$stderr" = "cspipe: -e:1:19: files: checkpoint needs follow: true" ]
+	[ "$stderr" = "cspipe: -e:1:44: files: checkpoint needs follow: true" ]
 	run --separate-stderr cspipe validate -e '{stages: [{files: {paths: [a, "-"], follow: true}}]}'
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "cspipe: -e:1:31: files: cannot follow standard input (-)" ]

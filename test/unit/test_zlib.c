@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "records/batch.h"
@@ -144,6 +145,12 @@ static struct buf logs(void)
 
 	if (!dir)
 		dir = "../shared/data/loghub";
+	/* Without them the test is skipped, saying why (test/run.py fails a
+	 * skip under CI). */
+	if (access(dir, R_OK | X_OK) != 0) {
+		print_message("the real logs are not in %s: set LOGHUB to the loghub folder\n", dir);
+		skip();
+	}
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		struct buf b;
 
@@ -967,7 +974,7 @@ static void test_decompress_no_origin_names_feeder(void **state)
 
 	assert_int_equal(r.rc, -1);
 	assert_string_equal(r.e.msg,
-			    "corrupt compressed data in feeder at byte 0: not in gzip or zlib format");
+			    "corrupt compressed data in feeder at byte 0: not in gzip, zlib, zstd, xz or bzip2 format");
 	assert_int_equal(r.out.len, 0);
 	buf_free(&r.out);
 	r = run_decompress("{format: zlib}", bad, sizeof bad, tiny, "x");
