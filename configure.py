@@ -48,6 +48,7 @@ CORE = [
     'src/base/util.c',
     'src/base/units.c',
     'src/base/json.c',
+    'src/base/inflate.c',
     'src/pipeline/spec.c',
     'src/pipeline/expand.c',
     'src/pipeline/tree.c',
@@ -148,6 +149,7 @@ LIBS = [
     ('libnats', 'libnats-dev', 'nats/nats.h'),
     ('libzstd', 'libzstd-dev', 'zstd.h'),
     ('liblzma', 'liblzma-dev', 'lzma.h'),
+    ('libisal', 'libisal-dev', 'isa-l/igzip_lib.h'),
 ]
 
 # Libraries without a pkg-config file on Debian 12: (name, Debian package,
@@ -160,7 +162,7 @@ PLAIN_LIBS = [
 DEPS = {
     'build': ['gcc', 'ninja-build', 'pkg-config', 'libyaml-dev',
               'zlib1g-dev', 'libpcre2-dev', 'libzstd-dev', 'liblzma-dev',
-              'libbz2-dev', 'libmicrohttpd-dev', 'libnats-dev'],
+              'libbz2-dev', 'libisal-dev', 'libmicrohttpd-dev', 'libnats-dev'],
     'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
              'graphviz', 'mandoc', 'util-linux', 'valgrind', 'zstd',
              'xz-utils', 'bzip2', 'binutils', 'git', 'man-db', 'curl',

@@ -40,12 +40,11 @@
  * included, is discarded: nothing after the last batch already sent goes
  * out, and no record is ever torn.
  */
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "csp/csp.h"
+#include "base/inflate.h"
 #include "records/framer.h"
 #include "records/unpack.h"
 #include "core/stage.h"
@@ -93,7 +92,7 @@ enum {
 
 struct decompress_worker {
 	const struct decompress_conf *conf;
-	z_stream zs;
+	struct infl zs;
 	struct framer fr;
 	struct outq *out;        /* of the current process/flush call */
 	const char *origin;      /* the stream's name; NULL: none begun */
@@ -139,8 +138,7 @@ static void *decompress_worker_new(struct stage *st, int index)
 
 	dw->conf = st->conf;
 	dw->added_term = -1;
-	if (inflateInit2(&dw->zs, -15) != Z_OK)
-		csp_oom();
+	infl_init(&dw->zs, INFL_RAW);
 	return dw;
 }
 
@@ -150,7 +148,7 @@ static void decompress_worker_free(struct stage *st, void *state)
 
 	if (!dw)
 		return;
-	inflateEnd(&dw->zs);
+	infl_end(&dw->zs);
 	unpack_fini(&dw->un);
 	framer_discard(&dw->fr);
 	free(dw);
@@ -285,32 +283,20 @@ enum { RUN_MORE = 0, RUN_END = 2, RUN_ERROR = -1 };
 static int run(struct decompress_worker *dw, const unsigned char *p, size_t n,
 	       size_t *used, struct err *e)
 {
-	z_stream *zs = &dw->zs;
-	size_t left = n;
-	int ret = Z_OK, rc = RUN_MORE;
+	struct infl *zs = &dw->zs;
+	int ret, rc = RUN_MORE;
 
-	zs->next_in = (z_const Bytef *)p;
-	zs->avail_in = 0;
+	zs->next_in = p;
+	zs->avail_in = n;
 	for (;;) {
-		size_t room, made;
-		char *dst;
-		uInt before;
+		size_t room, before = zs->avail_in;
 		int fr;
 
-		if (zs->avail_in == 0 && left > 0) {
-			zs->avail_in = left > UINT_MAX ? UINT_MAX : (uInt)left;
-			left -= zs->avail_in;
-		}
-		dst = framer_space(&dw->fr, 0, &room);
-		if (room > UINT_MAX)
-			room = UINT_MAX;
-		before = zs->avail_in;
-		zs->next_out = (Bytef *)dst;
-		zs->avail_out = (uInt)room;
-		ret = inflate(zs, Z_NO_FLUSH);
+		zs->next_out = (unsigned char *)framer_space(&dw->fr, 0, &room);
+		zs->avail_out = room;
+		ret = infl_run(zs);
 		dw->pos += before - zs->avail_in;
-		made = room - zs->avail_out;
-		fr = framer_commit(&dw->fr, made, e);
+		fr = framer_commit(&dw->fr, room - zs->avail_out, e);
 		if (fr < 0) {
 			rc = RUN_ERROR;
 			break;
@@ -319,26 +305,23 @@ static int run(struct decompress_worker *dw, const unsigned char *p, size_t n,
 			rc = STAGE_STOP;
 			break;
 		}
-		if (ret == Z_STREAM_END) {
+		if (ret == INFL_END) {
 			rc = RUN_END;
 			break;
 		}
-		if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT) {
+		if (ret == INFL_ERROR) {
 			err_set(e, "corrupt %s data in %s at byte %llu: %s",
-				label(dw), dw->origin, (unsigned long long)dw->pos,
-				ret == Z_NEED_DICT ? "needs a preset dictionary"
-				: zs->msg ? zs->msg : "invalid data");
+				label(dw), dw->origin,
+				(unsigned long long)(dw->pos - infl_behind(zs)), zs->msg);
 			rc = RUN_ERROR;
 			break;
 		}
-		if (ret == Z_MEM_ERROR)
-			csp_oom();
-		/* Z_OK or Z_BUF_ERROR: done once the input is used up and the
-		 * output was not full (nothing left pending inside). */
-		if (zs->avail_in == 0 && left == 0 && zs->avail_out > 0)
+		/* Done once the input is used up and the output was not full
+		 * (nothing left pending inside). */
+		if (zs->avail_in == 0 && zs->avail_out > 0)
 			break;
 	}
-	*used = n - left - zs->avail_in;
+	*used = n - zs->avail_in;
 	return rc;
 }
 
@@ -380,7 +363,7 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 				continue;
 			}
 			if (c->format == FMT_DEFLATE && dw->members == 0) {
-				inflateReset2(&dw->zs, -15);
+				infl_reset(&dw->zs, INFL_RAW);
 				dw->fmt = FMT_DEFLATE;
 				dw->at = AT_BODY;
 				continue;
@@ -413,7 +396,7 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 				return -1;
 			}
 			dw->fmt = fmt;
-			inflateReset2(&dw->zs, fmt == FMT_GZIP ? 15 + 16 : 15);
+			infl_reset(&dw->zs, fmt == FMT_GZIP ? INFL_GZIP : INFL_ZLIB);
 			dw->at = AT_BODY;
 			dw->npeek = 0;
 			/* Two header bytes cannot end a member. */
@@ -562,8 +545,9 @@ const struct stage_kind kind_decompress = {
 	.conf_size = sizeof(struct decompress_conf),
 	.shorthand = "format",
 	.example = "decompress: {format: auto, framing: lines}",
-	/* inflate's state and 32 KiB window; the framer's batch is a batch */
-	.worker_mem = 64 * 1024,
+	/* zlib's state and window, igzip's state (its window and tables);
+	 * the framer's batch is a batch */
+	.worker_mem = 64 * 1024 + 96 * 1024,
 	.worker_new = decompress_worker_new,
 	.worker_free = decompress_worker_free,
 	.process = decompress_process,

@@ -380,8 +380,8 @@ static void batch_where(char *out, size_t n, const struct batch *b)
 	} else if (b->first_rec == 0) {
 		snprintf(out, n, " on a batch of %u records of %s", b->n, origin);
 	} else {
-		unsigned long long first = b->first_rec + b->recs[0].tag;
-		unsigned long long last = b->first_rec + b->recs[b->n - 1].tag;
+		unsigned long long first = batch_rec_number(b, 0);
+		unsigned long long last = batch_rec_number(b, b->n - 1);
 		if (first == last)
 			snprintf(out, n, " on record %llu of %s", first, origin);
 		else

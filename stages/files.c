@@ -21,7 +21,7 @@
 #include "core/stage.h"
 
 struct files_conf {
-	struct input_conf in;    /* first: KIND_READS_BYTES */
+	struct input_conf in;
 	struct strlist paths;
 	int glob;                /* expand patterns (INPUT arguments: never) */
 	int follow;
@@ -229,11 +229,17 @@ static void files_free(struct stage *st)
 	st->priv = NULL;
 }
 
+static struct input_conf *files_input(struct stage *st)
+{
+	return &((struct files_conf *)st->conf)->in;
+}
+
 const struct stage_kind kind_files = {
 	.name = "files",
 	.summary = "read records from files in order (gzip, zstd, xz, bzip2 detected and decompressed)",
 	.role = ROLE_SOURCE,
 	.flags = KIND_READS_BYTES,
+	.input = files_input,
 	.options = files_options,
 	.conf_size = sizeof(struct files_conf),
 	.shorthand = "paths",

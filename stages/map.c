@@ -89,25 +89,12 @@ static void map_worker_free(struct stage *st, void *state)
 /* Results of one operation on one record. */
 enum { R_SAME, R_CHANGED, R_DROP, R_ERROR = -1 };
 
-/* Where a record came from, for runtime errors: "app.log: record 12". */
-static void rec_where(char *out, size_t n, const struct batch *b, uint32_t i)
-{
-	const char *origin = b->origin ? b->origin : "input";
-
-	if (b->first_rec)
-		snprintf(out, n, "%s: record %" PRIu64, origin,
-			 b->first_rec + b->recs[i].tag);
-	else
-		snprintf(out, n, "%s: a record at byte offset %" PRIu64, origin,
-			 b->offset);
-}
-
 static void limit_error(struct err *e, const struct batch *b, uint32_t i,
 			const struct map_op *op, const struct pattern_match *m)
 {
 	char where[512];
 
-	rec_where(where, sizeof where, b, i);
+	batch_rec_where(where, sizeof where, b, i);
 	err_set(e, "%s: %s (the %s pattern '%s')", where, pattern_errtext(m),
 		op_names[op->kind], pattern_source(op->pat));
 }
@@ -360,7 +347,7 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 				if (op->c.on_nomatch == NOMATCH_DROP)
 					return R_DROP;
 				char where[512];
-				rec_where(where, sizeof where, in, i);
+				batch_rec_where(where, sizeof where, in, i);
 				err_set(e, "%s: no match for the template pattern '%s' "
 					"(on_nomatch: fail)", where, pattern_source(pat));
 				return R_ERROR;

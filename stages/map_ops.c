@@ -337,8 +337,8 @@ static int op_parse(const struct optval *v, struct map_op *op, struct diags *d)
 				hint = did_you_mean(optval_str(k, NULL), op_names, OP_KINDS);
 			}
 		if (hint && k != v)
-			diag_at(d, optval_pos(k), "unknown operation '%s' (did you mean "
-				"'%s'?)", optval_str(k, NULL), hint);
+			diag_at(d, optval_pos(k), "unknown operation '%s'%s%s%s",
+				optval_str(k, NULL), DYM_ARGS(hint));
 		else
 			diag_at(d, optval_pos(k), "an operation needs one of replace, fields, "
 				"template, case, trim, prefix or suffix");

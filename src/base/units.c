@@ -404,3 +404,27 @@ void format_size(char *out, size_t n, uint64_t bytes)
 		snprintf(out, n, "%llu%s",
 			 (unsigned long long)(bytes >> (10 * (best + 1))), units[best]);
 }
+
+/* See util.h.  Both forms divide by 1024 while the figure is 1024 or more,
+ * up to TiB. */
+void format_size_human(char *out, size_t n, uint64_t bytes, int compact)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)bytes;
+	int u = 0;
+
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	if (!compact) {
+		if (u == 0)
+			snprintf(out, n, "%llu B", (unsigned long long)bytes);
+		else
+			snprintf(out, n, "%.1f %s", d, units[u]);
+	} else if (u == 0 || d == (double)(uint64_t)d) {
+		snprintf(out, n, "%.0f%s", d, units[u]);
+	} else {
+		snprintf(out, n, "%.1f%s", d, units[u]);
+	}
+}

@@ -134,6 +134,7 @@ struct args {
 	uint64_t max_memory;
 	const char **inputs;
 	size_t ninputs;
+	const struct stage_registry *kinds;
 };
 
 static void args_free(struct args *a)
@@ -158,11 +159,11 @@ static int add_override(struct args *a, const char *arg)
 	o = &a->ov[a->nov++];
 	dot = memchr(arg, '.', (size_t)(eq - arg));
 	if (dot) {
-		o->stage = strndup(arg, (size_t)(dot - arg));
-		o->key = strndup(dot + 1, (size_t)(eq - dot - 1));
+		o->stage = util_memdup(arg, (size_t)(dot - arg));
+		o->key = util_memdup(dot + 1, (size_t)(eq - dot - 1));
 	} else {
 		o->stage = NULL;
-		o->key = strndup(arg, (size_t)(eq - arg));
+		o->key = util_memdup(arg, (size_t)(eq - arg));
 	}
 	o->value = eq + 1;
 	if (!*o->key || (o->stage && !*o->stage))
@@ -319,6 +320,7 @@ static struct pipeline *load(struct args *a, struct spec **specp)
 	else
 		spec = spec_load_file(a->file, &d);
 	if (spec) {
+		go.kinds = a->kinds;
 		go.inputs = a->inputs;
 		go.ninputs = a->ninputs;
 		go.output = a->output;
@@ -350,10 +352,7 @@ static int cmd_run(struct args *a)
 	int code;
 
 	/* Before any thread exists, so that every thread inherits the mask. */
-	signal(SIGPIPE, SIG_IGN);
-	o.signals = ctx_with_signals(NULL);
-	o.usr1 = chan_new(sizeof(int), 1);
-	csp_signal_notify(o.usr1, SIGUSR1);
+	engine_setup(&o);
 	p = load(a, &spec);
 	if (!p) {
 		code = EXIT_USAGE;
@@ -368,29 +367,8 @@ static int cmd_run(struct args *a)
 	pipeline_free(p);
 	spec_free(spec);
 out:
-	csp_signal_stop(o.usr1);
-	ctx_release(o.signals);
-	csp_signal_shutdown();
-	chan_free(o.usr1);
-	batch_pool_drain();
+	engine_teardown(&o);
 	return code;
-}
-
-/* 1.5MiB, 640KiB, 2GiB: a size to read, rounded to a tenth. */
-static void human_size(char *out, size_t n, uint64_t v)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0 || d == (double)(uint64_t)d)
-		snprintf(out, n, "%.0f%s", d, units[u]);
-	else
-		snprintf(out, n, "%.1f%s", d, units[u]);
 }
 
 static int cmd_validate(struct args *a)
@@ -403,9 +381,9 @@ static int cmd_validate(struct args *a)
 
 	if (!p)
 		return EXIT_USAGE;
-	bound = pipeline_memory_bound(p);
-	human_size(b, sizeof b, bound);
-	human_size(l, sizeof l, limit);
+	bound = engine_memory_bound(p);
+	format_size_human(b, sizeof b, bound, 1);
+	format_size_human(l, sizeof l, limit, 1);
 	printf("%s: ok: %zu stages, memory bound %s\n", name, p->n, b);
 	if (bound > limit)
 		fprintf(stderr, "cspipe: warning: %s: the pipeline can hold up to %s, more than "
@@ -431,7 +409,7 @@ static int cmd_graph(struct args *a)
 
 	if (!p)
 		return EXIT_USAGE;
-	rc = dot_write(stdout, p, a->stats_file, &e);
+	rc = dot_write(stdout, p, a->kinds, a->stats_file, &e);
 	if (rc)
 		fprintf(stderr, "cspipe: graph: %s\n", e.msg);
 	pipeline_free(p);
@@ -451,7 +429,7 @@ static int cmd_test(struct args *a)
 	files[0] = a->file;
 	for (size_t i = 0; i < a->ninputs; i++)
 		files[i + 1] = a->inputs[i];
-	code = pipetest_main(files, a->ninputs + 1);
+	code = pipetest_main(a->kinds, files, a->ninputs + 1);
 	free(files);
 	return code;
 }
@@ -475,13 +453,13 @@ static void print_options(const struct option *opts)
 	}
 }
 
-static int cmd_stages(int argc, char **argv)
+static int cmd_stages(const struct stage_registry *kinds, int argc, char **argv)
 {
 	if (argc > 1)
 		return usage_error("stages", "too many arguments");
 	if (argc == 0) {
-		for (size_t i = 0; stage_kinds[i]; i++) {
-			const struct stage_kind *k = stage_kinds[i];
+		for (size_t i = 0; i < kinds->n; i++) {
+			const struct stage_kind *k = kinds->kinds[i];
 			const char *role = k->role == ROLE_SOURCE ? "source" :
 					   k->role == ROLE_SINK ? "sink" : "";
 			printf("%-11s %-7s %s\n", k->name, role, k->summary);
@@ -490,16 +468,15 @@ static int cmd_stages(int argc, char **argv)
 		       " shard_by.\nSee 'cspipe stages KIND' for a kind's options.\n");
 		return EXIT_OK;
 	}
-	const struct stage_kind *k = stage_find(argv[0]);
+	const struct stage_kind *k = registry_find(kinds, argv[0]);
 	if (!k) {
 		const char *names[64];
 		size_t n = 0;
-		for (; stage_kinds[n] && n < 64; n++)
-			names[n] = stage_kinds[n]->name;
+		for (; n < kinds->n && n < 64; n++)
+			names[n] = kinds->kinds[n]->name;
 		const char *dym = did_you_mean(argv[0], names, n);
 		return usage_error("stages", "unknown stage kind '%s'%s%s%s", argv[0],
-				   dym ? " (did you mean '" : "", dym ? dym : "",
-				   dym ? "'?)" : "");
+				   DYM_ARGS(dym));
 	}
 	printf("%s - %s\n", k->name, k->summary);
 	if (k->shorthand)
@@ -548,7 +525,7 @@ static int finish_stdout(int code)
 	return code;
 }
 
-int cli_main(int argc, char **argv)
+int cli_main(int argc, char **argv, const struct stage_registry *kinds)
 {
 	struct args a = { 0 };
 	const char *cmd;
@@ -569,7 +546,7 @@ int cli_main(int argc, char **argv)
 		return finish_stdout(argc > 3 ? usage_error("help", "too many arguments")
 					      : help(argc > 2 ? argv[2] : NULL));
 	if (!strcmp(cmd, "stages"))
-		return finish_stdout(cmd_stages(argc - 2, argv + 2));
+		return finish_stdout(cmd_stages(kinds, argc - 2, argv + 2));
 	if (strcmp(cmd, "run") && strcmp(cmd, "validate") && strcmp(cmd, "graph") &&
 	    strcmp(cmd, "test")) {
 		static const char *const cmds[] = { "run", "validate", "graph", "stages", "help",
@@ -578,9 +555,10 @@ int cli_main(int argc, char **argv)
 		if (cmd[0] == '-')
 			return usage_error(NULL, "unknown option '%s'", cmd);
 		return usage_error(NULL, "unknown command '%s'%s%s%s", cmd,
-				   dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+				   DYM_ARGS(dym));
 	}
 	a.cmd = cmd;
+	a.kinds = kinds;
 	code = parse_args(&a, argc - 2, argv + 2);
 	if (code == -1) {
 		args_free(&a);

@@ -512,14 +512,14 @@ static void recs_from_node(struct recs *r, const struct node *list)
  * captured.  Prints the verdict and any diff on stdout.  Returns 1 when
  * it passed, 0 when it failed, -1 when the file is bad.
  */
-static int run_case(const char *file, const char *text, size_t len,
+static int run_case(const struct stage_registry *kinds, const struct run_opts *ro,
+		    const char *file, const char *text, size_t len,
 		    const struct tcase *tc, size_t index)
 {
 	struct diags d = { 0 };
 	struct spec *spec = NULL;
 	struct pipeline *p = NULL;
 	struct graph_opts go = { 0 };
-	struct run_opts ro = { 0 };
 	struct err e = { 0 };
 	struct buf out = { 0 };
 	char fdpath[64], label[256];
@@ -564,6 +564,7 @@ static int run_case(const char *file, const char *text, size_t len,
 	}
 	spec = spec_load_string(strcmp(file, "-") ? file : "stdin", text, len, &d);
 	if (spec) {
+		go.kinds = kinds;
 		go.inputs = &input;
 		go.ninputs = 1;
 		p = pipeline_load(spec, &go, &d);
@@ -575,7 +576,7 @@ static int run_case(const char *file, const char *text, size_t len,
 	for (size_t i = 0; i < p->n; i++)
 		if (p->stages[i]->kind->role == ROLE_SINK)
 			capture_install(p->stages[i]);
-	code = engine_run(p, &ro);
+	code = engine_run(p, ro);
 	if (code != EXIT_OK) {
 		char msg[96];
 		int ml = snprintf(msg, sizeof msg, "    the run failed (exit %d; its "
@@ -665,12 +666,15 @@ static int read_pipeline(const char *file, struct buf *b)
  * EXIT_USAGE when a file could not be loaded or its tests: section is bad
  * (its cases do not run; the other files' do).
  */
-int pipetest_main(const char *const *files, size_t nfiles)
+int pipetest_main(const struct stage_registry *kinds, const char *const *files,
+		  size_t nfiles)
 {
 	size_t passed = 0, failed = 0;
 	int bad_file = 0;
+	struct run_opts ro = { 0 };
 
-	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread exists: SIGPIPE ignored, SIGINT stops a case. */
+	engine_setup(&ro);
 	for (size_t f = 0; f < nfiles; f++) {
 		const char *file = files[f];
 		const char *name = strcmp(file, "-") ? file : "stdin";
@@ -680,7 +684,7 @@ int pipetest_main(const char *const *files, size_t nfiles)
 		struct pipeline *p = NULL;
 		struct tcase *cases = NULL;
 		size_t ncases = 0;
-		struct graph_opts go = { 0 };
+		struct graph_opts go = { .kinds = kinds };
 
 		if (read_pipeline(file, &text)) {
 			bad_file = 1;
@@ -698,7 +702,7 @@ int pipetest_main(const char *const *files, size_t nfiles)
 			goto next;
 		}
 		for (size_t i = 0; i < ncases; i++) {
-			int r = run_case(file, text.p, text.len, &cases[i], i);
+			int r = run_case(kinds, &ro, file, text.p, text.len, &cases[i], i);
 			if (r < 0)
 				bad_file = 1;
 			if (r > 0)
@@ -714,7 +718,7 @@ next:
 		buf_free(&text);
 	}
 	printf("%zu passed, %zu failed\n", passed, failed);
-	batch_pool_drain();
+	engine_teardown(&ro);
 	if (bad_file)
 		return EXIT_USAGE;
 	return failed ? EXIT_RUNTIME : EXIT_OK;

@@ -69,7 +69,7 @@ void engine_fail(struct engine *eng, const struct stage *st, const struct err *e
 		eng->first.set = 1;
 	}
 	pthread_mutex_unlock(&eng->mu);
-	ctx_cancel_cause(eng->drain, CSP_CANCELED, 1, "error");
+	ctx_cancel_cause(eng->drain, CSP_CANCELED, STAGE_CAUSE_ERROR, "error");
 }
 
 int engine_aborted(struct engine *eng)

@@ -15,7 +15,7 @@
 
 #include "csp/csp.h"
 #include "core/engine.h"
-#include "core/graph.h"
+#include "core/pipeline.h"
 #include "core/stage.h"
 #include "core/stats.h"
 
@@ -97,14 +97,6 @@ struct engine {
 struct stage_io {
 	struct stage_rt *rt;
 	struct wstats *ws;
-};
-
-/* Cancel causes (ctx_cancel_cause) the engine gives its contexts; the run
- * context of a signal carries the signal's number instead. */
-enum {
-	ENGINE_CAUSE_ERROR = 1,                  /* a stage failed: drain aborted */
-	ENGINE_CAUSE_STOPPED = STAGE_CAUSE_STOPPED,  /* a stage stopped on purpose */
-	ENGINE_CAUSE_ABORT = 3,                  /* the drain was cut short */
 };
 
 /* engine_flow.c: the threads of a stage and what they share. */

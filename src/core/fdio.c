@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "csp/csp.h"
+#include "base/inflate.h"
 #include "core/fdio.h"
 #include "records/framer.h"
 #include "records/unpack.h"
@@ -227,16 +227,14 @@ static int read_plain(struct input *in, const char *first, size_t nfirst, struct
  */
 static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, struct err *e)
 {
-	z_stream z;
+	struct infl z;
 	uint64_t consumed = 0;   /* compressed bytes before raw[0] */
 	int rc = STAGE_OK, zr, eof = 0, member_done = 0, quiet = 0;
 	int padding = 0;         /* zero bytes seen after a member */
 
-	memset(&z, 0, sizeof z);
-	if (inflateInit2(&z, 15 + 16) != Z_OK)
-		csp_oom();
+	infl_init(&z, INFL_GZIP);
 	z.next_in = (unsigned char *)raw;
-	z.avail_in = (unsigned)nraw;
+	z.avail_in = nraw;
 	for (;;) {
 		size_t room;
 		char *dst;
@@ -248,9 +246,9 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 				rc = read_failed(in, got, e);
 				goto out;
 			}
-			consumed += (uint64_t)((char *)z.next_in - raw);
+			consumed += (uint64_t)((const char *)z.next_in - raw);
 			z.next_in = (unsigned char *)raw;
-			z.avail_in = (unsigned)got;
+			z.avail_in = (size_t)got;
 			if (got == 0)
 				eof = 1;
 			else
@@ -282,28 +280,29 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 				if (z.avail_in == 0)
 					continue;
 			}
-			at = consumed + (uint64_t)((char *)z.next_in - raw);
+			at = consumed + (uint64_t)((const char *)z.next_in - raw);
 			if (padding || z.next_in[0] != 0x1f) {
 				err_set(e, "%s: trailing garbage after gzip data at byte %llu",
 					in->origin, (unsigned long long)at);
 				rc = STAGE_ERROR;
 				goto out;
 			}
-			inflateReset(&z);
+			infl_reset(&z, INFL_GZIP);
 			member_done = 0;
 		}
 		dst = framer_space(&in->fr, BATCH_DATA, &room);
 		z.next_out = (unsigned char *)dst;
-		z.avail_out = (unsigned)(room > UINT_MAX ? UINT_MAX : room);
-		zr = inflate(&z, Z_NO_FLUSH);
-		if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-			uint64_t at = consumed + (uint64_t)((char *)z.next_in - raw);
+		z.avail_out = room;
+		zr = infl_run(&z);
+		if (zr == INFL_ERROR) {
+			uint64_t at = consumed + (uint64_t)((const char *)z.next_in - raw) -
+				      infl_behind(&z);
 			err_set(e, "%s: corrupt gzip data at byte %llu: %s", in->origin,
-				(unsigned long long)at, z.msg ? z.msg : zError(zr));
+				(unsigned long long)at, z.msg);
 			rc = STAGE_ERROR;
 			goto out;
 		}
-		if (zr == Z_STREAM_END)
+		if (zr == INFL_END)
 			member_done = 1;
 		r = framer_commit(&in->fr, room - z.avail_out, e);
 		if (!r && quiet && z.avail_in == 0) {
@@ -316,7 +315,7 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 		}
 	}
 out:
-	inflateEnd(&z);
+	infl_end(&z);
 	return rc;
 }
 

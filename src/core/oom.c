@@ -47,7 +47,6 @@ static void oom_handler(void)
 void oom_install(void)
 {
 	csp_on_oom(oom_handler);
-	util_on_oom(oom_handler);
 }
 
 void oom_set_stage(const char *name)

@@ -6,7 +6,7 @@
 #ifndef CSPIPE_OOM_H
 #define CSPIPE_OOM_H
 
-/* Install the handler for csp_oom and util_oom.  Idempotent. */
+/* Install the handler for csp_oom.  Idempotent. */
 void oom_install(void);
 /* Name the stage whose work this thread does (NULL: none), for the
  * message. */

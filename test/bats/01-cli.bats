@@ -244,8 +244,13 @@ EOF
 	[ -f "$TMP/root$prefix/share/man/man1/cspipe.1" ]
 	[ -f "$TMP/root$prefix/share/man/man5/cspipe-pipeline.5" ]
 	[ -f "$TMP/root$prefix/share/bash-completion/completions/cspipe" ]
-	# Nothing else, and nothing outside the prefix.
-	[ "$(cd "$TMP/root" && find . -type f | wc -l)" -eq 4 ]
+	# The examples, nothing else, and nothing outside the prefix.
+	for f in "$TOP"/pipelines/*.yaml; do
+		cmp "$f" "$TMP/root$prefix/share/doc/cspipe/examples/${f##*/}"
+	done
+	n=$(ls "$TOP"/pipelines/*.yaml | wc -l)
+	[ "$(cd "$TMP/root" && find . -type f | wc -l)" -eq $((4 + n)) ]
+	[ -z "$(cd "$TMP/root" && find . -type f | grep -v "^\.$prefix/")" ]
 	"$TMP/root$prefix/bin/cspipe" --version
 }
 

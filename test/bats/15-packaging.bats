@@ -51,14 +51,18 @@ copy_tree() {
 	# -O0 last: no _FORTIFY_SOURCE, which would only warn; the debug and
 	# sanitizer builds go without it too; --no-harden drops it all.
 	CFLAGS=-O0 python3 configure.py 2> log
-	! grep -q FORTIFY build.ninja
+	run grep -q FORTIFY build.ninja
+	[ "$status" -eq 1 ]
 	grep -q 'fstack-protector-strong' build.ninja
 	python3 configure.py --sanitize=address,undefined 2> log
-	! grep -q FORTIFY build/address-undefined/build.ninja
+	run grep -q FORTIFY build/address-undefined/build.ninja
+	[ "$status" -eq 1 ]
 	python3 configure.py --debug 2> log
-	! grep -q FORTIFY build/debug/build.ninja
+	run grep -q FORTIFY build/debug/build.ninja
+	[ "$status" -eq 1 ]
 	python3 configure.py --no-harden 2> log
-	! grep -Eq 'FORTIFY|stack-protector|relro' build.ninja
+	run grep -Eq 'FORTIFY|stack-protector|relro' build.ninja
+	[ "$status" -eq 1 ]
 }
 
 @test "ninja install honours --prefix, --bindir, --mandir and DESTDIR; uninstall removes it all" {
@@ -120,7 +124,9 @@ copy_tree() {
 	mv "$tarball" .
 	tar -xzf "cspipe-$version.tar.gz"
 	cd "cspipe-$version"
-	[ -f README.md ] && [ -f configure.py ] && [ ! -e .git ]
+	[ -f README.md ]
+	[ -f configure.py ]
+	[ ! -e .git ]
 	# The README's quick start, exactly (at -O0 from CFLAGS, to be quick).
 	cmd=$(sed -n 's/^    \(\.\/configure\.py .*ninja && \.\/cspipe run .*\)$/\1/p' README.md | head -n 1)
 	[ -n "$cmd" ]
@@ -136,6 +142,8 @@ copy_tree() {
 	[ -x "$TMP/pkg/usr/bin/cspipe" ]
 	# ninja clean removes what the build made, and only that.
 	ninja clean > out
-	[ ! -e cspipe ] && [ ! -e build/default/obj ]
-	[ -f configure.py ] && [ -f build.ninja ]
+	[ ! -e cspipe ]
+	[ ! -e build/default/obj ]
+	[ -f configure.py ]
+	[ -f build.ninja ]
 }

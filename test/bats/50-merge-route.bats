@@ -149,7 +149,8 @@ EOF
 	sorted_halves "$LOGHUB/HDFS_2k.log" -s -k 3,3n
 	merge3 ", key: {field: 3, numeric: true}"
 	sort -s -m -k 3,3n a.txt b.txt c.txt | cmp - out
-	if sort -m -k 3,3n a.txt b.txt c.txt | cmp -s - out; then false; fi
+	# The test means something: keys tie across the inputs.
+	[ "$(awk '{print $3}' a.txt | sort -u | comm -12 - <(awk '{print $3}' b.txt | sort -u) | wc -l)" -gt 0 ]
 
 	# A key with its own options takes none of the global ones: -k 3,3nr,
 	# or -n -r -k 3,3, not -r -k 3,3n.

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "records/batch.h"
+#include "core/stage.h"
 #include "csp/csp.h"
 #include "core/engine.h"
 #include "core/graph.h"
@@ -53,7 +54,7 @@ static int run(const char *fmt, ...)
 	struct diags d = { 0 };
 	struct spec *spec;
 	struct pipeline *p;
-	struct graph_opts go = { 0 };
+	struct graph_opts go = { .kinds = &stage_registry };
 	struct run_opts o = { 0 };
 	int code;
 
@@ -104,7 +105,7 @@ static int run_stats(const char *fmt, ...)
 	struct diags d = { 0 };
 	struct spec *spec;
 	struct pipeline *p;
-	struct graph_opts go = { 0 };
+	struct graph_opts go = { .kinds = &stage_registry };
 	struct run_opts o = { .stats = STATS_JSON };
 	int code, saved;
 	FILE *f;
