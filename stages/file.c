@@ -12,6 +12,12 @@
  * followed (the file it names is replaced, the link stays), and a target
  * that exists and is not a regular file (/dev/null, a terminal, a FIFO)
  * is opened and written as it is, since it cannot be replaced.
+ *
+ * Acknowledgements (stage.h): with append and sync, each batch is
+ * fdatasync'ed once written and its source input is then done (so a
+ * source such as nats_in acks it); what was synced stays in the file even
+ * when the run later aborts.  Otherwise the records are durable only once
+ * the run commits, and their acks are released in close().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +38,7 @@
 struct file_conf {
 	char *path;
 	int append;
+	int sync;
 	char *mode;
 	struct output_conf out;
 };
@@ -41,6 +48,9 @@ static const struct option file_options[] = {
 	  .flags = OPT_REQUIRED, .doc = "the file to write" },
 	{ .name = "append", .type = OPT_BOOL, .offset = offsetof(struct file_conf, append),
 	  .def = "false", .doc = "add to the end of the file instead of replacing it" },
+	{ .name = "sync", .type = OPT_BOOL, .offset = offsetof(struct file_conf, sync),
+	  .def = "false", .doc = "fdatasync after each batch; with append, what a source "
+		 "such as nats_in acks is what was synced" },
 	{ .name = "mode", .type = OPT_STRING, .offset = offsetof(struct file_conf, mode),
 	  .doc = "permissions in octal, e.g. 0640 (default: those of the file replaced, "
 		 "else 0666 less the umask)" },
@@ -57,6 +67,7 @@ struct file_state {
 	int created;         /* append: the file did not exist */
 	mode_t mode;
 	int have_mode;
+	struct ackset *held;  /* acks of what is written, until the commit */
 	struct writer w;
 };
 
@@ -255,9 +266,24 @@ static void *file_worker_new(struct stage *st, int index)
 static int file_process(struct worker *w, struct batch *in, struct outq *out, struct err *e)
 {
 	struct file_state *fs = w->state;
+	struct file_conf *c = w->stage->conf;
 	uint64_t n = in->records;
 	int rc = writer_batch(&fs->w, in, w->stats, e);
 
+	if (rc == STAGE_OK && c->sync && fdatasync(fs->fd) && errno != EINVAL) {
+		/* EINVAL: a device or FIFO, which has nothing to sync. */
+		err_set(e, "cannot sync %s: %s", c->path, strerror(errno));
+		rc = STAGE_ERROR;
+	}
+	if (rc == STAGE_OK && c->sync && c->append) {
+		/* Durable now: an abort keeps it, and the source may let go
+		 * of it. */
+		fs->old_size += (off_t)batch_bytes(in);
+		fs->created = 0;
+		batch_acks_done(in);
+	} else if (rc == STAGE_OK && in->acks) {
+		ackset_move(&fs->held, batch_take_acks(in));
+	}
 	batch_free(in);
 	(void)out;
 	if (rc != STAGE_STOP || fs->w.cancelled)
@@ -302,7 +328,10 @@ static int file_close(struct stage *st, enum stage_outcome outcome, struct err *
 	if (!fs || fs->fd < 0)
 		return 0;
 	if (outcome == OUTCOME_OK) {
-		if (close(fs->fd)) {
+		if (c->sync && fdatasync(fs->fd) && errno != EINVAL) {
+			err_set(e, "cannot sync %s: %s", c->path, strerror(errno));
+			rc = -1;
+		} else if (close(fs->fd)) {
 			err_set(e, "write error on %s: %s", c->path, strerror(errno));
 			rc = -1;
 		} else if (fs->temp && (oom_forget(fs->temp), rename(fs->temp, fs->target))) {
@@ -311,9 +340,14 @@ static int file_close(struct stage *st, enum stage_outcome outcome, struct err *
 			rc = -1;
 		}
 		fs->fd = -1;
-		if (rc == 0)
+		if (rc == 0) {
+			ackset_release(fs->held, 1);
+			fs->held = NULL;
 			return 0;
+		}
 	}
+	ackset_release(fs->held, 0);
+	fs->held = NULL;
 	if (rc == 0 && !fs->in_place)
 		rc = STAGE_DISCARDED;
 	if (fs->temp) {
@@ -345,6 +379,8 @@ static void file_free(struct stage *st)
 {
 	struct file_state *fs = st->priv;
 
+	ackset_release(fs->held, 0);
+	fs->held = NULL;
 	if (fs->fd >= 0) {
 		struct err e = { 0 };
 		file_close(st, OUTCOME_ABORTED, &e);
@@ -362,7 +398,7 @@ const struct stage_kind kind_file = {
 	.name = "file",
 	.summary = "write records to a file, replaced atomically when the run ends well",
 	.role = ROLE_SINK,
-	.flags = KIND_BYTES_IN,
+	.flags = KIND_BYTES_IN | KIND_TAKES_ACKS,
 	.options = file_options,
 	.conf_size = sizeof(struct file_conf),
 	.shorthand = "path",

@@ -62,6 +62,8 @@ struct input {
 	 * key stays valid while the next one's is read. */
 	struct field_reader *fr[2];
 	int which;
+	uint64_t acked_into;             /* sorted: the output batch (by number)
+					    that holds references to b's acks */
 };
 
 struct merger {

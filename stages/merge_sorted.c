@@ -12,6 +12,7 @@
 
 #include "csp/csp.h"
 #include "merge_int.h"
+#include "records/ack.h"
 
 /* ---- sorted ---------------------------------------------------------- */
 
@@ -265,6 +266,10 @@ static int advance(struct merger *mg, size_t i, struct err *e)
 	} else {
 		r = merge_next_batch(mg, i, &b);
 		if (r != CSP_OK) {
+			/* At the end every record of it went out, and the
+			 * batches that took them hold its acks. */
+			if (r == CSP_CLOSED && in->b)
+				batch_acks_done(in->b);
 			batch_free(in->b);
 			in->b = NULL;
 			return r;
@@ -272,6 +277,9 @@ static int advance(struct merger *mg, size_t i, struct err *e)
 		old = in->b;
 		in->b = b;
 		in->i = 0;
+		in->acked_into = 0;
+		if (old)
+			batch_acks_done(old);
 	}
 	in->nrec++;
 	r = record_key(mg, in, rec_ptr(in->b, in->i), in->b->recs[in->i].len,
@@ -303,7 +311,7 @@ int merge_run_sorted(struct merger *mg, struct err *e)
 	size_t nh = 0;
 	struct batch *out = NULL;
 	enum framing framing = FRAMING_LINES;
-	uint64_t made = 0;
+	uint64_t made = 0, nout = 0;
 	int r = CSP_OK;
 
 	for (size_t i = 0; i < mg->n; i++) {
@@ -333,8 +341,13 @@ int merge_run_sorted(struct merger *mg, struct err *e)
 			out = batch_new(framing, 0, 0);
 			out->origin = mg->st->name;
 			out->first_rec = made + 1;
+			nout++;
 		}
 		batch_add(out, rec_ptr(in->b, in->i), rec->len, out->n);
+		if (in->b->acks && in->acked_into != nout) {
+			ackset_add(&out->acks, in->b->acks);
+			in->acked_into = nout;
+		}
 		r = advance(mg, heap[0], e);
 		if (r == CSP_CLOSED)
 			heap[0] = heap[--nh];

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "core/engine_rt.h"
+#include "core/observe.h"
 #include "core/oom.h"
 #include "core/progress.h"
 #include "records/jpath.h"
@@ -218,11 +219,18 @@ static enum phase_end wait_phase(struct engine *eng, struct ctx *ctx, struct cha
 			{ sig, SEL_RECV, NULL, 0 },
 			{ eng->o->usr1, SEL_RECV, &signo, 0 },
 		};
-		struct ctx *t = pg ? ctx_with_timeout(ctx, PROGRESS_INTERVAL) : ctx;
+		int64_t tick = pg ? PROGRESS_INTERVAL : 0, due = observe_next(eng->obs);
+		if (due) {
+			int64_t left = due - csp_now();
+			left = left > 0 ? left : 1;
+			tick = tick && tick < left ? tick : left;
+		}
+		struct ctx *t = tick ? ctx_with_timeout(ctx, tick) : ctx;
 		int r = chan_select(c, 3, 0, t);
 
 		if (t != ctx)
 			ctx_release(t);
+		observe_tick(eng->obs);
 		if (r == 0)
 			return PHASE_DONE;
 		if (r == 1)
@@ -364,6 +372,17 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	eng.run = deadline ? ctx_with_deadline(eng.drain, eng.start_ns + deadline)
 			   : ctx_with_cancel(eng.drain);
 	eng.done = chan_new(1, 0);
+	{
+		struct observe_opts oo = { o->stats_file, o->stats_interval, o->metrics_addr };
+		eng.obs = observe_new(&oo, &e);
+		if (!eng.obs) {
+			/* Before anything started: nothing to undo. */
+			fprintf(stderr, "cspipe: %s\n", e.msg);
+			code = EXIT_RUNTIME;
+			wire(&eng);
+			goto free_wiring;
+		}
+	}
 
 	for (; started < p->n; started++) {
 		struct stage *st = p->stages[started];
@@ -381,7 +400,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 				p->stages[i]->kind->close(p->stages[i], OUTCOME_ABORTED, &ce);
 		}
 		fprintf(stderr, "cspipe: %s\n", eng.first.msg);
-		code = EXIT_RUNTIME;
+		code = engine_print_report(&eng, "error", EXIT_RUNTIME);
 		goto free_wiring;
 	}
 	if (o->progress)
@@ -393,6 +412,15 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 			eng.first = e;
 		}
 		pthread_mutex_unlock(&eng.mu);
+	}
+	if (observe_serve(eng.obs, engine_snapshot, &eng, &e)) {
+		pthread_mutex_lock(&eng.mu);
+		if (!eng.failed) {
+			eng.failed = 1;
+			eng.first = e;
+		}
+		pthread_mutex_unlock(&eng.mu);
+		ctx_cancel_cause(eng.drain, CSP_CANCELED, 1, "error");
 	}
 
 	/* Phase 1: running, until the end, a signal, an error, the pipeline's
@@ -429,6 +457,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	}
 	/* Phase 2: draining after a signal or the deadline, within
 	 * shutdown_timeout; a second signal or the timer aborts. */
+	observe_draining(eng.obs);
 	if (!abort_run) {
 		struct ctx *timer = ctx_with_timeout(NULL, p->shutdown_timeout);
 		stop_pacing(&eng);
@@ -511,7 +540,9 @@ joined:
 		}
 	}
 	abort_run |= eng.failed;
-	for (size_t i = 0; i < p->n; i++) {
+	/* Downstream first: a sink commits (and releases the ack references
+	 * it held) before a source learns what is durable. */
+	for (size_t i = p->n; i-- > 0;) {
 		struct stage *st = p->stages[i];
 		struct err ce = { 0 };
 		int cr = st->kind->close ?
@@ -551,10 +582,13 @@ joined:
 		fprintf(stderr, "cspipe: a %ssignal while draining: aborted, file "
 			"outputs discarded\n", abort_signal == 2 ? "second " : "");
 	}
-	if (!stuck)
-		engine_print_report(&eng, outcome, code);
-	if (stuck)
-		return code;   /* threads still run: leave the memory to them */
+	code = engine_print_report(&eng, outcome, code);
+	if (stuck) {
+		/* Threads still run: leave the memory to them, but close the
+		 * server, which reads it. */
+		observe_free(eng.obs);
+		return code;
+	}
 
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage *st = p->stages[i];
@@ -565,6 +599,8 @@ joined:
 				st->kind->worker_free(st, rt->workers[w].state);
 	}
 free_wiring:
+	/* The server reads the stages' counters: it goes first. */
+	observe_free(eng.obs);
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage_rt *rt = p->stages[i]->rt;
 		if (!rt)

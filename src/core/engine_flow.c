@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/engine_rt.h"
+#include "records/ack.h"
 #include "core/oom.h"
 #include "records/pattern.h"
 #include "records/shard.h"
@@ -370,7 +371,12 @@ void *engine_worker_main(void *arg)
 	struct engine *eng = rt->eng;
 	struct wstats *ws = w->stats;
 	struct direct direct = { rt, ws };
-	int ok = 1;
+	/* A reframing stage's inputs' ack references, under one chain
+	 * token its outputs refer to (stage.h). */
+	struct ackset *chain = NULL;
+	int reframes = (st->kind->flags & KIND_REFRAMES) != 0;
+	int takes_acks = (st->kind->flags & KIND_TAKES_ACKS) != 0;
+	int ok = 1, flushed = 0;
 
 	oom_set_stage(st->name);
 	for (;;) {
@@ -412,6 +418,16 @@ void *engine_worker_main(void *arg)
 			q.send = direct_send;
 			q.arg = &direct;
 		}
+		struct ackset *acks = NULL;
+		if (b->acks && !takes_acks) {
+			acks = batch_take_acks(b);
+			if (reframes) {
+				if (!chain)
+					ackset_push(&chain, ack_chain_new());
+				ack_chain_hold(chain->t[0], &acks);
+			}
+		}
+		q.acks = reframes ? chain : acks;
 		uint64_t in_recs = b->records;
 		uint64_t before = atomic_load(&ws->rec_out) + atomic_load(&ws->filtered) +
 				  atomic_load(&ws->dropped) - atomic_load(&ws->created);
@@ -420,6 +436,9 @@ void *engine_worker_main(void *arg)
 		rc = st->kind->process(w, b, &q, &e);
 		atomic_store_explicit(&ws->busy, 0, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ws->busy_ns, csp_now() - t0, memory_order_relaxed);
+		/* Its outputs hold their own references now. */
+		ackset_release(acks, rc == STAGE_OK ||
+			       (rc == STAGE_STOP && st->kind->role != ROLE_SINK));
 		if (rc == STAGE_ERROR) {
 			/* The records of the failed batch that were neither sent,
 			 * counted, nor queued are lost with it. */
@@ -478,18 +497,27 @@ void *engine_worker_main(void *arg)
 			q.send = direct_send;
 			q.arg = &direct;
 		}
+		q.acks = chain;
 		if (st->kind->flush(w, &q, &e) == STAGE_ERROR) {
 			engine_fail(eng, st, &e);
 			free_list(rt, q.head, ws, 0);
 			ok = 0;
 		} else if (rt->collect) {
 			struct result res = { 0, q.head, 1, w->index, NULL };
+			flushed = 1;
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
 				free_list(rt, q.head, ws, atomic_load(&rt->stopped));
 		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
 			stop_stage(rt);
+		} else {
+			flushed = !q.stopped;
 		}
+	} else if (ok && !atomic_load(&rt->stopped) && !engine_aborted(eng)) {
+		flushed = 1;
 	}
+	/* What a reframing stage took in is done only when all of its
+	 * output has gone on. */
+	ackset_release(chain, flushed);
 	if (atomic_fetch_sub(&rt->live, 1) == 1) {
 		if (rt->collect)
 			chan_close(rt->collect);

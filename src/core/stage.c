@@ -6,6 +6,7 @@
  */
 #include "core/pipeline.h"
 #include "core/stage.h"
+#include "records/ack.h"
 #include "csp/csp.h"
 
 #include <stdlib.h>
@@ -41,6 +42,8 @@ void stage_set_ports(struct stage *st, const char *const *names, size_t n)
 
 int outq_push(struct outq *q, struct batch *b)
 {
+	if (q->acks)
+		ackset_add(&b->acks, q->acks);
 	if (q->send) {
 		int rc = q->send(q->arg, b);
 		if (rc)

@@ -36,6 +36,38 @@
  * "this stage has what it wants" (head reached, stdout's reader gone): the
  * engine stops feeding it and cancels what is upstream of it, which is not
  * an error.
+ *
+ * End-to-end acknowledgements (records/ack.h).  A source that must know
+ * when its input is safe (nats_in acks messages) makes an ack group and
+ * hands each batch it sends a token (batch_ack); the callback of the
+ * group tells it, per token, once every record made from it has been
+ * made durable by every sink that got one, or filtered, or that some
+ * record failed.  The engine carries the references, so that most kinds
+ * need do nothing:
+ *
+ *   - broadcast clones and shard_by's parts take their own references;
+ *   - a worker's outputs (outq_push) take references to its input's
+ *     tokens, which are released when process returns: done, or failed
+ *     when it returned an error (or when a sink returned STAGE_STOP, its
+ *     reader gone).  So a filter that drops a whole batch, or head that
+ *     cuts one, counts those records done;
+ *   - a KIND_REFRAMES stage's outputs cannot be traced to its inputs:
+ *     each worker holds its inputs' tokens under one chain token whose
+ *     references its outputs carry, and lets go after flush (at the end
+ *     of the stream), so acks through decompress or exec come at the end;
+ *   - run-style stages (merge) pass batches on with their references, or
+ *     add them (ackset_add) to the batches they build;
+ *   - a batch freed holding records releases its references failed, one
+ *     freed empty releases them done;
+ *   - a sink is done when process returns, which is right for one that
+ *     has written its records (stdout); a kind with KIND_TAKES_ACKS
+ *     (file, nats_out) takes its batches' references itself
+ *     (batch_take_acks) and releases them when its records are durable:
+ *     nats_out when the publish acks came back, file with sync after
+ *     fdatasync, file otherwise after the rename in close().
+ *
+ * close() is called downstream first (sinks before sources), so that a
+ * source's close sees every token its sinks released in theirs.
  */
 #ifndef CSPIPE_STAGE_H
 #define CSPIPE_STAGE_H
@@ -44,6 +76,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "records/ack.h"
 #include "records/batch.h"
 #include "records/shard.h"
 #include "pipeline/config.h"
@@ -94,6 +127,8 @@ enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 					(decompress, exec): the engine balances the
 					accounting at its end (fewer out: filtered,
 					more: created) */
+#define KIND_TAKES_ACKS    (1u << 10) /* a sink that releases its batches' ack
+					references itself (when durable) */
 
 /* Outcome given to close(). */
 enum stage_outcome {
@@ -142,6 +177,9 @@ struct outq {
 	int (*send)(void *arg, struct batch *b);  /* engine's: NULL to queue */
 	void *arg;
 	int stopped;                              /* last non-zero send result */
+	struct ackset *acks;                      /* engine's: the input's ack
+						     references, which every
+						     batch pushed takes */
 };
 int outq_push(struct outq *q, struct batch *b);
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "records/ack.h"
 #include "records/batch.h"
 #include "csp/csp.h"
 
@@ -34,6 +35,7 @@ static void batch_reset(struct batch *b, enum framing framing)
 	b->first_rec = 0;
 	b->offset = 0;
 	b->aux[0] = b->aux[1] = 0;
+	b->acks = NULL;
 	b->next = NULL;
 }
 
@@ -78,6 +80,8 @@ void batch_free(struct batch *b)
 {
 	if (!b)
 		return;
+	if (b->acks)
+		ackset_release(batch_take_acks(b), b->n == 0 && b->records == 0);
 	if (b->cap == BATCH_DATA && b->rcap == BATCH_RECS) {
 		pthread_mutex_lock(&pool_mu);
 		if (pool_count < BATCH_POOL_MAX) {
@@ -127,6 +131,7 @@ struct batch *batch_clone(const struct batch *b)
 	c->offset = b->offset;
 	c->aux[0] = b->aux[0];
 	c->aux[1] = b->aux[1];
+	ackset_add(&c->acks, b->acks);
 	return c;
 }
 

@@ -49,6 +49,9 @@ struct batch {
 	uint64_t first_rec;    /* 1-based number of recs[0] in origin (0: unknown) */
 	uint64_t offset;       /* byte offset in origin of the batch's input */
 	uint64_t aux[2];       /* private to the stage between process and emit */
+	struct ackset *acks;   /* references to the acknowledgement tokens of
+				  the source input its records came from
+				  (ack.h); NULL when no source asks */
 	struct batch *next;    /* lists: output queues, the pool */
 };
 
@@ -64,9 +67,13 @@ struct batch {
  * records (0: the defaults), empty, framing set.  Never NULL. */
 struct batch *batch_new(enum framing framing, size_t data, size_t recs);
 /* Return b to the pool (NULL is harmless).  Oversized buffers are freed,
- * not kept, so the pool's memory stays bounded. */
+ * not kept, so the pool's memory stays bounded.  Its ack references are
+ * released: done when it holds no record, failed otherwise (a stage that
+ * made its records durable, or filtered them all, says so first with
+ * batch_acks_done, or the engine does it for it). */
 void batch_free(struct batch *b);
-/* A deep copy (for a second reader of a broadcast). */
+/* A deep copy (for a second reader of a broadcast), with its own
+ * references to b's ack tokens. */
 struct batch *batch_clone(const struct batch *b);
 /* The pool keeps at most this many free batches. */
 #define BATCH_POOL_MAX 64

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "csp/csp.h"
+#include "records/ack.h"
 #include "records/batch.h"
 #include "records/jpath.h"
 #include "records/pattern.h"
@@ -90,6 +91,8 @@ static void record_key(const struct shard_key *k, struct pattern_match *m,
 void shard_split(const struct shard_key *k, struct pattern_match *m,
 		 struct field_reader *fr, struct batch *in, struct batch **parts, uint32_t n)
 {
+	struct ackset *acks = batch_take_acks(in);
+
 	for (uint32_t i = 0; i < n; i++) {
 		parts[i] = batch_new((enum framing)in->framing, in->len / n + 4096, in->n / n + 16);
 		parts[i]->seq = in->seq;
@@ -97,7 +100,10 @@ void shard_split(const struct shard_key *k, struct pattern_match *m,
 		parts[i]->first_rec = in->first_rec;
 		parts[i]->offset = in->offset;
 		parts[i]->records = 0;
+		ackset_add(&parts[i]->acks, acks);
 	}
+	/* Every part holds its own references now. */
+	ackset_release(acks, 1);
 	for (uint32_t r = 0; r < in->n; r++) {
 		const char *s = in->data + in->recs[r].off, *key;
 		size_t len = in->recs[r].len, klen;
@@ -164,6 +170,12 @@ struct batch *shard_merge(struct batch **parts, uint32_t n, size_t nports, int b
 		}
 		return head;
 	}
+	/* The rebuilt batches stand for every record of every part: each
+	 * takes a reference to every part's tokens. */
+	struct ackset *acks = NULL;
+	for (uint32_t i = 0; i < n; i++)
+		for (struct batch *b = parts[i]; b; b = b->next)
+			ackset_move(&acks, batch_take_acks(b));
 	if (nports == 0)
 		nports = 1;
 	/* One cursor per part: its current batch of the port and the
@@ -205,5 +217,8 @@ struct batch *shard_merge(struct batch **parts, uint32_t n, size_t nports, int b
 	free(at);
 	for (uint32_t i = 0; i < n; i++)
 		free_all(parts[i]);
+	for (struct batch *b = head; b; b = b->next)
+		ackset_add(&b->acks, acks);
+	ackset_release(acks, 1);
 	return head;
 }

@@ -106,3 +106,22 @@ assert exp == got, (len(exp), len(got), exp[:2], got[:2])
 assert len(got) > 100
 PY
 }
+
+@test "follow-errors follows a folder's logs, keeps the errors, and passes its tests" {
+	load lib/longrun
+	run cspipe test "$P/follow-errors.yaml"
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = "1 passed, 0 failed" ]
+	mkdir logs state
+	head -500 "$LOGHUB/Apache_2k.log" > logs/a.log
+	LOG_DIR=logs STATE_DIR=state METRICS_ADDR=127.0.0.1:0 bg_start /dev/null run "$P/follow-errors.yaml"
+	metrics_addr
+	want=$(grep -ciwE 'error|fatal|exception' logs/a.log)
+	wait_for "the errors of a.log" sh -c "[ \"\$(wc -l < state/errors.log 2>/dev/null)\" = $want ]"
+	tail -n 300 "$LOGHUB/Zookeeper_2k.log" > logs/b.log
+	want=$(cat logs/a.log logs/b.log | grep -ciwE 'error|fatal|exception')
+	wait_for "the errors of b.log too" sh -c "[ \"\$(wc -l < state/errors.log)\" = $want ]"
+	bg_stop TERM
+	[ "$rc" -eq 143 ]
+	[ "$(wc -l < state/follow-errors.checkpoint)" -eq 3 ]
+}
