@@ -75,6 +75,9 @@ STAGES = [
     'stages/head.c',
     'stages/rate.c',
     'stages/exec.c',
+    'stages/nats.c',
+    'stages/nats_in.c',
+    'stages/nats_out.c',
 ]
 
 MAIN = 'src/cli/main.c'
@@ -97,6 +100,11 @@ UNIT_TESTS = [
     'test/unit/test_pattern.c',
     'test/unit/test_filter.c',
     'test/unit/test_map.c',
+]
+
+# Programs the bats tests use (built beside the unit tests).
+TEST_HELPERS = [
+    'test/helpers/nats_admin.c',
 ]
 
 # Unit tests that exercise only the runtime: CI runs them under both
@@ -406,6 +414,11 @@ def main():
             w.build(o(t), 'cc', s(t))
             w.build(testdir + '/' + name, 'link_test', [o(t), lib])
             tests.append(testdir + '/' + name)
+    for t in present(TEST_HELPERS):
+        name = os.path.splitext(os.path.basename(t))[0]
+        w.build(o(t), 'cc', s(t))
+        w.build(testdir + '/' + name, 'link_test', [o(t), lib])
+        tests.append(testdir + '/' + name)
     runtime_tests = [testdir + '/' + os.path.splitext(os.path.basename(t))[0]
                      for t in present(RUNTIME_TESTS)] if cmocka else []
     binpath = binary if src == '.' else builddir + '/' + binary

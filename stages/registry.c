@@ -16,11 +16,13 @@ extern const struct stage_kind kind_head;
 extern const struct stage_kind kind_rate;
 extern const struct stage_kind kind_exec;
 extern const struct stage_kind kind_stdout, kind_file;
+extern const struct stage_kind kind_nats_in, kind_nats_out;
 
 const struct stage_kind *const stage_kinds[] = {
 	&kind_stdin,
 	&kind_files,
 	&kind_generate,
+	&kind_nats_in,
 	&kind_filter,
 	&kind_map,
 	&kind_compress,
@@ -32,6 +34,7 @@ const struct stage_kind *const stage_kinds[] = {
 	&kind_exec,
 	&kind_stdout,
 	&kind_file,
+	&kind_nats_out,
 	NULL,
 };
 

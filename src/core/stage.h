@@ -161,6 +161,13 @@ struct outq {
 };
 int outq_push(struct outq *q, struct batch *b);
 
+/* A figure of a kind's own for --stats (nats_in: redelivered). */
+struct stage_counter {
+	const char *name;
+	uint64_t value;
+};
+#define STAGE_COUNTERS_MAX 8
+
 struct stage_kind {
 	const char *name;
 	const char *summary;         /* one line */
@@ -190,6 +197,10 @@ struct stage_kind {
 	int (*finish)(struct stage *st, struct outq *out, struct err *e);
 	int (*close)(struct stage *st, enum stage_outcome outcome, struct err *e);
 	void (*free)(struct stage *st);
+	/* The kind's own figures for --stats, at most STAGE_COUNTERS_MAX;
+	 * returns how many.  Called while the run goes on (SIGUSR1) and
+	 * after it, before free: read atomics.  Optional. */
+	size_t (*counters)(const struct stage *st, struct stage_counter *out);
 };
 
 /* shard_by: which worker a record goes to. */
