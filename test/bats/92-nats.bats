@@ -251,3 +251,23 @@ YAML
 	[ "$rc" -eq 1 ]
 	grep -E "^cspipe: nats_in: (lost the server $NATS_URL and could not reconnect within reconnect_timeout 1s|fetching from durable 'work' of stream 'GONE' at $NATS_URL failed for reconnect_timeout 1s: .*)\$" err
 }
+
+@test "pipelines/nats-errors.yaml, run by three processes, publishes what grep keeps" {
+	stream EX 'ex.>'
+	stream EXERR 'exerr.>'
+	all_logs > in.txt
+	local pids=() i
+	for i in 1 2 3; do
+		NATS_URL=$NATS_URL STREAM=EX SUBJECT='ex.>' OUT_SUBJECT=exerr.all EXIT_IDLE=3s \
+			"$CSPIPE" run "$TOP/pipelines/nats-errors.yaml" 2> "err$i" &
+		pids+=($!)
+	done
+	publish in.txt ex.logs
+	for p in "${pids[@]}"; do
+		wait "$p"
+	done
+	consume_yaml out.yaml EXERR out.txt
+	cspipe run out.yaml
+	diff <(grep -aiE '\b(error|fatal|fail(ed|ure)?)\b' in.txt | sort) <(sort out.txt)
+	[ "$(wc -l < out.txt)" -gt 1000 ]
+}
