@@ -9,7 +9,7 @@
  * is a shell command, run as `/bin/sh -c STRING`, as make and Docker's
  * shell form do.
  *
- * A process's life (run_attempt).  Two pipes, both ends close-on-exec, and
+ * A process's life (exec_run_attempt, in exec_child.c).  Two pipes, both ends close-on-exec, and
  * posix_spawn with stdin and stdout dup'ed onto them: the dup'ed
  * descriptors are the only ones that lose close-on-exec, and every
  * descriptor from 3 up is closed in the child as well, so that it
@@ -64,60 +64,17 @@
  * every batch makes at most retries + 1 attempts, started or refused.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "csp/csp.h"
 #include "core/fdio.h"
 #include "records/framer.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
-
-extern char **environ;
-
-#define KILL_GRACE (1 * CSP_NS_PER_S)   /* SIGTERM to SIGKILL */
-#define WAIT_TICK (10 * CSP_NS_PER_MS)  /* polling where nothing can wake us */
-#define READ_WANT 65536
-#define WHY_MAX 320                     /* a failure's cause, for messages */
-
-/* The command: argv (NULL-terminated) and how messages show it. */
-struct exec_cmd {
-	char **argv;
-	char *show;      /* the words joined by spaces, or the shell string */
-};
-
-/* Exit statuses that count as success: a bitmap of 0..255. */
-struct exit_set {
-	unsigned char ok[32];
-};
-
-struct breaker_conf {
-	int on;
-	int64_t failures;
-	int64_t cooldown;
-	int64_t probes;
-};
-
-struct exec_conf {
-	struct exec_cmd command;
-	int64_t timeout;
-	int64_t retries;
-	struct breaker_conf breaker;
-	struct exit_set success;
-	uint64_t max_record;
-	uint64_t max_output;
-};
+#include "exec_int.h"
 
 /* Stage-wide: the breaker the workers share. */
 struct exec_stage {
@@ -127,11 +84,6 @@ struct exec_stage {
 	atomic_uint changes;            /* transitions seen so far */
 	pthread_mutex_t mu;             /* guards last */
 	char last[WHY_MAX];             /* the latest failure, for the open message */
-};
-
-struct exec_worker {
-	struct fdwait fw;
-	int fw_errno;                   /* why fw could not be made (fw.efd < 0) */
 };
 
 /* ---- options ----------------------------------------------------------- */
@@ -151,22 +103,26 @@ static void command_free(void *dst)
 
 /* A word of the command: a string without NUL bytes.  Returns 0, or -1
  * after a diagnostic naming the item (0: not a list item). */
-static int command_word(const struct node *n, size_t item, struct diags *d)
+static int command_word(const struct optval *v, size_t item, struct diags *d)
 {
 	char at[32] = "";
+	size_t len;
+	const char *s = optval_str(v, &len);
 
 	if (item)
 		snprintf(at, sizeof at, "item %zu: ", item);
-	if (n->type != NODE_SCALAR) {
-		diag_add(d, n, "command: %sexpected a string, got a %s", at, node_type_name(n));
+	if (optval_type(v) != OPTVAL_SCALAR) {
+		diag_at(d, optval_pos(v), "command: %sexpected a string, got a %s", at,
+			optval_type_name(v));
 		return -1;
 	}
-	if (n->is_null) {
-		diag_add(d, n, "command: %smissing value (expected a string)", at);
+	if (optval_is_null(v)) {
+		diag_at(d, optval_pos(v), "command: %smissing value (expected a string)", at);
 		return -1;
 	}
-	if (memchr(n->str, '\0', n->len)) {
-		diag_add(d, n, "command: %sa NUL byte cannot be passed to a command", at);
+	if (memchr(s, '\0', len)) {
+		diag_at(d, optval_pos(v), "command: %sa NUL byte cannot be passed to a "
+			"command", at);
 		return -1;
 	}
 	return 0;
@@ -177,53 +133,58 @@ static int command_word(const struct node *n, size_t item, struct diags *d)
  * string (run by /bin/sh -c).  Returns 0, or -1 after diagnostics with
  * nothing stored.
  */
-static int command_parse(const struct node *n, void *dst, struct diags *d)
+static int command_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct exec_cmd *c = dst;
 	struct buf show = { 0 };
 	char cut[96];
-	size_t argc;
+	size_t argc, len;
+	const char *s;
 
-	if (n->type == NODE_MAP || (n->type == NODE_SCALAR && n->is_null)) {
-		diag_add(d, n, "command: expected a list of words (run directly) or a "
-			 "string (run by sh -c), got %s", n->is_null ? "nothing" : "a mapping");
+	if (optval_type(v) == OPTVAL_TABLE || optval_is_null(v)) {
+		diag_at(d, optval_pos(v), "command: expected a list of words (run "
+			"directly) or a string (run by sh -c), got %s",
+			optval_is_null(v) ? "nothing" : "a mapping");
 		return -1;
 	}
-	if (n->type == NODE_SCALAR) {
-		if (command_word(n, 0, d) < 0)
+	if (optval_type(v) == OPTVAL_SCALAR) {
+		if (command_word(v, 0, d) < 0)
 			return -1;
-		if (n->len == 0) {
-			diag_add(d, n, "command: the command is empty");
+		s = optval_str(v, &len);
+		if (len == 0) {
+			diag_at(d, optval_pos(v), "command: the command is empty");
 			return -1;
 		}
 		c->argv = csp_calloc(4, sizeof *c->argv);
 		c->argv[0] = csp_strdup("/bin/sh");
 		c->argv[1] = csp_strdup("-c");
-		c->argv[2] = csp_strdup(n->str);
-		buf_append(&show, n->str, n->len);
+		c->argv[2] = csp_strdup(s);
+		buf_append(&show, s, len);
 	} else {
 		int bad = 0;
 
-		if (n->n == 0) {
-			diag_add(d, n, "command: the list is empty (give the program and "
-				 "its arguments)");
+		argc = optval_count(v);
+		if (argc == 0) {
+			diag_at(d, optval_pos(v), "command: the list is empty (give the "
+				"program and its arguments)");
 			return -1;
 		}
-		for (size_t i = 0; i < n->n; i++)
-			bad |= command_word(n->items[i], i + 1, d);
+		for (size_t i = 0; i < argc; i++)
+			bad |= command_word(optval_item(v, i), i + 1, d);
 		if (bad)
 			return -1;
-		if (n->items[0]->len == 0) {
-			diag_add(d, n->items[0], "command: the program name is empty");
+		if (optval_len(optval_item(v, 0)) == 0) {
+			diag_at(d, optval_pos(optval_item(v, 0)), "command: the program name "
+				"is empty");
 			return -1;
 		}
-		argc = n->n;
 		c->argv = csp_calloc(argc + 1, sizeof *c->argv);
 		for (size_t i = 0; i < argc; i++) {
-			c->argv[i] = csp_strdup(n->items[i]->str);
+			s = optval_str(optval_item(v, i), &len);
+			c->argv[i] = csp_strdup(s);
 			if (i)
 				buf_putc(&show, ' ');
-			buf_append(&show, n->items[i]->str, n->items[i]->len);
+			buf_append(&show, s, len);
 		}
 	}
 	util_show(cut, sizeof cut, show.p, show.len);
@@ -237,53 +198,56 @@ static void exits_free(void *dst)
 	memset(dst, 0, sizeof(struct exit_set));
 }
 
-static int exit_item(const struct node *n, size_t item, struct exit_set *s,
+static int exit_item(const struct optval *v, size_t item, struct exit_set *s,
 		     struct diags *d)
 {
 	char at[32] = "", show[96];
-	const char *why;
-	int64_t v;
+	const char *why, *text;
+	size_t len;
+	int64_t n;
 
 	if (item)
 		snprintf(at, sizeof at, "item %zu: ", item);
-	if (n->type != NODE_SCALAR || n->is_null) {
-		diag_add(d, n, "success_status: %sexpected an exit status 0..255, got %s%s",
-			 at, n->is_null ? "nothing" : "a ", n->is_null ? "" : node_type_name(n));
+	if (optval_type(v) != OPTVAL_SCALAR || optval_is_null(v)) {
+		diag_at(d, optval_pos(v), "success_status: %sexpected an exit status "
+			"0..255, got %s%s", at, optval_is_null(v) ? "nothing" : "a ",
+			optval_is_null(v) ? "" : optval_type_name(v));
 		return -1;
 	}
-	util_show(show, sizeof show, n->str, n->len);
-	if (parse_int(n->str, &v, &why) < 0 || v < 0 || v > 255) {
-		diag_add(d, n, "success_status: %sexpected an exit status 0..255, got '%s'",
-			 at, show);
+	text = optval_str(v, &len);
+	util_show(show, sizeof show, text, len);
+	if (parse_int(text, &n, &why) < 0 || n < 0 || n > 255) {
+		diag_at(d, optval_pos(v), "success_status: %sexpected an exit status "
+			"0..255, got '%s'", at, show);
 		return -1;
 	}
-	s->ok[v / 8] |= (unsigned char)(1u << (v % 8));
+	s->ok[n / 8] |= (unsigned char)(1u << (n % 8));
 	return 0;
 }
 
 /* OPT_CUSTOM parse for `success_status`: one status or a list of them. */
-static int exits_parse(const struct node *n, void *dst, struct diags *d)
+static int exits_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct exit_set *s = dst;
 	int rc = 0;
 
 	memset(s, 0, sizeof *s);
-	if (n->type == NODE_SEQ) {
-		if (n->n == 0) {
-			diag_add(d, n, "success_status: the list is empty");
+	if (optval_type(v) == OPTVAL_LIST) {
+		if (optval_count(v) == 0) {
+			diag_at(d, optval_pos(v), "success_status: the list is empty");
 			return -1;
 		}
-		for (size_t i = 0; i < n->n; i++)
-			rc |= exit_item(n->items[i], i + 1, s, d);
+		for (size_t i = 0; i < optval_count(v); i++)
+			rc |= exit_item(optval_item(v, i), i + 1, s, d);
 	} else {
-		rc = exit_item(n, 0, s, d);
+		rc = exit_item(v, 0, s, d);
 	}
 	if (rc)
 		memset(s, 0, sizeof *s);
 	return rc;
 }
 
-static int exit_ok(const struct exit_set *s, int status)
+int exec_exit_ok(const struct exit_set *s, int status)
 {
 	return status >= 0 && status <= 255 && (s->ok[status / 8] >> (status % 8)) & 1;
 }
@@ -303,31 +267,6 @@ static const struct option breaker_options[] = {
 	{ .name = NULL },
 };
 
-static void breaker_conf_free(void *dst)
-{
-	memset(dst, 0, sizeof(struct breaker_conf));
-}
-
-/* OPT_CUSTOM parse for `breaker`: a mapping of breaker_options. */
-static int breaker_conf_parse(const struct node *n, void *dst, struct diags *d)
-{
-	struct breaker_conf *b = dst;
-
-	memset(b, 0, sizeof *b);
-	if (n->type != NODE_MAP) {
-		diag_add(d, n, "breaker: expected a mapping (e.g. {failures: 5, cooldown: "
-			 "10s}), got %s%s", n->is_null ? "nothing" : "a ",
-			 n->is_null ? "" : node_type_name(n));
-		return -1;
-	}
-	if (config_load_for(breaker_options, b, n, "breaker", d) < 0) {
-		memset(b, 0, sizeof *b);
-		return -1;
-	}
-	b->on = 1;
-	return 0;
-}
-
 static const struct option exec_options[] = {
 	{ .name = "command", .type = OPT_CUSTOM,
 	  .offset = offsetof(struct exec_conf, command),
@@ -341,11 +280,10 @@ static const struct option exec_options[] = {
 	  .offset = offsetof(struct exec_conf, retries), .def = "0",
 	  .doc = "times a failed batch is run again before the stage fails",
 	  .min = 0, .max = 1000000 },
-	{ .name = "breaker", .type = OPT_CUSTOM,
+	{ .name = "breaker", .type = OPT_TABLE,
 	  .offset = offsetof(struct exec_conf, breaker),
 	  .doc = "circuit breaker: {failures: N, cooldown: DURATION, probes: N}",
-	  .parse = breaker_conf_parse, .free = breaker_conf_free,
-	  .type_name = "mapping" },
+	  .table = breaker_options, .example = "{failures: 5, cooldown: 10s}" },
 	{ .name = "success_status", .type = OPT_CUSTOM,
 	  .offset = offsetof(struct exec_conf, success), .def = "0",
 	  .doc = "exit statuses that count as success (e.g. [0, 1] for grep)",
@@ -382,7 +320,7 @@ static int exec_start(struct stage *st, struct err *e)
 
 	(void)e;
 	pthread_mutex_init(&xs->mu, NULL);
-	if (c->breaker.on) {
+	if (c->breaker.failures > 0) {
 		xs->cooldown = c->breaker.cooldown;
 		xs->brk = breaker_new((int)c->breaker.failures, c->breaker.cooldown,
 				      (int)c->breaker.probes);
@@ -428,461 +366,6 @@ static void exec_worker_free(struct stage *st, void *state)
 		return;
 	fdwait_fini(&xw->fw);
 	free(xw);
-}
-
-/* ---- one process --------------------------------------------------- */
-
-enum { ATT_OK, ATT_FAILED, ATT_FATAL, ATT_CANCELED };
-enum { KILL_NONE, KILL_TIMEOUT, KILL_CANCEL, KILL_FATAL, KILL_IO };
-
-struct proc {
-	pid_t pid;
-	int pidfd;            /* -1: none (tick instead) */
-	int in_fd, out_fd;    /* our pipe ends; -1 once closed */
-	int exited;           /* it has ended; not reaped until the end, so
-				 * that its pid, which names its group, stays
-				 * ours to signal */
-	int status;
-	int kill_why;         /* KILL_*: why we are killing it */
-	int64_t term_at;      /* when SIGTERM went */
-	int killed;           /* SIGKILL went */
-};
-
-/* Where the output of one attempt goes until its verdict. */
-struct held {
-	struct batch *head, **tail;
-	uint64_t bytes;
-};
-
-static int held_emit(void *arg, struct batch *b)
-{
-	struct held *h = arg;
-
-	b->next = NULL;
-	*h->tail = b;
-	h->tail = &b->next;
-	return 0;
-}
-
-static void held_free(struct held *h)
-{
-	while (h->head) {
-		struct batch *next = h->head->next;
-		batch_free(h->head);
-		h->head = next;
-	}
-	h->tail = &h->head;
-}
-
-/* A descriptor above 2, so that the child's dup2 onto 0 and 1 cannot
- * clobber one another; close-on-exec kept.  Returns it, or -1 (errno). */
-static int fd_high(int fd)
-{
-	int nfd;
-
-	if (fd < 0 || fd > 2)
-		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	close(fd);
-	return nfd;
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-static int pidfd_of(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-	(void)pid;
-	errno = ENOSYS;
-	return -1;
-#endif
-}
-
-/*
- * Start the command with its stdin and stdout on two new pipes.  Returns
- * 0 with p filled; a positive errno value when the program could not be
- * run (posix_spawn's error: glibc reports a failed exec there, so ENOENT
- * means "not found"); a negative one when the pipes could not be made.
- * Nothing is left open on failure.
- */
-static int spawn(const struct exec_cmd *cmd, struct proc *p)
-{
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
-	int err = 0;
-
-	memset(p, 0, sizeof *p);
-	p->pidfd = p->in_fd = p->out_fd = -1;
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
-		err = -errno;
-		goto fail;
-	}
-	for (int i = 0; i < 2; i++) {
-		in[i] = fd_high(in[i]);
-		out[i] = fd_high(out[i]);
-	}
-	if (in[0] < 0 || in[1] < 0 || out[0] < 0 || out[1] < 0) {
-		err = -errno;
-		goto fail;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-	/* Whatever else is open here (inherited, or opened by another thread
-	 * without close-on-exec) stays out of the child. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-				 POSIX_SPAWN_SETPGROUP);
-	err = posix_spawnp(&p->pid, cmd->argv[0], &fa, &at, cmd->argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (err) {
-		p->pid = 0;
-		goto fail;
-	}
-	close(in[0]);
-	close(out[1]);
-	p->in_fd = in[1];
-	p->out_fd = out[0];
-	fcntl(p->in_fd, F_SETFL, O_NONBLOCK);
-	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-	/* Only we reap it, so the pid is still the child's here even if it
-	 * has exited. */
-	p->pidfd = pidfd_of(p->pid);
-	return 0;
-fail:
-	for (int i = 0; i < 2; i++) {
-		close_fd(&in[i]);
-		close_fd(&out[i]);
-	}
-	return err ? err : -EIO;
-}
-
-static void signal_group(struct proc *p, int sig)
-{
-	/* The group, so that a shell's children go too.  The leader is not
-	 * reaped yet, so the group's id cannot belong to anyone else. */
-	if (kill(-p->pid, sig) < 0 && errno == ESRCH)
-		kill(p->pid, sig);
-}
-
-static void begin_kill(struct proc *p, int why)
-{
-	if (p->kill_why != KILL_NONE)
-		return;
-	p->kill_why = why;
-	p->term_at = csp_now();
-	signal_group(p, SIGTERM);
-	/* Its input no longer matters, and an EOF helps it go. */
-	close_fd(&p->in_fd);
-}
-
-/* Has it ended?  Looks without reaping (WNOWAIT). */
-static void check_exit(struct proc *p)
-{
-	siginfo_t si;
-
-	if (p->exited)
-		return;
-	memset(&si, 0, sizeof si);
-	if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-	    si.si_pid == p->pid) {
-		p->exited = 1;
-		close_fd(&p->pidfd);
-	}
-}
-
-/* Reap it, killing its group first if it is still running: the last step
- * of every path, so nothing outlives run_attempt.  Sets p->status, or -1
- * when the status was lost (someone set SIGCHLD to SIG_IGN). */
-static void reap(struct proc *p)
-{
-	pid_t r;
-
-	if (!p->exited)
-		signal_group(p, SIGKILL);
-	do
-		r = waitpid(p->pid, &p->status, 0);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		p->status = -1;
-	p->exited = 1;
-	close_fd(&p->pidfd);
-}
-
-/* The input batch as runs of adjacent records (terminators included). */
-struct feed {
-	const struct batch *b;
-	uint32_t next;       /* record that starts the next run */
-	size_t pos, end;     /* the current run: [pos, end) of b->data */
-};
-
-static int feed_more(struct feed *f)
-{
-	const struct batch *b = f->b;
-	size_t t = batch_term_len(b);
-
-	if (f->pos < f->end)
-		return 1;
-	if (f->next >= b->n)
-		return 0;
-	f->pos = b->recs[f->next].off;
-	f->end = f->pos + b->recs[f->next].len + t;
-	for (f->next++; f->next < b->n && b->recs[f->next].off == f->end; f->next++)
-		f->end += b->recs[f->next].len + t;
-	return 1;
-}
-
-static int poll_ms(int64_t ns)
-{
-	if (ns <= 0)
-		return 0;
-	ns = (ns + CSP_NS_PER_MS - 1) / CSP_NS_PER_MS;
-	return ns > INT_MAX ? INT_MAX : (int)ns;
-}
-
-/* Signal names without strsignal's static buffer. */
-static void signal_text(char *out, size_t n, int sig)
-{
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-	const char *abbrev = sigabbrev_np(sig);
-
-	if (abbrev) {
-		snprintf(out, n, "SIG%s", abbrev);
-		return;
-	}
-#endif
-	snprintf(out, n, "signal %d", sig);
-}
-
-/* The framer's message numbers records within one batch's output, which
- * would mislead; say it in the command's terms. */
-static void too_long(struct err *e, const struct exec_conf *c)
-{
-	char size[32];
-
-	format_size(size, sizeof size, c->max_record);
-	err_set(e, "'%s' wrote a record longer than max_record (%s)", c->command.show, size);
-}
-
-/*
- * Run the command once on batch `in`.  Its output records go to h (the
- * caller frees them whatever the result).  Returns ATT_OK; ATT_FAILED
- * with why set to the cause ("'cmd' exited with status 3"); ATT_FATAL
- * with e set (an output error, or no pipe could be made); or
- * ATT_CANCELED when the worker's context was cancelled.  The process is
- * reaped and every descriptor it used closed, whatever the result.
- */
-static int run_attempt(struct exec_worker *xw, const struct exec_conf *c,
-		       const struct batch *in, struct held *h, char *why, size_t nwhy,
-		       struct err *e)
-{
-	const char *show = c->command.show;
-	struct fdwait *fw = &xw->fw;
-	struct feed feed = { in, 0, 0, 0 };
-	struct framer fr;
-	struct proc p;
-	size_t chunk = 0;
-	int64_t deadline = 0;
-	int io_errno = 0, rc, err;
-
-	if (in->framing == FRAMING_CHUNK)
-		for (uint32_t i = 0; i < in->n; i++)
-			if (in->recs[i].len > chunk)
-				chunk = in->recs[i].len;
-	if (ctx_err(fw->ctx))
-		return ATT_CANCELED;
-	framer_init(&fr, (enum framing)in->framing, chunk, (size_t)c->max_record,
-		    show, held_emit, h);
-	err = spawn(&c->command, &p);
-	if (err < 0) {
-		err_set(e, "cannot make pipes for '%s': %s", show, strerror(-err));
-		return ATT_FATAL;
-	}
-	if (err > 0) {
-		char prog[96];
-		util_show(prog, sizeof prog, c->command.argv[0], strlen(c->command.argv[0]));
-		snprintf(why, nwhy, "cannot run '%s': %s", prog, strerror(err));
-		return ATT_FAILED;
-	}
-	if (c->timeout > 0)
-		deadline = csp_now() + c->timeout;
-	if (!feed_more(&feed))
-		close_fd(&p.in_fd);
-
-	for (;;) {
-		struct pollfd pf[4];
-		int nfd = 0, i_in = -1, i_out = -1, i_efd = -1, i_pid = -1;
-		int64_t now = csp_now(), wait = -1;
-
-		if (p.kill_why == KILL_NONE && ctx_err(fw->ctx))
-			begin_kill(&p, KILL_CANCEL);
-		if (p.kill_why == KILL_NONE && deadline && now >= deadline)
-			begin_kill(&p, KILL_TIMEOUT);
-		if (p.kill_why != KILL_NONE && !p.killed && now >= p.term_at + KILL_GRACE) {
-			signal_group(&p, SIGKILL);
-			p.killed = 1;
-		}
-		check_exit(&p);
-		if (p.exited && p.kill_why == KILL_NONE && p.out_fd < 0)
-			break;
-		if (p.exited && p.kill_why != KILL_NONE) {
-			/* The leader is gone; what is left of its group
-			 * (a shell's children) has no one to wait for. */
-			if (!p.killed)
-				signal_group(&p, SIGKILL);
-			p.killed = 1;
-			break;
-		}
-
-		if (p.in_fd >= 0) {
-			i_in = nfd;
-			pf[nfd++] = (struct pollfd){ p.in_fd, POLLOUT, 0 };
-		}
-		if (p.out_fd >= 0) {
-			i_out = nfd;
-			pf[nfd++] = (struct pollfd){ p.out_fd, POLLIN, 0 };
-		}
-		if (p.kill_why == KILL_NONE) {
-			/* Once killing, cancellation changes nothing, and the
-			 * eventfd would stay readable. */
-			i_efd = nfd;
-			pf[nfd++] = (struct pollfd){ fw->efd, POLLIN, 0 };
-			if (deadline)
-				wait = deadline - now;
-		} else if (!p.killed) {
-			wait = p.term_at + KILL_GRACE - now;
-		}
-		if (!p.exited && p.pidfd >= 0) {
-			i_pid = nfd;
-			pf[nfd++] = (struct pollfd){ p.pidfd, POLLIN, 0 };
-		} else if (!p.exited && (p.out_fd < 0 || p.kill_why != KILL_NONE) &&
-			   (wait < 0 || wait > WAIT_TICK)) {
-			wait = WAIT_TICK;
-		}
-
-		if (poll(pf, (nfds_t)nfd, wait < 0 ? -1 : poll_ms(wait)) < 0) {
-			if (errno == EINTR)
-				continue;
-			io_errno = errno;
-			begin_kill(&p, KILL_IO);
-			break;
-		}
-		if (i_efd >= 0 && pf[i_efd].revents)
-			begin_kill(&p, KILL_CANCEL);
-		if (i_pid >= 0 && pf[i_pid].revents)
-			check_exit(&p);
-
-		if (i_out >= 0 && pf[i_out].revents && p.out_fd >= 0) {
-			char scratch[4096], *dst = scratch;
-			size_t room = sizeof scratch;
-			ssize_t got;
-
-			if (p.kill_why == KILL_NONE)
-				dst = framer_space(&fr, READ_WANT, &room);
-			got = read(p.out_fd, dst, room);
-			if (got == 0) {
-				close_fd(&p.out_fd);
-			} else if (got < 0 && errno != EAGAIN && errno != EINTR) {
-				io_errno = errno;
-				close_fd(&p.out_fd);
-				begin_kill(&p, KILL_IO);
-			} else if (got > 0 && p.kill_why == KILL_NONE) {
-				h->bytes += (uint64_t)got;
-				if (h->bytes > c->max_output) {
-					char size[32];
-					format_size(size, sizeof size, c->max_output);
-					err_set(e, "'%s' wrote more than max_output (%s) for one batch",
-						show, size);
-					begin_kill(&p, KILL_FATAL);
-				} else if (framer_commit(&fr, (size_t)got, e) < 0) {
-					too_long(e, c);
-					begin_kill(&p, KILL_FATAL);
-				}
-			}
-		}
-		if (i_in >= 0 && pf[i_in].revents && p.in_fd >= 0) {
-			ssize_t put = write(p.in_fd, in->data + feed.pos, feed.end - feed.pos);
-
-			if (put > 0) {
-				feed.pos += (size_t)put;
-				if (!feed_more(&feed))
-					close_fd(&p.in_fd);
-			} else if (put < 0 && errno == EPIPE) {
-				/* It stopped reading (head -1): its exit status
-				 * decides. */
-				close_fd(&p.in_fd);
-			} else if (put < 0 && errno != EAGAIN && errno != EINTR) {
-				io_errno = errno;
-				begin_kill(&p, KILL_IO);
-			}
-		}
-	}
-	close_fd(&p.in_fd);
-	close_fd(&p.out_fd);
-	reap(&p);
-
-	switch (p.kill_why) {
-	case KILL_CANCEL:
-		rc = ATT_CANCELED;
-		break;
-	case KILL_FATAL:
-		rc = ATT_FATAL;
-		break;
-	case KILL_TIMEOUT: {
-		char d[32];
-		format_duration(d, sizeof d, c->timeout);
-		snprintf(why, nwhy, "'%s' timed out after %s", show, d);
-		rc = ATT_FAILED;
-		break;
-	}
-	case KILL_IO:
-		snprintf(why, nwhy, "'%s': pipe error: %s", show, strerror(io_errno));
-		rc = ATT_FAILED;
-		break;
-	default:
-		if (p.status == -1) {
-			snprintf(why, nwhy, "'%s' ended with an unknown status", show);
-			rc = ATT_FAILED;
-		} else if (WIFEXITED(p.status) && exit_ok(&c->success, WEXITSTATUS(p.status))) {
-			rc = ATT_OK;
-			if (framer_finish(&fr, e) < 0) {
-				too_long(e, c);
-				rc = ATT_FATAL;
-			}
-		} else if (WIFEXITED(p.status)) {
-			snprintf(why, nwhy, "'%s' exited with status %d", show,
-				 WEXITSTATUS(p.status));
-			rc = ATT_FAILED;
-		} else {
-			char sig[32];
-			signal_text(sig, sizeof sig, WIFSIGNALED(p.status) ? WTERMSIG(p.status) : 0);
-			snprintf(why, nwhy, "'%s' was killed by %s", show, sig);
-			rc = ATT_FAILED;
-		}
-		break;
-	}
-	framer_discard(&fr);
-	return rc;
 }
 
 /* ---- batches -------------------------------------------------------- */
@@ -1003,9 +486,9 @@ static int exec_process(struct worker *w, struct batch *in, struct outq *out,
 		}
 		left--;
 		runs++;
-		held_free(&h);
+		exec_held_free(&h);
 		h.bytes = 0;
-		r = run_attempt(xw, c, in, &h, why, sizeof why, e);
+		r = exec_run_attempt(xw, c, in, &h, why, sizeof why, e);
 		if (xs->brk && r != ATT_CANCELED)
 			breaker_done_gen(xs->brk, gen, r == ATT_OK);
 		if (r != ATT_FAILED)
@@ -1062,7 +545,7 @@ fail:
 out:
 	if (lost)
 		wstat_add(&w->stats->dropped, in->records);
-	held_free(&h);
+	exec_held_free(&h);
 	batch_free(in);
 	return rc;
 }

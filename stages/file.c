@@ -32,7 +32,6 @@
 
 #include "csp/csp.h"
 #include "core/fdio.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 struct file_conf {
@@ -73,11 +72,10 @@ static int file_check(struct stage *st, struct diags *d)
 {
 	struct file_conf *c = st->conf;
 	struct file_state *fs;
-	const struct node *at = st->kind_at && st->kind_at->type == NODE_MAP ?
-		node_get(st->kind_at, "mode") : NULL;
+	struct pos at = stage_opt_pos(st, "mode");
 
 	if (!c->path || !*c->path) {
-		diag_add(d, st->kind_at ? st->kind_at : st->at, "file: empty path");
+		diag_at(d, stage_pos(st), "file: empty path");
 		return -1;
 	}
 	fs = csp_calloc(1, sizeof *fs);
@@ -87,7 +85,7 @@ static int file_check(struct stage *st, struct diags *d)
 		char *end;
 		unsigned long m = strtoul(c->mode, &end, 8);
 		if (!*c->mode || *end || m > 07777) {
-			diag_add(d, at ? at : st->at, "file: mode: expected permissions in octal "
+			diag_at(d, at.file ? at : st->pos, "file: mode: expected permissions in octal "
 				 "like 0644, got '%s'", c->mode);
 			return -1;
 		}

@@ -14,7 +14,6 @@
 
 #include "csp/csp.h"
 #include "core/fdio.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 struct files_conf {
@@ -53,11 +52,11 @@ static int files_check(struct stage *st, struct diags *d)
 
 	for (size_t i = 0; i < c->paths.n; i++)
 		if (c->paths.v[i][0] == '\0') {
-			diag_add(d, c->paths.at ? c->paths.at[i] : st->kind_at, "files: empty path");
+			diag_at(d, c->paths.at[i], "files: empty path");
 			return -1;
 		}
 	if (c->paths.n == 0) {
-		diag_add(d, st->kind_at ? st->kind_at : st->at, "files: no paths given");
+		diag_at(d, stage_pos(st), "files: no paths given");
 		return -1;
 	}
 	return 0;

@@ -33,7 +33,6 @@
 
 #include "csp/csp.h"
 #include "records/pattern.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 enum { ON_ERROR_FAIL, ON_ERROR_DROP, ON_ERROR_KEEP };
@@ -79,14 +78,12 @@ static const struct option filter_options[] = {
 	{ .name = NULL },
 };
 
-/* Where a bad pattern is reported: the pattern's own node. */
-static const struct node *pattern_node(const struct stage *st)
+/* Where a bad pattern is reported: the pattern's own value. */
+static struct pos pattern_pos(const struct stage *st)
 {
-	const struct node *n = st->kind_at;
+	struct pos at = stage_opt_pos(st, "pattern");
 
-	if (n && n->type == NODE_MAP && node_get(n, "pattern"))
-		return node_get(n, "pattern");
-	return n ? n : st->at;
+	return at.file ? at : stage_pos(st);
 }
 
 /* Compile the pattern, so that `cspipe validate` reports a bad one at its
@@ -102,7 +99,7 @@ static int filter_check(struct stage *st, struct diags *d)
 	p = pattern_compile(c->pattern, strlen(c->pattern), flags, msg, sizeof msg,
 			    &off);
 	if (!p) {
-		diag_add(d, pattern_node(st), "bad pattern: %s at offset %zu", msg, off);
+		diag_at(d, pattern_pos(st), "bad pattern: %s at offset %zu", msg, off);
 		return -1;
 	}
 	pattern_set_limits(p, (uint32_t)c->match_limit, (uint32_t)c->depth_limit);

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 #include "records/template.h"
 
@@ -39,7 +38,7 @@ static int generate_check(struct stage *st, struct diags *d)
 	struct tmpl *t;
 
 	if (c->count > 0 && c->start > 0 && c->count - 1 > INT64_MAX - c->start) {
-		diag_add(d, st->kind_at ? st->kind_at : st->at, "generate: the counter "
+		diag_at(d, stage_pos(st), "generate: the counter "
 			 "would pass %" PRId64 " (start %" PRId64 ", count %" PRId64 ")",
 			 INT64_MAX, c->start, c->count);
 		return -1;
@@ -48,9 +47,8 @@ static int generate_check(struct stage *st, struct diags *d)
 			 msg, sizeof msg, &off);
 
 	if (!t) {
-		const struct node *at = st->kind_at && st->kind_at->type == NODE_MAP ?
-			node_get(st->kind_at, "template") : NULL;
-		diag_add(d, at ? at : st->at, "generate: bad template: %s at offset %zu", msg, off);
+		struct pos at = stage_opt_pos(st, "template");
+		diag_at(d, at.file ? at : st->pos, "generate: bad template: %s at offset %zu", msg, off);
 		return -1;
 	}
 	st->priv = t;

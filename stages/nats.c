@@ -43,23 +43,23 @@ const char *nats_errtext(natsStatus s)
 
 int nats_conf_check(const struct nats_conf *c, struct stage *st, struct diags *d)
 {
-	const struct node *at = st->kind_at ? st->kind_at : st->at;
+	struct pos at = stage_pos(st);
 
 	for (size_t i = 0; i < c->url.n; i++) {
 		const char *u = c->url.v[i];
 		if (strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6)) {
-			diag_add(d, c->url.at && c->url.at[i] ? c->url.at[i] : at,
+			diag_at(d, c->url.at && c->url.at[i].file ? c->url.at[i] : at,
 				 "%s: url: expected nats://HOST:PORT or tls://HOST:PORT, got '%s'",
 				 st->kind->name, u);
 			return -1;
 		}
 	}
 	if (!!c->user != !!c->password) {
-		diag_add(d, at, "%s: user and password go together", st->kind->name);
+		diag_at(d, at, "%s: user and password go together", st->kind->name);
 		return -1;
 	}
 	if (!!c->cert != !!c->key) {
-		diag_add(d, at, "%s: cert and key go together", st->kind->name);
+		diag_at(d, at, "%s: cert and key go together", st->kind->name);
 		return -1;
 	}
 	return 0;

@@ -94,22 +94,22 @@ struct nats_in {
 static int nats_in_check(struct stage *st, struct diags *d)
 {
 	struct nats_in_conf *c = st->conf;
-	const struct node *at = st->kind_at ? st->kind_at : st->at;
+	struct pos at = stage_pos(st);
 
 	if (nats_conf_check(&c->nc, st, d))
 		return -1;
 	if (c->max_ack_pending < c->batch) {
-		diag_add(d, at, "nats_in: max_ack_pending (%" PRId64 ") is smaller than batch "
+		diag_at(d, at, "nats_in: max_ack_pending (%" PRId64 ") is smaller than batch "
 			 "(%" PRId64 "): a fetch could never be filled", c->max_ack_pending, c->batch);
 		return -1;
 	}
 	if (!*c->durable || strpbrk(c->durable, ".*> \t")) {
-		diag_add(d, at, "nats_in: durable '%s': a consumer name has no '.', '*', '>' "
+		diag_at(d, at, "nats_in: durable '%s': a consumer name has no '.', '*', '>' "
 			 "or blank", c->durable);
 		return -1;
 	}
 	if (!*c->stream || strpbrk(c->stream, ".*> \t")) {
-		diag_add(d, at, "nats_in: stream '%s': a stream name has no '.', '*', '>' "
+		diag_at(d, at, "nats_in: stream '%s': a stream name has no '.', '*', '>' "
 			 "or blank", c->stream);
 		return -1;
 	}
@@ -149,6 +149,9 @@ static int bind_consumer(struct nats_in *ni, const struct nats_in_conf *c, struc
 		cc.MaxAckPending = c->max_ack_pending;
 		cc.FilterSubject = strcmp(c->subject, ">") ? c->subject : NULL;
 		s = js_AddConsumer(&ci, ni->link.js, c->stream, &cc, NULL, &jerr);
+		if (s != NATS_OK)   /* another process made it first */
+			s = js_GetConsumerInfo(&ci, ni->link.js, c->stream, c->durable, NULL,
+					       &jerr);
 	}
 	if (s != NATS_OK) {
 		err_set(e, "%s: stream '%s', durable '%s': %s", ni->link.urls, c->stream,

@@ -91,19 +91,19 @@ static int nats_out_check(struct stage *st, struct diags *d)
 {
 	struct nats_out_conf *c = st->conf;
 	struct nats_out *no;
-	const struct node *at = st->kind_at ? st->kind_at : st->at;
+	struct pos at = stage_pos(st);
 	char msg[256];
 	size_t off = 0;
 
 	if (nats_conf_check(&c->nc, st, d))
 		return -1;
 	if (!*c->subject || strpbrk(c->subject, "*> \t")) {
-		diag_add(d, at, "nats_out: subject '%s': a subject to publish to has no "
+		diag_at(d, at, "nats_out: subject '%s': a subject to publish to has no "
 			 "wildcard or blank", c->subject);
 		return -1;
 	}
 	if (c->msg_id_pattern && !c->msg_id) {
-		diag_add(d, at, "nats_out: msg_id_pattern without msg_id");
+		diag_at(d, at, "nats_out: msg_id_pattern without msg_id");
 		return -1;
 	}
 	no = csp_calloc(1, sizeof *no);
@@ -115,12 +115,12 @@ static int nats_out_check(struct stage *st, struct diags *d)
 		? pattern_compile(c->msg_id_pattern, strlen(c->msg_id_pattern), 0, msg, sizeof msg, &off)
 		: pattern_compile("(?s)^.*", 7, 0, msg, sizeof msg, &off);
 	if (!no->pat) {
-		diag_add(d, at, "nats_out: msg_id_pattern: %s at offset %zu", msg, off);
+		diag_at(d, at, "nats_out: msg_id_pattern: %s at offset %zu", msg, off);
 		return -1;
 	}
 	no->id = tmpl_compile(c->msg_id, strlen(c->msg_id), no->pat, 0, msg, sizeof msg, &off);
 	if (!no->id) {
-		diag_add(d, at, "nats_out: msg_id: bad template: %s at offset %zu", msg, off);
+		diag_at(d, at, "nats_out: msg_id: bad template: %s at offset %zu", msg, off);
 		return -1;
 	}
 	return 0;

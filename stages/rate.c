@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 /* The most time one piece of output stands for at the steady rate. */
@@ -58,48 +57,51 @@ static void limit_free(void *dst)
  * in bytes with its unit (64KiB, 1.5MB, 100B); PER is a duration (1s,
  * 100ms, 1.5s, 1m30s) or a bare unit meaning one of it (s, ms, m, h, us,
  * ns).  So 1000/s, 500/ms, 10/m, 100/1.5s and 1MiB/s.  Returns 0, or -1
- * after a diagnostic at n.
+ * after a diagnostic at v.
  */
-static int limit_parse(const struct node *n, void *dst, struct diags *d)
+static int limit_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	static const char *const units[] = { "ns", "us", "µs", "ms", "s", "m", "h" };
 	struct rate_limit *l;
 	const char *slash, *why;
 	char count[64], per[64];
-	int64_t v;
+	size_t len;
+	const char *str = optval_str(v, &len);
+	struct pos at = optval_pos(v);
+	int64_t n;
 
-	if (n->type != NODE_SCALAR || n->is_null) {
-		diag_add(d, n, "limit: expected COUNT/PER (e.g. 1000/s), got %s",
-			 n->type == NODE_SCALAR ? "nothing" : n->type == NODE_SEQ ? "a list"
+	if (optval_type(v) != OPTVAL_SCALAR || optval_is_null(v)) {
+		diag_at(d, at, "limit: expected COUNT/PER (e.g. 1000/s), got %s",
+			 optval_type(v) == OPTVAL_SCALAR ? "nothing" : optval_type(v) == OPTVAL_LIST ? "a list"
 			 : "a mapping");
 		return -1;
 	}
-	slash = memchr(n->str, '/', n->len);
-	if (!slash || (size_t)(slash - n->str) >= sizeof count ||
+	slash = memchr(str, '/', len);
+	if (!slash || (size_t)(slash - str) >= sizeof count ||
 	    strlen(slash + 1) >= sizeof per) {
-		diag_add(d, n, "bad rate '%s': expected COUNT/PER (e.g. 1000/s, 10/100ms, "
-			 "1MiB/s)", n->str);
+		diag_at(d, at, "bad rate '%s': expected COUNT/PER (e.g. 1000/s, 10/100ms, "
+			 "1MiB/s)", str);
 		return -1;
 	}
-	memcpy(count, n->str, (size_t)(slash - n->str));
-	count[slash - n->str] = '\0';
+	memcpy(count, str, (size_t)(slash - str));
+	count[slash - str] = '\0';
 	snprintf(per, sizeof per, "%s", slash + 1);
 	l = csp_calloc(1, sizeof *l);
-	if (parse_int(count, &v, &why) == 0) {
-		if (v < 1) {
-			diag_add(d, n, "bad rate '%s': the count must be 1 or more", n->str);
+	if (parse_int(count, &n, &why) == 0) {
+		if (n < 1) {
+			diag_at(d, at, "bad rate '%s': the count must be 1 or more", str);
 			goto fail;
 		}
-		l->count = (uint64_t)v;
+		l->count = (uint64_t)n;
 	} else if (parse_size(count, &l->count, &why) == 0) {
 		if (l->count == 0) {
-			diag_add(d, n, "bad rate '%s': the size must be 1 byte or more", n->str);
+			diag_at(d, at, "bad rate '%s': the size must be 1 byte or more", str);
 			goto fail;
 		}
 		l->bytes = 1;
 	} else {
-		diag_add(d, n, "bad rate '%s': '%s' is neither a number of records nor a "
-			 "size (e.g. 1000 or 64KiB)", n->str, count);
+		diag_at(d, at, "bad rate '%s': '%s' is neither a number of records nor a "
+			 "size (e.g. 1000 or 64KiB)", str, count);
 		goto fail;
 	}
 	for (size_t i = 0; i < sizeof units / sizeof *units; i++)
@@ -110,11 +112,11 @@ static int limit_parse(const struct node *n, void *dst, struct diags *d)
 			break;
 		}
 	if (parse_duration(per, &l->per, &why)) {
-		diag_add(d, n, "bad rate '%s': bad duration '%s': %s", n->str, slash + 1, why);
+		diag_at(d, at, "bad rate '%s': bad duration '%s': %s", str, slash + 1, why);
 		goto fail;
 	}
 	if (l->per == 0) {
-		diag_add(d, n, "bad rate '%s': the duration must be more than 0", n->str);
+		diag_at(d, at, "bad rate '%s': the duration must be more than 0", str);
 		goto fail;
 	}
 	*(struct rate_limit **)dst = l;
@@ -162,8 +164,7 @@ static void rate_free(struct stage *st)
 static int rate_check(struct stage *st, struct diags *d)
 {
 	const struct rate_conf *c = st->conf;
-	const struct node *m = st->kind_at && st->kind_at->type == NODE_MAP ? st->kind_at : NULL;
-	const struct node *at = m ? m : st->kind_at ? st->kind_at : st->at;
+	struct pos at = stage_pos(st), per_at = stage_opt_pos(st, "per");
 	struct rate_state *rs;
 	uint64_t count;
 	int64_t per;
@@ -171,14 +172,14 @@ static int rate_check(struct stage *st, struct diags *d)
 
 	if (given != 1) {
 		if (given == 0)
-			diag_add(d, at, "rate: give one of limit, records and bytes "
+			diag_at(d, at, "rate: give one of limit, records and bytes "
 				 "(e.g. rate: 1000/s)");
 		else
-			diag_add(d, at, "rate: give only one of limit, records and bytes");
+			diag_at(d, at, "rate: give only one of limit, records and bytes");
 		return -1;
 	}
-	if (c->limit && m && node_get(m, "per")) {
-		diag_add(d, node_get(m, "per"), "per: goes with records or bytes; the limit "
+	if (c->limit && per_at.file) {
+		diag_at(d, per_at, "per: goes with records or bytes; the limit "
 			 "names its own period");
 		return -1;
 	}

@@ -24,7 +24,6 @@
 
 #include "csp/csp.h"
 #include "records/pattern.h"
-#include "pipeline/spec.h"
 #include "core/stage.h"
 
 /* b->port is one byte. */
@@ -34,7 +33,7 @@
 struct route_case {
 	char *name;
 	char *pattern;
-	const struct node *name_at, *pattern_at;  /* the spec's; valid in check only */
+	struct pos name_at, pattern_at;  /* where written; valid in check only */
 };
 
 struct route_cases {
@@ -82,53 +81,61 @@ static int valid_name(const char *s)
  * The patterns are compiled in check, once ignore_case is known.  Returns
  * 0, or -1 after diagnostics (every bad entry is reported).
  */
-static int cases_parse(const struct node *n, void *dst, struct diags *d)
+static int cases_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct route_cases *c;
+	size_t n = optval_count(v);
 	int bad = 0;
 
-	if (n->type != NODE_MAP) {
-		diag_add(d, n, "cases: expected a mapping of branch names to patterns "
-			 "(e.g. {errors: 'ERROR|FATAL'}), got %s",
-			 n->is_null ? "nothing" : n->type == NODE_SCALAR ? "a string"
-			 : n->type == NODE_SEQ ? "a list" : "a mapping");
+	if (optval_type(v) != OPTVAL_TABLE) {
+		diag_at(d, optval_pos(v), "cases: expected a mapping of branch names to "
+			"patterns (e.g. {errors: 'ERROR|FATAL'}), got %s",
+			optval_is_null(v) ? "nothing" : optval_type(v) == OPTVAL_SCALAR ?
+			"a string" : "a list");
 		return -1;
 	}
-	if (n->n == 0) {
-		diag_add(d, n, "cases: give at least one branch (e.g. {errors: 'ERROR|FATAL'})");
+	if (n == 0) {
+		diag_at(d, optval_pos(v), "cases: give at least one branch (e.g. {errors: "
+			"'ERROR|FATAL'})");
 		return -1;
 	}
-	if (n->n > MAX_PORTS) {
-		diag_add(d, n, "cases: too many branches (%zu; at most %d)", n->n, MAX_PORTS);
+	if (n > MAX_PORTS) {
+		diag_at(d, optval_pos(v), "cases: too many branches (%zu; at most %d)", n,
+			MAX_PORTS);
 		return -1;
 	}
 	c = csp_calloc(1, sizeof *c);
-	c->v = csp_calloc(n->n, sizeof *c->v);
-	for (size_t i = 0; i < n->n; i++) {
-		const struct node *k = n->keys[i], *v = n->vals[i];
-		if (!valid_name(k->str)) {
-			diag_add(d, k, "cases: invalid branch name '%s' (use letters, digits, '_' "
-				 "and '-', starting with a letter or '_')", k->str);
+	c->v = csp_calloc(n, sizeof *c->v);
+	for (size_t i = 0; i < n; i++) {
+		const struct optval *k = optval_key(v, i), *p = optval_value(v, i);
+		const char *name = optval_str(k, NULL), *pat;
+		size_t len;
+
+		if (!valid_name(name)) {
+			diag_at(d, optval_pos(k), "cases: invalid branch name '%s' (use "
+				"letters, digits, '_' and '-', starting with a letter or '_')",
+				name);
 			bad = 1;
 			continue;
 		}
-		if (v->type != NODE_SCALAR || v->is_null) {
-			diag_add(d, v, "cases: %s: expected a pattern, got %s", k->str,
-				 v->type == NODE_SCALAR ? "nothing" : v->type == NODE_SEQ ? "a list"
-				 : "a mapping");
+		if (optval_type(p) != OPTVAL_SCALAR || optval_is_null(p)) {
+			diag_at(d, optval_pos(p), "cases: %s: expected a pattern, got %s", name,
+				optval_type(p) == OPTVAL_SCALAR ? "nothing" :
+				optval_type(p) == OPTVAL_LIST ? "a list" : "a mapping");
 			bad = 1;
 			continue;
 		}
-		if (strlen(v->str) != v->len) {
-			diag_add(d, v, "cases: %s: a pattern cannot hold a NUL byte (write \\x00)",
-				 k->str);
+		pat = optval_str(p, &len);
+		if (strlen(pat) != len) {
+			diag_at(d, optval_pos(p), "cases: %s: a pattern cannot hold a NUL byte "
+				"(write \\x00)", name);
 			bad = 1;
 			continue;
 		}
-		c->v[c->n].name = csp_strdup(k->str);
-		c->v[c->n].pattern = csp_strdup(v->str);
-		c->v[c->n].name_at = k;
-		c->v[c->n].pattern_at = v;
+		c->v[c->n].name = csp_strdup(name);
+		c->v[c->n].pattern = csp_strdup(pat);
+		c->v[c->n].name_at = optval_pos(k);
+		c->v[c->n].pattern_at = optval_pos(p);
 		c->n++;
 	}
 	*(struct route_cases **)dst = c;
@@ -180,8 +187,7 @@ static void route_free(struct stage *st)
 static int route_check(struct stage *st, struct diags *d)
 {
 	const struct route_conf *c = st->conf;
-	const struct node *def_at = st->kind_at && st->kind_at->type == NODE_MAP ?
-		node_get(st->kind_at, "default") : NULL;
+	struct pos def_at = stage_opt_pos(st, "default");
 	struct route_state *rs;
 	const char **names;
 	size_t nports;
@@ -204,7 +210,7 @@ static int route_check(struct stage *st, struct diags *d)
 					      c->ignore_case ? PAT_ICASE : 0, msg, sizeof msg,
 					      &off);
 		if (!rs->pats[i]) {
-			diag_add(d, rc->pattern_at, "cases: %s: bad pattern: %s at offset %zu",
+			diag_at(d, rc->pattern_at, "cases: %s: bad pattern: %s at offset %zu",
 				 rc->name, msg, off);
 			bad = 1;
 		}
@@ -212,7 +218,7 @@ static int route_check(struct stage *st, struct diags *d)
 	nports = rs->n;
 	if (c->def) {
 		if (!valid_name(c->def)) {
-			diag_add(d, def_at, "default: invalid branch name '%s' (use letters, "
+			diag_at(d, def_at, "default: invalid branch name '%s' (use letters, "
 				 "digits, '_' and '-', starting with a letter or '_')", c->def);
 			bad = 1;
 		}
@@ -221,7 +227,7 @@ static int route_check(struct stage *st, struct diags *d)
 				rs->def_port = (unsigned)i;
 		if (rs->def_port == NO_PORT) {
 			if (nports == MAX_PORTS) {
-				diag_add(d, def_at, "default: too many branches (at most %d)",
+				diag_at(d, def_at, "default: too many branches (at most %d)",
 					 MAX_PORTS);
 				bad = 1;
 			}

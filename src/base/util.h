@@ -71,14 +71,22 @@ struct diags {
 	size_t n, cap;
 	size_t warnings;   /* entries that are warnings (do not fail) */
 };
-struct node;
-/* Add "FILE:LINE:COL: message" for the node's position.  A node made by the
- * program (line 0) gives "FILE: message"; n NULL gives only the message. */
-void diag_add(struct diags *d, const struct node *n, const char *fmt, ...)
+/* Where a value was written: FILE:LINE:COL, 1-based, COL counted in
+ * characters.  line 0 is a place the program made ("FILE: message");
+ * file NULL is no place at all (the message alone). */
+struct pos {
+	const char *file;
+	int line, col;
+};
+/* Add "FILE:LINE:COL: message" at position p (see struct pos). */
+void diag_at(struct diags *d, struct pos p, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+void diag_vat(struct diags *d, struct pos p, const char *kind, const char *fmt,
+	      va_list ap)
+	__attribute__((format(printf, 4, 0)));
 /* The same as a warning: "FILE:LINE:COL: warning: message", counted in
  * d->warnings. */
-void diag_warn(struct diags *d, const struct node *n, const char *fmt, ...)
+void diag_warn_at(struct diags *d, struct pos p, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Add "WHERE: message" (where NULL: only the message). */
 void diag_addf(struct diags *d, const char *where, const char *fmt, ...)

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine.c - run a pipeline.
+ * engine.c - run a pipeline: wire the stages with channels, start their
+ * threads, and drive the phases of the run (running, draining, aborting)
+ * to their end.  The flow of batches through a stage's threads is in
+ * engine_flow.c, the counters' report in engine_report.c; the state they
+ * share is engine_rt.h.
  *
  * Every stage runs on its own threads; stages are joined by bounded
  * channels of batch pointers, one channel per (writer, reader) pair, so a
@@ -34,826 +38,19 @@
  * dropped and created; a batch that cannot go on is counted where it
  * stops.  The totals satisfy read + created = written + filtered + dropped.
  */
-#include <errno.h>
-#include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "csp/csp.h"
-#include "core/engine.h"
-#include "core/graph.h"
-#include "records/ack.h"
-#include "records/pattern.h"
+#include "core/engine_rt.h"
 #include "core/progress.h"
+#include "records/pattern.h"
 #include "records/shard.h"
-#include "core/stage.h"
-#include "core/stats.h"
-
-struct engine;
-
-struct edge {
-	struct chan *ch;          /* struct batch * */
-	struct stage *from, *to;
-	int port;
-	atomic_int gone;          /* the reader abandoned it */
-};
-
-/* A result on its way from an ordered worker to the collector. */
-struct result {
-	uint64_t seq;
-	struct batch *list;       /* output batches, linked by next */
-	int flush;                /* from flush(): emitted after every seq */
-	int worker;               /* shard_by: whose part of the batch */
-	struct err *err;          /* the batch failed: reported in its turn */
-};
-
-struct stage_rt {
-	struct engine *eng;
-	struct stage *st;
-	struct edge **in;
-	size_t nin;
-	atomic_int *in_closed;    /* per input: seen closed */
-	struct edge ***out;       /* per port: its edges */
-	size_t *nout;
-	size_t nports;
-	struct worker *workers;
-	struct wstats *ws;        /* one per worker, then the collector's */
-	struct wstats *ews;       /* the engine's, for counts made on other
-				     threads: only atomic_fetch_add */
-	struct ctx *ctx;          /* sources: child of run; others: of drain */
-	struct chan *turn;        /* ordered multi-worker: next seq */
-	atomic_uint_least64_t next_seq; /* without a turnstile: numbers as taken */
-	struct chan *collect;     /* ordered multi-worker: results */
-	struct chan **wins;       /* shard_by: each worker's own input */
-	uint32_t nshards;         /* shard_by: workers sharing the input, else 0 */
-	struct pattern_match *shard_m; /* the dispatcher's, for a pattern key */
-	struct sem *window;
-	int window_size;
-	atomic_int live;          /* workers still running */
-	atomic_int stopped;       /* stopped early on purpose */
-	atomic_int finished;      /* reached the end of its input normally */
-	atomic_int ended;         /* finish_stage ran: its timeout no longer counts */
-	int64_t busy_mark;        /* run-style stages: when the last wait ended */
-	int64_t start_ns, end_ns;
-	pthread_t *threads;
-	size_t nthreads;
-	struct err err;
-};
-
-struct engine {
-	struct pipeline *p;
-	const struct run_opts *o;
-	struct ctx *drain, *run;
-	struct edge **edges;
-	size_t nedges;
-	struct chan *done;        /* closed when the last thread ends */
-	atomic_int threads_live;
-	pthread_mutex_t mu;       /* guards the first error */
-	int failed;
-	struct err first;
-	const char *deadline_stage;  /* stage whose timeout is the run's, or NULL */
-	int64_t deadline_ns;
-	int64_t start_ns;
-};
-
-/* The depth of each worker's own input under shard_by, in batches. */
-#define SHARD_BUFFER 2
 
 /* A second SIGINT/SIGTERM aborts only when it comes this long after the
  * first; sooner, it is the same request delivered twice. */
 #define SECOND_SIGNAL_AFTER (250 * CSP_NS_PER_MS)
-
-struct stage_io {
-	struct stage_rt *rt;
-	struct wstats *ws;
-};
-
-/* ---- small pieces ---------------------------------------------------- */
-
-int outq_push(struct outq *q, struct batch *b)
-{
-	if (q->acks)
-		ackset_add(&b->acks, q->acks);
-	if (q->send) {
-		int rc = q->send(q->arg, b);
-		if (rc)
-			q->stopped = rc;
-		return rc;
-	}
-	b->next = NULL;
-	if (q->tail)
-		q->tail->next = b;
-	else
-		q->head = b;
-	q->tail = b;
-	q->n++;
-	return 0;
-}
-
-static void free_list(struct batch *b, struct wstats *ws, int filtered)
-{
-	while (b) {
-		struct batch *next = b->next;
-		if (ws)
-			wstat_add(filtered ? &ws->filtered : &ws->dropped, b->records);
-		batch_free(b);
-		b = next;
-	}
-}
-
-struct ctx *stage_ctx(const struct stage *st)
-{
-	return st->rt ? st->rt->ctx : NULL;
-}
-
-int stage_window(const struct stage *st)
-{
-	return st->workers > 1 && st->ordered ? 2 * st->workers : 1;
-}
-
-/* Record the first error, with the stage's name, and abort the run. */
-static void fail(struct engine *eng, const struct stage *st, const struct err *e)
-{
-	pthread_mutex_lock(&eng->mu);
-	if (!eng->failed) {
-		const char *msg = e->set ? e->msg : "failed";
-		size_t nl = strlen(st->name);
-		eng->failed = 1;
-		/* "stdin: stdin: read error" says the name twice. */
-		if (!strncmp(msg, st->name, nl) && msg[nl] == ':')
-			snprintf(eng->first.msg, sizeof eng->first.msg, "%s", msg);
-		else
-			snprintf(eng->first.msg, sizeof eng->first.msg, "%.200s: %.800s",
-				 st->name, msg);
-		eng->first.set = 1;
-	}
-	pthread_mutex_unlock(&eng->mu);
-	ctx_cancel_cause(eng->drain, CSP_CANCELED, 1, "error");
-}
-
-static int aborted(struct engine *eng)
-{
-	return ctx_err(eng->drain) != 0;
-}
-
-/* ---- output ---------------------------------------------------------- */
-
-/*
- * Send b out of its port to every reader still reading: clones for all but
- * the last (a broadcast), the batch itself to the last.  Counts what went
- * out, what was copied, and what stopped here.  Returns CSP_OK while some
- * reader on some port remains, CSP_CLOSED when none does (stop quietly),
- * or CSP_CANCELED when the run is aborting.  Takes ownership of b.
- */
-static int emit_batch(struct stage_rt *rt, struct batch *b, struct wstats *ws)
-{
-	size_t port = b->port < rt->nports ? b->port : 0;
-	struct edge **edges = rt->out[port];
-	size_t n = rt->nout[port], live = 0, last = n;
-	uint64_t recs = b->records, bytes = batch_bytes(b);
-	int rc = CSP_OK;
-
-	for (size_t i = 0; i < n; i++)
-		if (!atomic_load(&edges[i]->gone)) {
-			live++;
-			last = i;
-		}
-	if (live == 0) {
-		wstat_add(&ws->filtered, recs);
-		batch_free(b);
-	}
-	for (size_t i = 0; i < n && live; i++) {
-		struct edge *e = edges[i];
-		struct batch *send;
-		int r;
-
-		if (atomic_load(&e->gone))
-			continue;
-		send = i == last ? b : batch_clone(b);
-		if (i != last)
-			wstat_add(&ws->created, recs);
-		r = chan_send(e->ch, &send, rt->eng->drain);
-		if (r == CSP_OK) {
-			wstat_add(&ws->rec_out, recs);
-			wstat_add(&ws->bytes_out, bytes);
-			continue;
-		}
-		batch_free(send);
-		if (r == CSP_CLOSED) {
-			atomic_store(&e->gone, 1);
-			wstat_add(&ws->filtered, recs);
-		} else {
-			wstat_add(&ws->dropped, recs);
-			rc = r;
-		}
-	}
-	if (rc != CSP_OK)
-		return rc;
-	for (size_t p = 0; p < rt->nports; p++)
-		for (size_t i = 0; i < rt->nout[p]; i++)
-			if (!atomic_load(&rt->out[p][i]->gone))
-				return CSP_OK;
-	return rt->nports ? CSP_CLOSED : CSP_OK;
-}
-
-/* Emit a list in order, through the kind's serial emit hook.  On a stop or
- * error the rest of the list is freed and counted. */
-static int emit_list(struct stage_rt *rt, struct batch *b, struct wstats *ws)
-{
-	int rc = CSP_OK;
-
-	while (b) {
-		struct batch *next = b->next;
-		b->next = NULL;
-		if (rt->st->kind->emit) {
-			struct err e = { 0 };
-			if (rt->st->kind->emit(rt->st, b, &e)) {
-				fail(rt->eng, rt->st, &e);
-				batch_free(b);
-				free_list(next, ws, 0);
-				return CSP_CANCELED;
-			}
-		}
-		rc = emit_batch(rt, b, ws);
-		if (rc != CSP_OK) {
-			free_list(next, ws, rc == CSP_CLOSED);
-			return rc;
-		}
-		b = next;
-	}
-	return rc;
-}
-
-/* outq's direct path, for stages whose one worker emits in order. */
-struct direct {
-	struct stage_rt *rt;
-	struct wstats *ws;
-};
-
-static int direct_send(void *arg, struct batch *b)
-{
-	struct direct *d = arg;
-
-	b->next = NULL;
-	return emit_list(d->rt, b, d->ws);
-}
-
-static void abandon_inputs(struct stage_rt *rt);
-
-/* A batch that reached rt's input and was never taken: counted in (so
- * that rt's books and its upstream's agree) and as stopping there, in the
- * engine's slot (this may run on any thread), and freed. */
-static void count_untaken(struct stage_rt *rt, struct batch *b, int filtered)
-{
-	struct wstats *ws = rt->ews;
-
-	atomic_fetch_add(&ws->rec_in, b->records);
-	atomic_fetch_add(&ws->bytes_in, batch_bytes(b));
-	atomic_fetch_add(filtered ? &ws->filtered : &ws->dropped, b->records);
-	batch_free(b);
-}
-
-/*
- * The reader of e has gone (head reached, stdout closed).  A writer would
- * learn that only when it next sends, and a source blocked in read() on an
- * input that stays silent (a FIFO whose writer stalls) might never send
- * again.  So when it was the last reader of e's writer, that stage is
- * stopped at once (its workers' context is cancelled, so a read it waits on
- * or a command it runs ends now), and the news goes on up.
- */
-static void reader_gone(struct edge *e)
-{
-	struct stage_rt *frt = e->from->rt;
-
-	atomic_store(&e->gone, 1);
-	for (size_t p = 0; p < frt->nports; p++)
-		for (size_t i = 0; i < frt->nout[p]; i++)
-			if (!atomic_load(&frt->out[p][i]->gone))
-				return;
-	if (atomic_exchange(&frt->stopped, 1) == 0)
-		ctx_cancel_cause(frt->ctx, CSP_CANCELED, STAGE_CAUSE_STOPPED, "stopped");
-	abandon_inputs(frt);
-}
-
-/* Stop taking input: tell the writers above, then drop what is queued.
- * This may run on another stage's thread (reader_gone). */
-static void abandon_inputs(struct stage_rt *rt)
-{
-	for (size_t i = 0; i < rt->nin; i++) {
-		struct batch *b;
-		if (atomic_exchange(&rt->in[i]->gone, 1))
-			continue;
-		chan_abandon(rt->in[i]->ch);
-		reader_gone(rt->in[i]);
-		while (chan_try_recv(rt->in[i]->ch, &b) == CSP_OK)
-			count_untaken(rt, b, 1);
-	}
-}
-
-/* The stage has what it wants or nobody reads it any more. */
-static void stop_stage(struct stage_rt *rt)
-{
-	if (atomic_exchange(&rt->stopped, 1) == 0)
-		ctx_cancel_cause(rt->ctx, CSP_CANCELED, STAGE_CAUSE_STOPPED, "stopped");
-	abandon_inputs(rt);
-}
-
-/* End of the stage's output: the kind's trailer, then close every edge. */
-static void finish_stage(struct stage_rt *rt, struct wstats *ws, int ok)
-{
-	if (ok && rt->st->kind->finish && !aborted(rt->eng)) {
-		struct outq q = { 0 };
-		struct err e = { 0 };
-		if (rt->st->kind->finish(rt->st, &q, &e))
-			fail(rt->eng, rt->st, &e);
-		if (emit_list(rt, q.head, ws) == CSP_CLOSED)
-			stop_stage(rt);
-	}
-	for (size_t p = 0; p < rt->nports; p++)
-		for (size_t i = 0; i < rt->nout[p]; i++)
-			chan_close(rt->out[p][i]->ch);
-	if (ok && !atomic_load(&rt->stopped))
-		atomic_store(&rt->finished, 1);
-	rt->end_ns = csp_now();
-	atomic_store(&rt->ended, 1);
-}
-
-/* ---- input ----------------------------------------------------------- */
-
-/*
- * Take the next batch from the stage's inputs (several are read as they
- * come, like merge: interleave).  Returns CSP_OK, CSP_CLOSED when every
- * input has ended, or the context's error.
- */
-static int take_input(struct stage_rt *rt, struct batch **b, struct ctx *ctx)
-{
-	if (rt->nin == 1) {
-		int r = chan_recv(rt->in[0]->ch, b, ctx);
-		if (r == CSP_CLOSED)
-			atomic_store(&rt->in_closed[0], 1);
-		return r;
-	}
-	for (;;) {
-		struct sel_case cases[MAX_INPUTS];
-		size_t idx[MAX_INPUTS], n = 0;
-		int r;
-
-		for (size_t i = 0; i < rt->nin; i++)
-			if (!atomic_load(&rt->in_closed[i])) {
-				cases[n] = (struct sel_case){ rt->in[i]->ch, SEL_RECV, b, 0 };
-				idx[n++] = i;
-			}
-		if (n == 0)
-			return CSP_CLOSED;
-		r = chan_select(cases, (int)n, 0, ctx);
-		if (r < 0)
-			return r;
-		if (cases[r].result == CSP_OK)
-			return CSP_OK;
-		atomic_store(&rt->in_closed[idx[r]], 1);
-	}
-}
-
-/* Take input in turn: the ordered workers number batches as they take them. */
-static int take_numbered(struct stage_rt *rt, struct batch **b, uint64_t *seq,
-			 struct ctx *ctx)
-{
-	uint64_t s;
-	int r;
-
-	if (!rt->turn) {
-		r = take_input(rt, b, ctx);
-		if (r == CSP_OK)
-			*seq = atomic_fetch_add_explicit(&rt->next_seq, 1, memory_order_relaxed);
-		return r;
-	}
-	r = chan_recv(rt->turn, &s, ctx);
-	if (r != CSP_OK)
-		return r;
-	r = take_input(rt, b, ctx);
-	*seq = s;
-	if (r == CSP_OK)
-		s++;
-	chan_try_send(rt->turn, &s);
-	return r;
-}
-
-/* ---- threads ---------------------------------------------------------- */
-
-static void thread_exit(struct engine *eng)
-{
-	if (atomic_fetch_sub(&eng->threads_live, 1) == 1)
-		chan_close(eng->done);
-}
-
-/* The worker of a process-style stage. */
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-	struct stage *st = w->stage;
-	struct stage_rt *rt = st->rt;
-	struct engine *eng = rt->eng;
-	struct wstats *ws = w->stats;
-	struct direct direct = { rt, ws };
-	/* A reframing stage's inputs' ack references, under one chain
-	 * token its outputs refer to (stage.h). */
-	struct ackset *chain = NULL;
-	int reframes = (st->kind->flags & KIND_REFRAMES) != 0;
-	int takes_acks = (st->kind->flags & KIND_TAKES_ACKS) != 0;
-	int ok = 1, flushed = 0;
-
-	for (;;) {
-		struct batch *b;
-		struct outq q = { 0 };
-		struct err e = { 0 };
-		uint64_t seq = 0;
-		int64_t t0;
-		int r, rc;
-
-		if (rt->nshards) {
-			/* The dispatcher numbered it and holds its window slot. */
-			r = chan_recv(rt->wins[w->index], &b, w->ctx);
-			if (r != CSP_OK) {
-				ok = r == CSP_CLOSED;
-				break;
-			}
-			seq = b->seq;
-		} else {
-			if (rt->window && sem_acquire(rt->window, w->ctx) != CSP_OK) {
-				ok = 0;
-				break;
-			}
-			r = take_numbered(rt, &b, &seq, w->ctx);
-			if (r != CSP_OK) {
-				if (rt->window)
-					sem_release(rt->window);
-				if (r != CSP_CLOSED)
-					ok = 0;
-				break;
-			}
-		}
-		b->seq = seq;
-		b->next = NULL;
-		wstat_add(&ws->rec_in, b->records);
-		wstat_add(&ws->bytes_in, batch_bytes(b));
-		wstat_add(&ws->batches, 1);
-		if (!rt->collect && st->workers == 1) {
-			q.send = direct_send;
-			q.arg = &direct;
-		}
-		struct ackset *acks = NULL;
-		if (b->acks && !takes_acks) {
-			acks = batch_take_acks(b);
-			if (reframes) {
-				if (!chain)
-					ackset_push(&chain, ack_chain_new());
-				ack_chain_hold(chain->t[0], &acks);
-			}
-		}
-		q.acks = reframes ? chain : acks;
-		uint64_t in_recs = b->records;
-		uint64_t before = atomic_load(&ws->rec_out) + atomic_load(&ws->filtered) +
-				  atomic_load(&ws->dropped) - atomic_load(&ws->created);
-		t0 = csp_now();
-		atomic_store_explicit(&ws->busy, 1, memory_order_relaxed);
-		rc = st->kind->process(w, b, &q, &e);
-		atomic_store_explicit(&ws->busy, 0, memory_order_relaxed);
-		atomic_fetch_add_explicit(&ws->busy_ns, csp_now() - t0, memory_order_relaxed);
-		/* Its outputs hold their own references now. */
-		ackset_release(acks, rc == STAGE_OK ||
-			       (rc == STAGE_STOP && st->kind->role != ROLE_SINK));
-		if (rc == STAGE_ERROR) {
-			/* The records of the failed batch that were neither sent,
-			 * counted, nor queued are lost with it. */
-			uint64_t after = atomic_load(&ws->rec_out) + atomic_load(&ws->filtered) +
-					 atomic_load(&ws->dropped) - atomic_load(&ws->created);
-			uint64_t queued = 0;
-			for (struct batch *x = q.head; x; x = x->next)
-				queued += x->records;
-			if (in_recs > after - before + queued &&
-			    !(st->kind->flags & KIND_REFRAMES))
-				wstat_add(&ws->dropped, in_recs - (after - before) - queued);
-			free_list(q.head, ws, 0);
-			ok = 0;
-			if (rt->collect) {
-				/* In order: the error of the earliest failing
-				 * batch is the one reported, as with one worker,
-				 * whichever worker fails first in time. */
-				struct result res = { seq, NULL, 0, w->index,
-						      csp_malloc(sizeof e) };
-				*res.err = e;
-				if (chan_send(rt->collect, &res, w->ctx) == CSP_OK)
-					break;
-				free(res.err);
-			}
-			fail(eng, st, &e);
-			break;
-		}
-		if (rt->collect) {
-			struct result res = { seq, q.head, 0, w->index, NULL };
-			r = chan_send(rt->collect, &res, w->ctx);
-			if (r != CSP_OK) {
-				free_list(q.head, ws, atomic_load(&rt->stopped));
-				ok = 0;
-				break;
-			}
-		} else {
-			r = q.stopped ? q.stopped : emit_list(rt, q.head, ws);
-			if (r == CSP_CLOSED) {
-				stop_stage(rt);
-				break;
-			}
-			if (r != CSP_OK) {
-				ok = 0;
-				break;
-			}
-		}
-		if (rc == STAGE_STOP) {
-			stop_stage(rt);
-			break;
-		}
-	}
-	if (ok && !atomic_load(&rt->stopped) && st->kind->flush && !aborted(eng)) {
-		struct outq q = { 0 };
-		struct err e = { 0 };
-		if (!rt->collect && st->workers == 1) {
-			q.send = direct_send;
-			q.arg = &direct;
-		}
-		q.acks = chain;
-		if (st->kind->flush(w, &q, &e) == STAGE_ERROR) {
-			fail(eng, st, &e);
-			free_list(q.head, ws, 0);
-			ok = 0;
-		} else if (rt->collect) {
-			struct result res = { 0, q.head, 1, w->index, NULL };
-			flushed = 1;
-			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
-				free_list(q.head, ws, atomic_load(&rt->stopped));
-		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
-			stop_stage(rt);
-		} else {
-			flushed = !q.stopped;
-		}
-	} else if (ok && !atomic_load(&rt->stopped) && !aborted(eng)) {
-		flushed = 1;
-	}
-	/* What a reframing stage took in is done only when all of its
-	 * output has gone on. */
-	ackset_release(chain, flushed);
-	if (atomic_fetch_sub(&rt->live, 1) == 1) {
-		if (rt->collect)
-			chan_close(rt->collect);
-		else
-			finish_stage(rt, ws, ok && !aborted(eng));
-	}
-	thread_exit(eng);
-	return NULL;
-}
-
-/*
- * The collector of an ordered multi-worker stage: results back in order.
- * With shard_by, each input batch comes back as one part per worker, put
- * together again (by tag) once all have come.
- */
-static void *collector_main(void *arg)
-{
-	struct stage_rt *rt = arg;
-	struct engine *eng = rt->eng;
-	struct stage *st = rt->st;
-	struct wstats *ws = &rt->ws[st->workers];
-	int W = rt->window_size;
-	uint32_t nparts = rt->nshards ? rt->nshards : 1;
-	struct batch **ring = csp_calloc((size_t)W * nparts, sizeof *ring);
-	struct err **errs = csp_calloc((size_t)W, sizeof *errs);
-	uint32_t *got = csp_calloc((size_t)W, sizeof *got);
-	struct batch *flushed = NULL, **flushed_tail = &flushed;
-	uint64_t next = 0;
-	int ok = 1, gone = 0;
-	struct result res;
-
-	for (;;) {
-		int r = chan_recv(rt->collect, &res, eng->drain);
-		if (r == CSP_CLOSED)
-			break;
-		if (r != CSP_OK) {
-			ok = 0;
-			break;
-		}
-		if (gone) {
-			free_list(res.list, ws, 1);
-			free(res.err);
-			continue;
-		}
-		if (res.flush) {
-			*flushed_tail = res.list;
-			while (*flushed_tail)
-				flushed_tail = &(*flushed_tail)->next;
-			continue;
-		}
-		size_t slot = res.seq % (uint64_t)W;
-		ring[slot * nparts + (nparts > 1 ? (uint32_t)res.worker : 0)] = res.list;
-		if (res.err && !errs[slot])
-			errs[slot] = res.err;
-		else
-			free(res.err);
-		got[slot]++;
-		/* A failed worker sends no more: a batch it would have sent a
-		 * part of never completes, but its own error comes first. */
-		while (got[next % (uint64_t)W] == nparts || errs[next % (uint64_t)W]) {
-			struct batch *list;
-			slot = next % (uint64_t)W;
-			if (errs[slot]) {
-				fail(eng, st, errs[slot]);
-				ok = 0;
-				goto out;
-			}
-			list = nparts == 1 ? ring[slot] :
-				shard_merge(&ring[slot * nparts], nparts, rt->nports,
-					    !(st->kind->flags & KIND_REFRAMES));
-			memset(&ring[slot * nparts], 0, nparts * sizeof *ring);
-			got[slot] = 0;
-			next++;
-			r = gone ? CSP_CLOSED : emit_list(rt, list, ws);
-			if (gone)
-				free_list(list, ws, 1);
-			sem_release(rt->window);
-			if (r == CSP_CLOSED && !gone) {
-				gone = 1;
-				stop_stage(rt);
-			} else if (r != CSP_OK && !gone) {
-				ok = 0;
-				goto out;
-			}
-		}
-	}
-	if (ok && !gone && !aborted(eng)) {
-		if (emit_list(rt, flushed, ws) == CSP_CLOSED)
-			stop_stage(rt);
-		flushed = NULL;
-	}
-out:
-	free_list(flushed, ws, gone);
-	for (size_t i = 0; i < (size_t)W * nparts; i++)
-		free_list(ring[i], ws, 0);
-	for (int i = 0; i < W; i++)
-		free(errs[i]);
-	/* No result can arrive any more: a worker still running (it may not
-	 * have seen the abort yet) gets CSP_CLOSED and counts its own.  Those
-	 * already queued (after an abort) are counted as dropped. */
-	chan_abandon(rt->collect);
-	while (chan_try_recv(rt->collect, &res) == CSP_OK) {
-		free_list(res.list, ws, 0);
-		free(res.err);
-	}
-	free(ring);
-	free(errs);
-	free(got);
-	finish_stage(rt, ws, ok && !gone && !aborted(eng));
-	thread_exit(eng);
-	return NULL;
-}
-
-/*
- * The dispatcher of a stage with shard_by: takes each input batch, splits
- * it by key into one part per worker, and hands each worker its part (an
- * empty part too, so that the collector knows when a batch is complete).
- */
-static void *dispatch_main(void *arg)
-{
-	struct stage_rt *rt = arg;
-	struct stage *st = rt->st;
-	uint32_t n = rt->nshards;
-	struct batch **parts = csp_calloc(n, sizeof *parts);
-	uint64_t seq = 0;
-
-	for (;;) {
-		struct batch *b;
-		int r;
-
-		if (rt->window && sem_acquire(rt->window, rt->ctx) != CSP_OK)
-			break;
-		r = take_input(rt, &b, rt->ctx);
-		if (r != CSP_OK) {
-			if (rt->window)
-				sem_release(rt->window);
-			break;
-		}
-		b->seq = seq++;
-		shard_split(st->shard, rt->shard_m, b, parts, n);
-		for (uint32_t i = 0; i < n; i++) {
-			if (r == CSP_OK)
-				r = chan_send(rt->wins[i], &parts[i], rt->ctx);
-			if (r != CSP_OK) {
-				/* Stopped or aborted: what was not handed over
-				 * stops here. */
-				count_untaken(rt, parts[i], atomic_load(&rt->stopped));
-			}
-		}
-		if (r != CSP_OK)
-			break;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		chan_close(rt->wins[i]);
-	free(parts);
-	thread_exit(rt->eng);
-	return NULL;
-}
-
-/* The one thread of a run-style stage (sources, merge). */
-static void *runner_main(void *arg)
-{
-	struct worker *w = arg;
-	struct stage *st = w->stage;
-	struct stage_rt *rt = st->rt;
-	struct stage_io io = { rt, w->stats };
-	struct err e = { 0 };
-	int rc;
-
-	rt->busy_mark = csp_now();
-	atomic_store_explicit(&w->stats->busy, 1, memory_order_relaxed);
-	rc = st->kind->run(st, &io, &e);
-	atomic_store_explicit(&w->stats->busy, 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->stats->busy_ns, csp_now() - rt->busy_mark,
-				  memory_order_relaxed);
-	if (rc == STAGE_ERROR)
-		fail(rt->eng, st, &e);
-	if (rc == STAGE_STOP)
-		stop_stage(rt);
-	atomic_store(&rt->live, 0);
-	finish_stage(rt, w->stats, rc != STAGE_ERROR && !aborted(rt->eng));
-	thread_exit(rt->eng);
-	return NULL;
-}
-
-/* ---- stage_io --------------------------------------------------------- */
-
-struct ctx *io_ctx(struct stage_io *io)
-{
-	return io->rt->ctx;
-}
-
-struct wstats *io_stats(struct stage_io *io)
-{
-	return io->ws;
-}
-
-/* A run-style stage's busy time is what lies between its waits, added as
- * each wait begins, so that a report in mid-run (SIGUSR1, --progress)
- * shows it too. */
-static void wait_begins(struct stage_io *io, int64_t now)
-{
-	atomic_fetch_add_explicit(&io->ws->busy_ns, now - io->rt->busy_mark,
-				  memory_order_relaxed);
-	atomic_store_explicit(&io->ws->busy, 0, memory_order_relaxed);
-}
-
-static void wait_ends(struct stage_io *io)
-{
-	io->rt->busy_mark = csp_now();
-	atomic_store_explicit(&io->ws->busy, 1, memory_order_relaxed);
-}
-
-int io_send(struct stage_io *io, struct batch *b)
-{
-	struct stage_rt *rt = io->rt;
-	int r;
-
-	wait_begins(io, csp_now());
-	if (rt->st->kind->role == ROLE_SOURCE) {
-		wstat_add(&io->ws->rec_in, b->records);
-		wstat_add(&io->ws->bytes_in, b->len);
-	}
-	wstat_add(&io->ws->batches, 1);
-	b->next = NULL;
-	r = emit_list(rt, b, io->ws);
-	wait_ends(io);
-	return r;
-}
-
-size_t io_ninputs(struct stage_io *io)
-{
-	return io->rt->nin;
-}
-
-int io_select(struct stage_io *io, struct sel_case *cases, int n)
-{
-	int r;
-
-	wait_begins(io, csp_now());
-	r = chan_select(cases, n, 0, io->rt->ctx);
-	wait_ends(io);
-	return r;
-}
-
-struct chan *io_input(struct stage_io *io, size_t i)
-{
-	return io->rt->in[i]->ch;
-}
 
 /* ---- setting up and tearing down -------------------------------------- */
 
@@ -968,11 +165,11 @@ static int start_threads(struct engine *eng, struct err *e)
 			int err;
 			if (w < nw)
 				err = csp_thread_start(&rt->threads[rt->nthreads], run_style ?
-						       runner_main : worker_main, &rt->workers[w], 0);
+						       engine_runner_main : engine_worker_main, &rt->workers[w], 0);
 			else if (w == nw && rt->collect)
-				err = csp_thread_start(&rt->threads[rt->nthreads], collector_main, rt, 0);
+				err = csp_thread_start(&rt->threads[rt->nthreads], engine_collector_main, rt, 0);
 			else
-				err = csp_thread_start(&rt->threads[rt->nthreads], dispatch_main, rt, 0);
+				err = csp_thread_start(&rt->threads[rt->nthreads], engine_dispatch_main, rt, 0);
 			if (err) {
 				err_set(e, "%s: cannot start thread %d of %d: %s", st->name, w + 1,
 					nt, strerror(err));
@@ -982,7 +179,7 @@ static int start_threads(struct engine *eng, struct err *e)
 			total--;
 		}
 	}
-	thread_exit(eng);
+	engine_thread_exit(eng);
 	return 0;
 fail:
 	/* Those that did start see the abort and end; the count drops by
@@ -991,114 +188,6 @@ fail:
 	if (atomic_fetch_sub(&eng->threads_live, total) == total)
 		chan_close(eng->done);
 	return -1;
-}
-
-/* ---- reporting -------------------------------------------------------- */
-
-/* Sum the live counters into r (the caller frees it with report_free).
- * Safe while the run is going: counters are atomics, channels lock. */
-static void build_report(struct engine *eng, struct run_report *r)
-{
-	struct pipeline *p = eng->p;
-
-	memset(r, 0, sizeof *r);
-	r->p = p;
-	r->n = p->n;
-	r->stages = csp_calloc(p->n, sizeof *r->stages);
-	r->elapsed_s = (double)(csp_now() - eng->start_ns) / 1e9;
-	r->outcome = "running";
-	for (size_t i = 0; i < p->n; i++) {
-		struct stage *st = p->stages[i];
-		struct stage_rt *rt = st->rt;
-		struct stage_report *s = &r->stages[i];
-		int nw = st->kind->run ? 1 : st->workers;
-
-		s->st = st;
-		s->workers = nw;
-		s->worker_recs = csp_calloc((size_t)nw, sizeof *s->worker_recs);
-		if (st->kind->counters && st->priv) {
-			s->extra = csp_calloc(STAGE_COUNTERS_MAX, sizeof *s->extra);
-			s->nextra = st->kind->counters(st, s->extra);
-		}
-		for (int w = 0; w <= nw + 1 && rt->ws; w++) {
-			struct wstats *ws = &rt->ws[w];
-			uint64_t in = atomic_load_explicit(&ws->rec_in, memory_order_relaxed);
-			s->rec_in += in;
-			s->rec_out += atomic_load_explicit(&ws->rec_out, memory_order_relaxed);
-			s->bytes_in += atomic_load_explicit(&ws->bytes_in, memory_order_relaxed);
-			s->bytes_out += atomic_load_explicit(&ws->bytes_out, memory_order_relaxed);
-			s->filtered += atomic_load_explicit(&ws->filtered, memory_order_relaxed);
-			s->dropped += atomic_load_explicit(&ws->dropped, memory_order_relaxed);
-			s->created += atomic_load_explicit(&ws->created, memory_order_relaxed);
-			s->batches += atomic_load_explicit(&ws->batches, memory_order_relaxed);
-			s->busy_ns += atomic_load_explicit(&ws->busy_ns, memory_order_relaxed);
-			if (w < nw) {
-				s->worker_recs[w] = in;
-				s->busy_workers += atomic_load_explicit(&ws->busy, memory_order_relaxed);
-			}
-		}
-		for (size_t j = 0; j < rt->nin; j++) {
-			struct chan_stats cs;
-			chan_stats(rt->in[j]->ch, &cs);
-			s->wait_in_ns += cs.recv_blocked_ns;
-		}
-		for (size_t port = 0; port < rt->nports; port++)
-			for (size_t j = 0; j < rt->nout[port]; j++) {
-				struct chan_stats cs;
-				chan_stats(rt->out[port][j]->ch, &cs);
-				s->wait_out_ns += cs.send_blocked_ns;
-				s->out_len += chan_len(rt->out[port][j]->ch);
-				s->out_cap += chan_cap(rt->out[port][j]->ch);
-			}
-		if (st->kind->role == ROLE_SOURCE)
-			r->read += s->rec_in;
-		if (st->kind->role == ROLE_SINK)
-			r->written += s->rec_out;
-		r->filtered += s->filtered;
-		r->dropped += s->dropped;
-		r->created += s->created;
-	}
-	report_verdict(r);
-}
-
-/* Stages whose records are new (decompress, exec) balance their books at
- * the end: what went in and did not come out was consumed (filtered),
- * what came out beyond was made (created). */
-static void balance(struct stage_rt *rt)
-{
-	struct stage *st = rt->st;
-	int nw = st->kind->run ? 1 : st->workers;
-	uint64_t in = 0, out = 0, f = 0, dr = 0, cr = 0;
-
-	if (!(st->kind->flags & KIND_REFRAMES))
-		return;
-	for (int w = 0; w <= nw + 1; w++) {
-		in += atomic_load(&rt->ws[w].rec_in);
-		out += atomic_load(&rt->ws[w].rec_out);
-		f += atomic_load(&rt->ws[w].filtered);
-		dr += atomic_load(&rt->ws[w].dropped);
-		cr += atomic_load(&rt->ws[w].created);
-	}
-	if (in + cr > out + f + dr)
-		wstat_add(&rt->ws[0].filtered, in + cr - out - f - dr);
-	else if (in + cr < out + f + dr)
-		wstat_add(&rt->ws[0].created, out + f + dr - in - cr);
-}
-
-static void print_report(struct engine *eng, const char *outcome, int code)
-{
-	struct run_report r;
-
-	if (eng->o->stats == STATS_NONE)
-		return;
-	build_report(eng, &r);
-	r.outcome = outcome;
-	r.exit_code = code;
-	if (eng->o->stats == STATS_JSON)
-		stats_print_json(stderr, &r);
-	else
-		stats_print_table(stderr, &r);
-	report_free(&r);
 }
 
 /* ---- the run ------------------------------------------------------------ */
@@ -1128,7 +217,7 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 			return 3;
 		if (r == 2) {
 			struct run_report rep;
-			build_report(eng, &rep);
+			engine_build_report(eng, &rep);
 			if (pg)
 				progress_clear(pg);
 			stats_print_table(stderr, &rep);
@@ -1139,7 +228,7 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 			return 2;
 		if (pg) {
 			struct run_report rep;
-			build_report(eng, &rep);
+			engine_build_report(eng, &rep);
 			progress_draw(pg, &rep);
 			report_free(&rep);
 		}
@@ -1190,7 +279,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	for (; started < p->n; started++) {
 		struct stage *st = p->stages[started];
 		if (st->kind->start && st->kind->start(st, &e)) {
-			fail(&eng, st, &e);
+			engine_fail(&eng, st, &e);
 			break;
 		}
 	}
@@ -1237,7 +326,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 			ctx_cancel_cause(eng.run, CSP_CANCELED, signo, "signal");
 			break;
 		}
-		if (aborted(&eng)) {
+		if (engine_aborted(&eng)) {
 			abort_run = 1;
 			break;
 		}
@@ -1312,16 +401,16 @@ joined:
 			struct batch *b;
 			struct stage_rt *to = eng.edges[i]->to->rt;
 			while (chan_try_recv(eng.edges[i]->ch, &b) == CSP_OK)
-				count_untaken(to, b, atomic_load(&to->stopped));
+				engine_count_untaken(to, b, atomic_load(&to->stopped));
 		}
 		for (size_t i = 0; i < p->n; i++) {
 			struct stage_rt *rt = p->stages[i]->rt;
 			for (uint32_t w = 0; w < rt->nshards; w++) {
 				struct batch *b;
 				while (chan_try_recv(rt->wins[w], &b) == CSP_OK)
-					count_untaken(rt, b, atomic_load(&rt->stopped));
+					engine_count_untaken(rt, b, atomic_load(&rt->stopped));
 			}
-			balance(rt);
+			engine_balance(rt);
 		}
 	}
 	abort_run |= eng.failed;
@@ -1366,7 +455,7 @@ joined:
 			"outputs discarded\n", abort_signal == 2 ? "second " : "");
 	}
 	if (!stuck)
-		print_report(&eng, outcome, code);
+		engine_print_report(&eng, outcome, code);
 	if (stuck)
 		return code;   /* threads still run: leave the memory to them */
 

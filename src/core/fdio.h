@@ -72,7 +72,6 @@ int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, str
 int writer_flush(struct writer *w, struct err *e);
 void writer_fini(struct writer *w);
 
-#endif
 
 /* The reading options of stdin and files, as rows of their tables;
  * `type` is the stage's config struct, which holds a struct input_conf
@@ -102,3 +101,5 @@ static inline struct input_opts input_opts_of(const struct input_conf *c)
 	struct input_opts o = { c->format, c->chunk_size, c->max_record, c->gunzip };
 	return o;
 }
+
+#endif

@@ -25,6 +25,11 @@
  * process() owns its input batch: it frees it, or passes it on through the
  * outq, whatever it returns.
  *
+ * Options reach a kind loaded into its config struct (st->conf); it never
+ * sees the pipeline file's tree.  A check that finds a bad value positions
+ * its message with diag_at at stage_opt_pos(st, "key") (where the stage's
+ * mapping wrote the key), stage_pos(st) (the kind's value) or st->pos.
+ *
  * Errors: a callback that fails returns -1 after err_set(e, ...) with the
  * cause; the engine prefixes the stage name.  Return STAGE_STOP to say
  * "this stage has what it wants" (head reached, stdout's reader gone): the
@@ -72,6 +77,7 @@
 
 #include "records/ack.h"
 #include "records/batch.h"
+#include "records/shard.h"
 #include "pipeline/config.h"
 #include "base/util.h"
 
@@ -203,13 +209,6 @@ struct stage_kind {
 	size_t (*counters)(const struct stage *st, struct stage_counter *out);
 };
 
-/* shard_by: which worker a record goes to. */
-struct shard_key {
-	int field;               /* 1-based field number, 0: not by field */
-	char *delimiter;         /* NULL: runs of blanks */
-	struct pattern *pattern; /* first capture group, or the whole match */
-};
-
 /* A stage of a pipeline.  The kind reads the public part; the engine keeps
  * its own state behind rt. */
 struct stage {
@@ -218,8 +217,13 @@ struct stage {
 	int index;                   /* 1-based position in the file */
 	size_t id;                   /* position in the pipeline's list (0-based,
 					implicit stages included) */
-	const struct node *at;       /* where it is defined (for messages) */
-	const struct node *kind_at;  /* its kind key's value */
+	const struct node *at;       /* the loader's: its mapping in the file */
+	const struct node *kind_at;  /* the loader's: its kind key's value */
+	struct pos pos;              /* where it is defined (for messages) */
+	struct pos kind_pos;         /* its kind key's value (file NULL: none) */
+	struct pos *opt_pos;         /* per option of kind->options, where its
+					value was written in the stage's mapping
+					(file NULL: not there; see stage_opt_pos) */
 	void *conf;                  /* the kind's config struct, loaded */
 	void *priv;                  /* the kind's own stage-wide state */
 
@@ -235,7 +239,7 @@ struct stage {
 	int *input_ports;
 	size_t ninputs;
 	char **from;                 /* names as written (branch as "route.name") */
-	const struct node **from_at;
+	struct pos *from_at;
 	size_t nfrom;
 	char **ports;                /* output port names; NULL/0: one unnamed port */
 	size_t nports;
@@ -259,6 +263,13 @@ int stage_window(const struct stage *st);
  * worker_new and start to hand to what they make.  Valid from worker_new
  * on. */
 struct ctx *stage_ctx(const struct stage *st);
+
+/* Where the stage's mapping wrote option `name` (file NULL when it did
+ * not: a default, or a shorthand value, which is at st->kind_pos). */
+struct pos stage_opt_pos(const struct stage *st, const char *name);
+/* Where a message about the stage's options goes: its kind key's value,
+ * or the stage when it has none. */
+struct pos stage_pos(const struct stage *st);
 
 /* Set output ports (route's branches) during check; names are copied. */
 void stage_set_ports(struct stage *st, const char *const *names, size_t n);

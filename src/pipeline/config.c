@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config.c - the generic loader for option tables.
+ * config.c - the generic loader for option tables, and the struct optval
+ * view through which custom parsers read a value without the tree.
  *
  * A stage describes its options once (struct option: name, type, default,
  * offset into its config struct); this file reads spec nodes into such a
@@ -16,6 +17,92 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- struct optval: a node seen through a narrow window ---------------- */
+
+/* An optval is a node: the type stays incomplete outside this file. */
+static const struct node *N(const struct optval *v)
+{
+	return (const struct node *)(const void *)v;
+}
+
+const struct optval *optval_of(const struct node *n)
+{
+	return (const struct optval *)(const void *)n;
+}
+
+enum optval_type optval_type(const struct optval *v)
+{
+	switch (N(v)->type) {
+	case NODE_SEQ:
+		return OPTVAL_LIST;
+	case NODE_MAP:
+		return OPTVAL_TABLE;
+	default:
+		return OPTVAL_SCALAR;
+	}
+}
+
+int optval_is_null(const struct optval *v)
+{
+	return N(v)->type == NODE_SCALAR && N(v)->is_null;
+}
+
+const char *optval_str(const struct optval *v, size_t *len)
+{
+	const struct node *n = N(v);
+
+	if (n->type != NODE_SCALAR) {
+		if (len)
+			*len = 0;
+		return "";
+	}
+	if (len)
+		*len = n->len;
+	return n->str;
+}
+
+size_t optval_len(const struct optval *v)
+{
+	return N(v)->type == NODE_SCALAR ? N(v)->len : 0;
+}
+
+size_t optval_count(const struct optval *v)
+{
+	return N(v)->type == NODE_SCALAR ? 0 : N(v)->n;
+}
+
+const struct optval *optval_item(const struct optval *v, size_t i)
+{
+	return N(v)->type == NODE_SEQ && i < N(v)->n ? optval_of(N(v)->items[i]) : NULL;
+}
+
+const struct optval *optval_key(const struct optval *v, size_t i)
+{
+	return N(v)->type == NODE_MAP && i < N(v)->n ? optval_of(N(v)->keys[i]) : NULL;
+}
+
+const struct optval *optval_value(const struct optval *v, size_t i)
+{
+	return N(v)->type == NODE_MAP && i < N(v)->n ? optval_of(N(v)->vals[i]) : NULL;
+}
+
+const struct optval *optval_get(const struct optval *v, const char *key)
+{
+	return optval_of(node_get(N(v), key));
+}
+
+const char *optval_type_name(const struct optval *v)
+{
+	return node_type_name(N(v));
+}
+
+struct pos optval_pos(const struct optval *v)
+{
+	return node_pos(N(v));
+}
+
+/* ---- the loader --------------------------------------------------------- */
 
 static void *field(const struct option *o, void *conf)
 {
@@ -69,6 +156,9 @@ static void expected_text(const struct option *o, struct buf *b)
 		break;
 	case OPT_CHAR:
 		buf_printf(b, "a single character");
+		break;
+	case OPT_TABLE:
+		buf_printf(b, "a mapping");
 		break;
 	case OPT_CUSTOM:
 		buf_printf(b, "%s", o->type_name ? o->type_name : "a value");
@@ -158,7 +248,7 @@ static int strlist_load(const struct option *o, struct strlist *dst,
 			continue;
 		}
 		l.v[l.n] = util_memdup(it->str, it->len);
-		l.at[l.n++] = (struct node *)it;
+		l.at[l.n++] = node_pos(it);
 	}
 	if (rc < 0) {
 		strlist_clear(&l);
@@ -254,6 +344,55 @@ static int char_load(const struct option *o, int *dst, const struct node *n,
 	return -1;
 }
 
+/* Every field of a nested table emptied: zero, NULL, an empty list. */
+static void table_clear(const struct option *opts, void *conf)
+{
+	const struct option *o;
+
+	config_free(opts, conf);
+	for (o = opts; o->name; o++) {
+		void *dst = field(o, conf);
+
+		switch (o->type) {
+		case OPT_INT:
+		case OPT_DURATION:
+			*(int64_t *)dst = 0;
+			break;
+		case OPT_SIZE:
+			*(uint64_t *)dst = 0;
+			break;
+		case OPT_BOOL:
+		case OPT_ENUM:
+		case OPT_CHAR:
+			*(int *)dst = 0;
+			break;
+		case OPT_TABLE:
+			table_clear(o->table, dst);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* OPT_TABLE: a mapping of o->table's options into the nested struct. */
+static int table_load(const struct option *o, void *dst, const struct node *n,
+		      struct diags *d)
+{
+	table_clear(o->table, dst);
+	if (n->type != NODE_MAP) {
+		diag_add(d, n, "%s: expected a mapping (e.g. %s), got %s%s", o->name,
+			 o->example ? o->example : "{...}",
+			 n->is_null ? "nothing" : "a ", n->is_null ? "" : node_type_name(n));
+		return -1;
+	}
+	if (config_load_for(o->table, dst, n, o->name, d) < 0) {
+		table_clear(o->table, dst);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Load one option from node n into conf.  Returns 0, or -1 after a
  * positioned diagnostic that names the option; on error the stored value
@@ -270,8 +409,10 @@ int config_load_one(const struct option *opt, void *conf, const struct node *n,
 	if (opt->type == OPT_CUSTOM) {
 		if (opt->free)
 			opt->free(dst);
-		return opt->parse(n, dst, d);
+		return opt->parse(optval_of(n), dst, d);
 	}
+	if (opt->type == OPT_TABLE)
+		return table_load(opt, dst, n, d);
 	if (opt->type == OPT_STRLIST)
 		return strlist_load(opt, dst, n, d);
 	if (scalar_check(opt, n, 0, d) < 0)
@@ -384,6 +525,9 @@ static void default_store(const struct option *o, void *conf)
 		case OPT_STRLIST:
 			strlist_clear(dst);
 			break;
+		case OPT_TABLE:
+			table_clear(o->table, dst);
+			break;
 		case OPT_CUSTOM:
 			if (o->free)
 				o->free(dst);
@@ -403,7 +547,7 @@ static void default_store(const struct option *o, void *conf)
 			size_t i;
 
 			for (i = 0; i < l->n; i++)
-				l->at[i] = NULL;
+				l->at[i] = (struct pos){ NULL, 0, 0 };
 		}
 	} else {
 		size_t i;
@@ -419,20 +563,24 @@ static void default_store(const struct option *o, void *conf)
 
 /*
  * config_load with `what` naming the owner of the options in messages
- * ("unknown option 'patern' for filter").  Defaults first, then every key
- * of map; every error is reported, the first does not stop the others.
+ * ("unknown option 'patern' for filter"), recording in where[] (when not
+ * NULL) the position of each option's value.  Defaults first, then every
+ * key of map; every error is reported, the first does not stop the others.
  * Returns 0, or -1 if any error.
  */
-int config_load_for(const struct option *opts, void *conf, const struct node *map,
-		    const char *what, struct diags *d)
+int config_load_at(const struct option *opts, void *conf, const struct node *map,
+		   const char *what, struct pos *where, struct diags *d)
 {
 	size_t count = config_count(opts), i;
 	const char **names = NULL;
 	struct buf known = {0};
 	int rc = 0;
 
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		default_store(&opts[i], conf);
+		if (where)
+			where[i] = (struct pos){ NULL, 0, 0 };
+	}
 	if (!map)
 		return 0;
 	if (map->type != NODE_MAP) {
@@ -461,6 +609,8 @@ int config_load_for(const struct option *opts, void *conf, const struct node *ma
 		}
 		o = strlen(k->str) == k->len ? config_find(opts, k->str) : NULL;
 		if (o) {
+			if (where)
+				where[o - opts] = node_pos(map->vals[i]);
 			if (config_load_one(o, conf, map->vals[i], d) < 0)
 				rc = -1;
 			continue;
@@ -490,10 +640,23 @@ int config_load_for(const struct option *opts, void *conf, const struct node *ma
 	return rc;
 }
 
+int config_load_for(const struct option *opts, void *conf, const struct node *map,
+		    const char *what, struct diags *d)
+{
+	return config_load_at(opts, conf, map, what, NULL, d);
+}
+
 int config_load(const struct option *opts, void *conf, const struct node *map,
 		struct diags *d)
 {
-	return config_load_for(opts, conf, map, NULL, d);
+	return config_load_at(opts, conf, map, NULL, NULL, d);
+}
+
+int config_load_table(const struct option *opts, void *conf,
+		      const struct optval *table, const char *what,
+		      struct pos *where, struct diags *d)
+{
+	return config_load_at(opts, conf, N(table), what, where, d);
 }
 
 /* Free what the options own and leave each field empty; can be repeated. */
@@ -511,6 +674,9 @@ void config_free(const struct option *opts, void *conf)
 			break;
 		case OPT_STRLIST:
 			strlist_clear(dst);
+			break;
+		case OPT_TABLE:
+			config_free(o->table, dst);
 			break;
 		case OPT_CUSTOM:
 			if (o->free)
@@ -575,6 +741,9 @@ void config_type_text(const struct option *o, char *out, size_t n)
 		break;
 	case OPT_CHAR:
 		buf_printf(&b, "character");
+		break;
+	case OPT_TABLE:
+		buf_printf(&b, "mapping");
 		break;
 	case OPT_CUSTOM:
 		buf_printf(&b, "%s", o->type_name ? o->type_name : "value");

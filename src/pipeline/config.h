@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * config.h - option tables, the single source of truth for a stage's
- * options: the generic loader reads YAML nodes into a config struct by
- * offsetof, applies defaults and rejects unknown keys; `cspipe stages`
- * prints the same table; a test checks that the man page documents it.
- * Stages never touch libyaml.
+ * options: the generic loader reads what the pipeline file wrote into a
+ * config struct by offsetof, applies defaults and rejects unknown keys;
+ * `cspipe stages` prints the same table; a test checks that the man page
+ * documents it.
+ *
+ * Stages never see the YAML tree: a value reaches a custom parser as a
+ * struct optval (read through the accessors below), nested mappings load
+ * through OPT_TABLE or config_load_table, and the loader records where each
+ * option was written (struct pos) so that a stage can position a later
+ * error without the tree.
  */
 #ifndef CSPIPE_CONFIG_H
 #define CSPIPE_CONFIG_H
@@ -12,8 +18,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/util.h"
+
 struct node;
-struct diags;
+
+/* A value as the pipeline file wrote it: a scalar, a list or a mapping
+ * (a table), with its position.  Valid during the parse that receives it
+ * only: keep copies, never the pointer. */
+struct optval;
+
+enum optval_type { OPTVAL_SCALAR, OPTVAL_LIST, OPTVAL_TABLE };
+
+enum optval_type optval_type(const struct optval *v);
+/* A scalar written as nothing: `key:`, `key: ~`, `key: null`. */
+int optval_is_null(const struct optval *v);
+/* A scalar's text, NUL-terminated; it may hold NUL bytes (use *len). */
+const char *optval_str(const struct optval *v, size_t *len);
+size_t optval_len(const struct optval *v);
+/* Items of a list, entries of a table (0 for a scalar). */
+size_t optval_count(const struct optval *v);
+const struct optval *optval_item(const struct optval *v, size_t i);
+const struct optval *optval_key(const struct optval *v, size_t i);
+const struct optval *optval_value(const struct optval *v, size_t i);
+/* The value of `key` in a table; NULL when absent or v is no table. */
+const struct optval *optval_get(const struct optval *v, const char *key);
+/* "string", "list" or "mapping", for "got a ..." messages. */
+const char *optval_type_name(const struct optval *v);
+struct pos optval_pos(const struct optval *v);
+/* The view of a tree node (for the pipeline layer, which holds nodes). */
+const struct optval *optval_of(const struct node *n);
 
 enum opt_type {
 	OPT_STRING,    /* char *          (NULL when absent and no default) */
@@ -24,14 +57,15 @@ enum opt_type {
 	OPT_ENUM,      /* int             index into choices */
 	OPT_STRLIST,   /* struct strlist  a string or a list of strings */
 	OPT_CHAR,      /* int             a single character (e.g. a delimiter byte) */
+	OPT_TABLE,     /* the struct of .table's options: a nested mapping */
 	OPT_CUSTOM,    /* whatever parse() stores; free() releases it */
 };
 
 struct strlist {
 	char **v;
 	size_t n;
-	struct node **at;  /* where each came from (for later errors); the
-			    * nodes are the spec's; NULL for a default */
+	struct pos *at;    /* where each was written (for later errors);
+			    * file NULL for a default */
 };
 
 struct option {
@@ -42,13 +76,20 @@ struct option {
 	const char *doc;          /* one line for `cspipe stages` and the man page check */
 	int64_t min, max;         /* OPT_INT/OPT_SIZE/OPT_DURATION bounds when min < max */
 	const char *const *choices;   /* OPT_ENUM: NULL-terminated */
-	/* OPT_CUSTOM: parse node into dst (return 0, or -1 after diag_add);
+	/* OPT_TABLE: the nested options.  Absent, every field of the nested
+	 * struct is zero (defaults apply only to a table that is given);
+	 * given, it loads as config_load_table with the option's name as
+	 * `what`, and anything but a mapping is "NAME: expected a mapping
+	 * (e.g. EXAMPLE), got a list" with .example. */
+	const struct option *table;
+	const char *example;
+	/* OPT_CUSTOM: parse v into dst (return 0, or -1 after diag_at);
 	 * free releases what parse stored.  type_name is shown as the type.
 	 * free must accept a zeroed dst and leave dst so that it can run again
 	 * (it runs before every parse, for fields without default, and in
-	 * config_free).  A default reaches parse as a node that dies after
+	 * config_free).  A default reaches parse as a value that dies after
 	 * the call (file "option table", line 0): do not keep it. */
-	int (*parse)(const struct node *n, void *dst, struct diags *d);
+	int (*parse)(const struct optval *v, void *dst, struct diags *d);
 	void (*free)(void *dst);
 	const char *type_name;
 	unsigned flags;
@@ -90,6 +131,16 @@ int config_load(const struct option *opts, void *conf, const struct node *map,
  * option 'pattern' for filter" (what NULL: as config_load). */
 int config_load_for(const struct option *opts, void *conf, const struct node *map,
 		    const char *what, struct diags *d);
+/* The same, and where[i] (config_count(opts) entries, or where NULL) is
+ * set to the position of the value written for opts[i]; file NULL for an
+ * option the map does not name. */
+int config_load_at(const struct option *opts, void *conf, const struct node *map,
+		   const char *what, struct pos *where, struct diags *d);
+/* config_load_at for a table handed to a custom parser (a stage's nested
+ * mapping): what the stage uses instead of the tree. */
+int config_load_table(const struct option *opts, void *conf,
+		      const struct optval *table, const char *what,
+		      struct pos *where, struct diags *d);
 /* Load one option from a node (a scalar shorthand, a -s override),
  * replacing (and freeing) the value stored before.  On error the old value
  * stays, except for OPT_CUSTOM, whose free has run. */
@@ -100,7 +151,8 @@ void config_free(const struct option *opts, void *conf);
 const struct option *config_find(const struct option *opts, const char *name);
 /* "string", "integer", "integer 0..9", "boolean", "duration", "duration
  * 1ms..1h", "size", "size 4KiB..1GiB", "one of gzip, zlib, deflate",
- * "string list", "character", or the custom type_name ("value" if none). */
+ * "string list", "character", "mapping", or the custom type_name ("value"
+ * if none). */
 void config_type_text(const struct option *o, char *out, size_t n);
 size_t config_count(const struct option *opts);  /* table ends with name NULL */
 

@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * spec.c - read a pipeline file with libyaml's event parser into a tree of
- * positioned nodes.
+ * positioned nodes.  One job, the reader, that reads best whole (about 900
+ * lines): the events, the anchors, the limits and the placing of libyaml's
+ * errors all work on the one loader state.  ${VAR} expansion is expand.c;
+ * the tree and its arena, tree.c.
  *
  * Why events and not yaml_parser_load: the document API resolves aliases
  * by sharing too, but gives no hook to bound their expansion before the
  * whole document is in memory, and we want our own error messages.
  *
- * Everything a spec owns comes from one arena that spec_free releases at
- * once: nodes, strings, arrays, file names.  The loader's own bookkeeping
+ * Everything a spec owns comes from one arena (tree.c) that spec_free
+ * releases at once: nodes, strings, arrays, file names.  The loader's own bookkeeping
  * (the stack of open collections, the anchor table) is plain malloc and
  * freed when the load ends.
  */
 #include "pipeline/spec.h"
+#include "pipeline/expand.h"
+#include "pipeline/spec_int.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -27,147 +32,7 @@
 #define SPEC_MAX_BYTES ((size_t)16 << 20)   /* "pipeline file too large" */
 #define SPEC_MAX_ALIAS_NODES 100000         /* nodes that aliases may add */
 #define SPEC_MAX_DEPTH 100                  /* nested lists and mappings */
-#define EXPAND_MAX_DEPTH 16                 /* ${A:-${B:-...}} */
 #define SPEC_MAX_ERRORS 100                 /* then "too many errors" */
-
-/* ---- the arena ---- */
-
-struct block {
-	struct block *next;
-	size_t used, size;
-	max_align_t data[];
-};
-
-struct spec {
-	struct block *blocks;
-	const char *file;
-	struct node *root;
-};
-
-enum { BLOCK_SIZE = 256 * 1024 };
-
-/*
- * n bytes from s's arena, aligned to align (a power of two), zeroed.
- * Blocks come zeroed from calloc and are never reused, so nothing is
- * cleared here: a 10 MB file makes a million nodes, and touching their
- * memory twice showed in the profile.  Big requests get a block of their
- * own so that the current block is not wasted.  Cannot fail (aborts on
- * OOM).
- */
-static void *arena_alloc(struct spec *s, size_t n, size_t align)
-{
-	struct block *b = s->blocks;
-	size_t at;
-
-	if (n > SIZE_MAX / 2)
-		util_oom();
-	at = b ? (b->used + align - 1) & ~(align - 1) : 0;
-	if (!b || at > b->size || b->size - at < n) {
-		size_t size = n > BLOCK_SIZE / 4 ? n : BLOCK_SIZE;
-		struct block *nb = util_calloc(1, sizeof *nb + size);
-
-		nb->size = size;
-		if (n > BLOCK_SIZE / 4 && b) {
-			/* keep filling the current block: insert behind it */
-			nb->next = b->next;
-			b->next = nb;
-		} else {
-			nb->next = b;
-			s->blocks = nb;
-		}
-		b = nb;
-		at = 0;
-	}
-	b->used = at + n;
-	return (char *)b->data + at;
-}
-
-static void *arena_new(struct spec *s, size_t n)
-{
-	return arena_alloc(s, n, sizeof(max_align_t));
-}
-
-static char *arena_memdup(struct spec *s, const char *p, size_t len)
-{
-	char *q;
-
-	if (len == SIZE_MAX)
-		util_oom();
-	q = arena_alloc(s, len + 1, 1);
-	if (len)
-		memcpy(q, p, len);
-	q[len] = '\0';
-	return q;
-}
-
-/*
- * Arrays of children are allocated with a power-of-two capacity, so that
- * spec_seq_append and spec_map_set can tell from n alone whether there is
- * room, without a capacity field in the public struct node.
- */
-static size_t array_cap(size_t n)
-{
-	size_t c = 1;
-
-	if (n == 0)
-		return 0;
-	while (c < n) {
-		if (c > SIZE_MAX / 2)
-			util_oom();
-		c *= 2;
-	}
-	return c;
-}
-
-/* An array with room for `room` elements, holding from[0..n). */
-static struct node **array_new(struct spec *s, struct node *const *from,
-			       size_t n, size_t room)
-{
-	size_t cap = array_cap(room);
-	struct node **a;
-
-	if (cap == 0)
-		return NULL;
-	if (cap > SIZE_MAX / sizeof *a)
-		util_oom();
-	a = arena_new(s, cap * sizeof *a);
-	if (n)
-		memcpy(a, from, n * sizeof *a);
-	return a;
-}
-
-/* Append v to a[0..n), moving the array when it is full. */
-static struct node **array_push(struct spec *s, struct node **a, size_t n,
-				struct node *v)
-{
-	if (array_cap(n) == n)
-		a = array_new(s, a, n, n + 1);
-	a[n] = v;
-	return a;
-}
-
-static struct node *node_new(struct spec *s, enum node_type type,
-			     const char *file, int line, int col)
-{
-	struct node *n = arena_new(s, sizeof *n);
-
-	n->type = type;
-	n->file = file;
-	n->line = line;
-	n->col = col;
-	return n;
-}
-
-static int text_is_null(const char *p, size_t len)
-{
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-	size_t i;
-
-	for (i = 0; i < sizeof nulls / sizeof *nulls; i++)
-		if (strlen(nulls[i]) == len && memcmp(nulls[i], p, len) == 0)
-			return 1;
-	return 0;
-}
 
 /* ---- the loader ---- */
 
@@ -207,7 +72,8 @@ struct loader {
 
 	size_t *dup;               /* scratch for duplicate-key checks */
 	size_t capdup;
-	struct buf out, name;      /* scratch for expansion */
+	struct buf out;            /* the expanded text */
+	struct expand x;           /* ${VAR} expansion, its errors ours */
 
 	struct node *root;
 	int docs;
@@ -275,15 +141,6 @@ static int mark_col(yaml_mark_t m)
 	return (int)m.column + 1;
 }
 
-static size_t utf8_chars(const char *p, size_t n)
-{
-	size_t i, c = 0;
-
-	for (i = 0; i < n; i++)
-		if (((unsigned char)p[i] & 0xc0) != 0x80)
-			c++;
-	return c;
-}
 
 static uint64_t hash_bytes(const char *p, size_t n)
 {
@@ -359,196 +216,6 @@ static const char *anchor_define(struct loader *l, const char *name,
 	return a->name;
 }
 
-/* ---- environment expansion ---- */
-
-/* Where a scalar's text starts, to place an error inside it. */
-struct textpos {
-	int line, col;
-	int exact;   /* raw bytes are the source bytes: count into them */
-};
-
-static void textpos_at(const struct textpos *tp, const char *raw, size_t off,
-		       int *line, int *col)
-{
-	size_t i, start = 0;
-	int l = tp->line;
-
-	if (!tp->exact) {
-		*line = tp->line;
-		*col = tp->col;
-		return;
-	}
-	for (i = 0; i < off; i++)
-		if (raw[i] == '\n') {
-			l++;
-			start = i + 1;
-		}
-	*line = l;
-	*col = (start ? 1 : tp->col) + (int)utf8_chars(raw + start, off - start);
-}
-
-/*
- * Report an expansion error at raw[off].  The position is worked out only
- * here: doing it for every ${ would make a long scalar quadratic.
- */
-static void expand_error(struct loader *l, const struct textpos *tp,
-			 const char *raw, size_t off, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static void expand_error(struct loader *l, const struct textpos *tp,
-			 const char *raw, size_t off, const char *fmt, ...)
-{
-	va_list ap;
-	int line, col;
-
-	textpos_at(tp, raw, off, &line, &col);
-	va_start(ap, fmt);
-	loader_verror(l, line, col, fmt, ap);
-	va_end(ap);
-}
-
-static int name_start(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int name_char(char c)
-{
-	return name_start(c) || (c >= '0' && c <= '9');
-}
-
-/*
- * Find the '}' that closes a ${ whose inner text starts at i, counting
- * nested ${ (not $${, which is literal).  Returns its index or SIZE_MAX.
- */
-static size_t find_close(const char *raw, size_t i, size_t end)
-{
-	int depth = 0;
-
-	while (i < end) {
-		if (raw[i] == '$' && i + 2 < end && raw[i + 1] == '$' &&
-		    raw[i + 2] == '{') {
-			i += 3;
-		} else if (raw[i] == '$' && i + 1 < end && raw[i + 1] == '{') {
-			depth++;
-			i += 2;
-		} else if (raw[i] == '}') {
-			if (depth == 0)
-				return i;
-			depth--;
-			i++;
-		} else {
-			i++;
-		}
-	}
-	return SIZE_MAX;
-}
-
-/*
- * Expand raw[from..to) into out: ${VAR}, ${VAR:-default} (default when
- * unset or empty, itself expanded), $${ -> ${; any other $ stays.  Returns
- * 0, or -1 after positioned diagnostics: every unset variable is reported
- * (a user fixes them all at once), while the first syntax error ends the
- * scalar's expansion (later ones would mostly be echoes of it).
- */
-static int expand(struct loader *l, const struct textpos *tp, const char *raw,
-		  size_t from, size_t to, struct buf *out, int depth)
-{
-	size_t i = from;
-	char show[128];
-	int unset = 0;
-
-	while (i < to) {
-		const char *dollar = memchr(raw + i, '$', to - i);
-		size_t j, k, name_end, close;
-		const char *val;
-
-		if (!dollar) {
-			buf_append(out, raw + i, to - i);
-			break;
-		}
-		j = (size_t)(dollar - raw);
-		buf_append(out, raw + i, j - i);
-		if (j + 2 < to && raw[j + 1] == '$' && raw[j + 2] == '{') {
-			buf_append(out, "${", 2);
-			i = j + 3;
-			continue;
-		}
-		if (j + 1 >= to || raw[j + 1] != '{') {
-			buf_putc(out, '$');
-			i = j + 1;
-			continue;
-		}
-		for (k = j + 2; k < to && name_char(raw[k]); k++)
-			;
-		name_end = k;
-		if (k >= to) {
-			expand_error(l, tp, raw, j, "unterminated '${' (add '}', or "
-				     "write '$${' for a literal '${')");
-			return -1;
-		}
-		if (name_end == j + 2) {
-			expand_error(l, tp, raw, j, "missing variable name after '${' "
-				     "(write ${NAME}, or '$${' for a literal '${')");
-			return -1;
-		}
-		util_show(show, sizeof show, raw + j + 2, name_end - (j + 2));
-		if (!name_start(raw[j + 2])) {
-			expand_error(l, tp, raw, j, "invalid variable name '%s' (a "
-				     "name starts with a letter or '_'; write '$${' "
-				     "for a literal '${')", show);
-			return -1;
-		}
-		if (raw[k] == '}') {
-			close = k;
-		} else if (raw[k] == ':' && k + 1 < to && raw[k + 1] == '-') {
-			close = find_close(raw, k + 2, to);
-			if (close == SIZE_MAX) {
-				expand_error(l, tp, raw, j, "unterminated '${' (add "
-					     "'}', or write '$${' for a literal '${')");
-				return -1;
-			}
-		} else if (strchr("-=?+:", raw[k])) {
-			expand_error(l, tp, raw, j, "unsupported form '${%s%c' (use "
-				     "${%s} or ${%s:-default})", show, raw[k], show, show);
-			return -1;
-		} else {
-			char c[8];
-
-			util_show(c, sizeof c, raw + k, 1);
-			expand_error(l, tp, raw, j, "invalid character '%s' in "
-				     "variable name after '${%s' (a name is letters, "
-				     "digits and '_')", c, show);
-			return -1;
-		}
-		l->name.len = 0;
-		buf_append(&l->name, raw + j + 2, name_end - (j + 2));
-		val = getenv(buf_cstr(&l->name));
-		if (raw[k] == '}') {
-			if (!val) {
-				expand_error(l, tp, raw, j, "environment variable "
-					     "'%s' is not set", show);
-				unset = 1;
-			} else {
-				buf_append(out, val, strlen(val));
-			}
-		} else if (val && *val) {
-			buf_append(out, val, strlen(val));
-		} else {
-			if (depth >= EXPAND_MAX_DEPTH) {
-				expand_error(l, tp, raw, j, "defaults nested too "
-					     "deeply (more than %d levels)",
-					     EXPAND_MAX_DEPTH);
-				return -1;
-			}
-			if (expand(l, tp, raw, k + 2, close, out, depth + 1) < 0)
-				return -1;
-		}
-		i = close + 1;
-	}
-	return unset ? -1 : 0;
-}
-
 /* ---- building the tree ---- */
 
 /*
@@ -590,7 +257,7 @@ static struct node *scalar_new(struct loader *l, const yaml_event_t *ev)
 		tp.col++;
 	}
 	l->out.len = 0;
-	if (expand(l, &tp, raw, 0, len, &l->out, 0) < 0) {
+	if (expand_text(&l->x, &tp, raw, 0, len, &l->out, 0) < 0) {
 		n->str = arena_memdup(l->s, raw, len);
 		n->len = len;
 		return n;
@@ -1064,13 +731,24 @@ static void loader_free(struct loader *l)
 	free(l->dup);
 	free(l->pos);
 	buf_free(&l->out);
-	buf_free(&l->name);
+	buf_free(&l->x.name);
+}
+
+/* An expansion error is one of the loader's, at a position in the file. */
+static void expand_report(void *arg, int line, int col, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void expand_report(void *arg, int line, int col, const char *fmt, va_list ap)
+{
+	loader_verror(arg, line, col, fmt, ap);
 }
 
 static void loader_init(struct loader *l, struct spec *s, struct diags *d,
 			const char *file, const char *text, size_t len)
 {
 	memset(l, 0, sizeof *l);
+	l->x.error = expand_report;
+	l->x.arg = l;
 	l->s = s;
 	l->d = d;
 	l->file = file;
@@ -1147,28 +825,8 @@ out:
 	return s;
 }
 
-struct node *spec_root(struct spec *s)
-{
-	return s ? s->root : NULL;
-}
 
-const char *spec_name(const struct spec *s)
-{
-	return s ? s->file : NULL;
-}
 
-void spec_free(struct spec *s)
-{
-	struct block *b, *next;
-
-	if (!s)
-		return;
-	for (b = s->blocks; b; b = next) {
-		next = b->next;
-		free(b);
-	}
-	free(s);
-}
 
 /*
  * Parse a -s override's VALUE.  A value that starts with '[', '{' or a
@@ -1199,7 +857,7 @@ struct node *spec_parse_value(struct spec *s, const char *where,
 		n = node_new(s, NODE_SCALAR, file, 1, 1);
 		n->plain = 1;
 		n->is_null = text_is_null(text, len);
-		if (expand(&l, &tp, text, 0, len, &l.out, 0) < 0) {
+		if (expand_text(&l.x, &tp, text, 0, len, &l.out, 0) < 0) {
 			n = NULL;
 		} else {
 			n->str = arena_memdup(s, l.out.p ? l.out.p : "", l.out.len);
@@ -1210,100 +868,12 @@ struct node *spec_parse_value(struct spec *s, const char *where,
 	return n;
 }
 
-/*
- * Nodes the program makes: position "WHERE" without line (diag_add then
- * writes "WHERE: message").  text NULL makes a null scalar.  Never fail.
- */
-struct node *spec_new_scalar(struct spec *s, const char *where, const char *text)
-{
-	const char *file = where ? arena_memdup(s, where, strlen(where)) : s->file;
-	struct node *n = node_new(s, NODE_SCALAR, file, 0, 0);
 
-	if (!text) {
-		n->str = arena_memdup(s, "", 0);
-		n->plain = 1;
-		n->is_null = 1;
-		return n;
-	}
-	n->len = strlen(text);
-	n->str = arena_memdup(s, text, n->len);
-	return n;
-}
 
-struct node *spec_new_map(struct spec *s, const char *where)
-{
-	const char *file = where ? arena_memdup(s, where, strlen(where)) : s->file;
 
-	return node_new(s, NODE_MAP, file, 0, 0);
-}
 
-struct node *spec_new_seq(struct spec *s, const char *where)
-{
-	const char *file = where ? arena_memdup(s, where, strlen(where)) : s->file;
 
-	return node_new(s, NODE_SEQ, file, 0, 0);
-}
 
-/*
- * Set key to val in map: replace the value of an existing key, or append
- * the key (a new scalar positioned where val is, since that is where the
- * user asked for it).  A map reached through an alias is shared: the
- * change shows wherever the alias was used.
- */
-void spec_map_set(struct spec *s, struct node *map, const char *key, struct node *val)
-{
-	size_t len = strlen(key), i;
-	struct node *k, **keys;
 
-	if (!map || map->type != NODE_MAP)
-		return;
-	for (i = 0; i < map->n; i++)
-		if (map->keys[i]->type == NODE_SCALAR && map->keys[i]->len == len &&
-		    memcmp(map->keys[i]->str, key, len) == 0) {
-			map->vals[i] = val;
-			return;
-		}
-	k = node_new(s, NODE_SCALAR, val->file, val->line, val->col);
-	k->str = arena_memdup(s, key, len);
-	k->len = len;
-	keys = array_push(s, map->keys, map->n, k);
-	map->vals = array_push(s, map->vals, map->n, val);
-	map->keys = keys;
-	map->n++;
-}
 
-void spec_seq_append(struct spec *s, struct node *seq, struct node *val)
-{
-	if (!seq || seq->type != NODE_SEQ)
-		return;
-	seq->items = array_push(s, seq->items, seq->n, val);
-	seq->n++;
-}
 
-struct node *node_get(const struct node *map, const char *key)
-{
-	size_t len, i;
-
-	if (!map || map->type != NODE_MAP)
-		return NULL;
-	len = strlen(key);
-	for (i = 0; i < map->n; i++)
-		if (map->keys[i]->type == NODE_SCALAR && map->keys[i]->len == len &&
-		    memcmp(map->keys[i]->str, key, len) == 0)
-			return map->vals[i];
-	return NULL;
-}
-
-const char *node_type_name(const struct node *n)
-{
-	if (!n)
-		return "nothing";
-	switch (n->type) {
-	case NODE_SEQ:
-		return "list";
-	case NODE_MAP:
-		return "mapping";
-	default:
-		return "string";
-	}
-}

@@ -54,7 +54,7 @@
 
 #include <stddef.h>
 
-struct diags;
+#include "base/util.h"
 
 enum node_type { NODE_SCALAR, NODE_SEQ, NODE_MAP };
 
@@ -107,6 +107,16 @@ struct node *spec_new_seq(struct spec *s, const char *where);
  * key node gets val's position).  Does nothing if map is not a mapping. */
 void spec_map_set(struct spec *s, struct node *map, const char *key, struct node *val);
 void spec_seq_append(struct spec *s, struct node *seq, struct node *val);
+
+/* Where n was written (file NULL for n NULL). */
+struct pos node_pos(const struct node *n);
+/* Add "FILE:LINE:COL: message" at the node's position: a node made by the
+ * program (line 0) gives "FILE: message"; n NULL gives only the message. */
+void diag_add(struct diags *d, const struct node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The same as a warning, counted in d->warnings. */
+void diag_warn(struct diags *d, const struct node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Lookups. */
 struct node *node_get(const struct node *map, const char *key); /* NULL if absent or not a map */

@@ -16,7 +16,6 @@
 #include "records/batch.h"
 #include "records/pattern.h"
 #include "records/shard.h"
-#include "core/stage.h"
 
 static uint64_t fnv1a(const char *p, size_t n)
 {

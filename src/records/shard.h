@@ -10,8 +10,15 @@
 #include <stdint.h>
 
 struct batch;
-struct shard_key;
+struct pattern;
 struct pattern_match;
+
+/* shard_by: which worker a record goes to. */
+struct shard_key {
+	int field;               /* 1-based field number, 0: not by field */
+	char *delimiter;         /* NULL: runs of blanks */
+	struct pattern *pattern; /* first capture group, or the whole match */
+};
 
 /* Split in (freed) into n new batches, parts[i] for worker i, each record
  * copied to the part its key hashes to, keeping its tag; every part gets

@@ -76,7 +76,7 @@ whole() {
 		done
 		publish "in$n.txt" "split$n.x"
 		for p in "${pids[@]}"; do
-			wait "$p"
+			wait "$p" || { cat err*; false; }
 		done
 		for ((i = 1; i <= n; i++)); do
 			echo "process $i of $n: $(wc -l < "out$n-$i.txt") messages"
@@ -110,7 +110,7 @@ whole() {
 	done
 	wait "$publisher"
 	for p in "${pids[@]}"; do
-		wait "$p"
+		wait "$p" || { cat err*; false; }
 	done
 	local total unique
 	total=$(whole out*.txt | wc -l)
@@ -133,12 +133,14 @@ whole() {
 		[ "$(whole out.txt 2>/dev/null | wc -l)" -ge 2000 ] && break
 		sleep 0.01
 	done
+	local at
+	at=$(whole out.txt | wc -l)
 	nats_stop KILL
 	nats_start "$TMP/srv" "$NATS_PORT"
-	wait "$pid"
+	wait "$pid" || { cat err; false; }
 	cat err
 	grep -E 'reconnects [1-9]' err
-	echo "# server killed after $(whole out.txt | wc -l | tail -1) records: $(($(whole out.txt | wc -l) - 60000)) duplicates" >&3
+	echo "# server killed after $at of 60000 records: $(($(whole out.txt | wc -l) - 60000)) duplicates in the end" >&3
 	diff <(sort -u in.txt) <(whole out.txt | sort -u)
 	nats_stop
 }
@@ -264,7 +266,7 @@ YAML
 	done
 	publish in.txt ex.logs
 	for p in "${pids[@]}"; do
-		wait "$p"
+		wait "$p" || { cat err*; false; }
 	done
 	consume_yaml out.yaml EXERR out.txt
 	cspipe run out.yaml

@@ -37,16 +37,18 @@ struct sample {
 	int64_t count;
 };
 
-static int custom_parse(const struct node *n, void *dst, struct diags *d)
+static int custom_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	char **p = dst;
+	size_t len;
+	const char *s = optval_str(v, &len);
 
-	if (n->type != NODE_SCALAR) {
-		diag_add(d, n, "custom: expected a string, got a %s",
-			 node_type_name(n));
+	if (optval_type(v) != OPTVAL_SCALAR) {
+		diag_at(d, optval_pos(v), "custom: expected a string, got a %s",
+			optval_type_name(v));
 		return -1;
 	}
-	*p = util_memdup(n->str, n->len);
+	*p = util_memdup(s, len);
 	return 0;
 }
 

@@ -199,11 +199,11 @@ static int run(const char *fmt, ...)
 	diags_free(&d);
 	acking_kind = *p->stages[0]->kind;
 	acking_kind.run = acking_run;
-	acking_kind.free = NULL;
 	p->stages[0]->kind = &acking_kind;
+	void *own = p->stages[0]->priv;    /* generate's, freed by its free */
 	p->stages[0]->priv = g;
 	code = engine_run(p, &o);
-	p->stages[0]->priv = NULL;
+	p->stages[0]->priv = own;
 	pipeline_free(p);
 	spec_free(spec);
 	for (size_t i = 0; i < seen.made; i++)

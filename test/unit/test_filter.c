@@ -47,8 +47,11 @@ static int fx_try(struct fx *f, const char *yaml)
 	f->st.name = "filter";
 	f->st.kind_at = spec_root(f->sp);
 	f->st.at = f->st.kind_at;
+	f->st.pos = f->st.kind_pos = node_pos(f->st.kind_at);
 	f->st.conf = calloc(1, kind_filter.conf_size);
-	assert_int_equal(config_load(kind_filter.options, f->st.conf, f->st.kind_at, &f->d), 0);
+	f->st.opt_pos = calloc(config_count(kind_filter.options), sizeof *f->st.opt_pos);
+	assert_int_equal(config_load_at(kind_filter.options, f->st.conf, f->st.kind_at,
+					NULL, f->st.opt_pos, &f->d), 0);
 	return kind_filter.check(&f->st, &f->d);
 }
 
@@ -70,6 +73,7 @@ static void fx_close(struct fx *f)
 		kind_filter.free(&f->st);
 	config_free(kind_filter.options, f->st.conf);
 	free(f->st.conf);
+	free(f->st.opt_pos);
 	spec_free(f->sp);
 	diags_free(&f->d);
 }

@@ -44,6 +44,7 @@ static int fx_try(struct fx *f, const char *yaml)
 	f->st.name = "map";
 	f->st.kind_at = spec_root(f->sp);
 	f->st.at = f->st.kind_at;
+	f->st.pos = f->st.kind_pos = node_pos(f->st.kind_at);
 	f->st.conf = calloc(1, kind_map.conf_size);
 	if (config_load_one(&kind_map.options[0], f->st.conf, f->st.kind_at, &f->d) < 0)
 		return -1;

@@ -1131,17 +1131,17 @@ struct sample {
 };
 
 /* A custom type: "LEFT=RIGHT". */
-static int pair_parse(const struct node *n, void *dst, struct diags *d)
+static int pair_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct pair **p = dst;
-	const char *eq;
+	const char *eq, *s = optval_str(v, NULL);
 
-	if (n->type != NODE_SCALAR || !(eq = strchr(n->str, '='))) {
-		diag_add(d, n, "pair: expected LEFT=RIGHT");
+	if (optval_type(v) != OPTVAL_SCALAR || !(eq = strchr(s, '='))) {
+		diag_at(d, optval_pos(v), "pair: expected LEFT=RIGHT");
 		return -1;
 	}
 	*p = calloc(1, sizeof **p);
-	(*p)->left = strndup(n->str, (size_t)(eq - n->str));
+	(*p)->left = strndup(s, (size_t)(eq - s));
 	(*p)->right = strdup(eq + 1);
 	return 0;
 }
@@ -1234,7 +1234,7 @@ static void t_config_defaults(void **state)
 	assert_int_equal(c.format, 1);
 	assert_int_equal(c.paths.n, 1);
 	assert_string_equal(c.paths.v[0], "-");
-	assert_null(c.paths.at[0]);
+	assert_null(c.paths.at[0].file);
 	assert_int_equal(c.delimiter, ',');
 	assert_null(c.pair);
 	/* loading again frees and replaces */
@@ -1272,7 +1272,8 @@ static void t_config_all_types(void **state)
 	assert_int_equal(c.paths.n, 2);
 	assert_string_equal(c.paths.v[0], "a.log");
 	assert_string_equal(c.paths.v[1], "b.log");
-	assert_ptr_equal(c.paths.at[1], node_get(root, "paths")->items[1]);
+	assert_int_equal(c.paths.at[1].line, node_get(root, "paths")->items[1]->line);
+	assert_int_equal(c.paths.at[1].col, node_get(root, "paths")->items[1]->col);
 	assert_int_equal(c.delimiter, '\t');
 	assert_string_equal(c.pair->left, "k");
 	assert_string_equal(c.pair->right, "v");
@@ -1475,6 +1476,84 @@ static void t_config_table(void **state)
 }
 
 /* A bad default is a bug in the table: the loader says so and aborts. */
+/* A nested table (OPT_TABLE): absent, its struct is zero; given, its
+ * options load with their defaults, and its errors name it.  The loader
+ * records where each option was written. */
+struct inner {
+	int64_t n;
+	char *name;
+};
+struct outer {
+	struct inner in;
+	int64_t top;
+};
+static const struct option inner_opts[] = {
+	{.name = "n", .type = OPT_INT, .offset = offsetof(struct inner, n), .def = "5",
+	 .doc = "a count", .min = 1, .max = 9},
+	{.name = "name", .type = OPT_STRING, .offset = offsetof(struct inner, name),
+	 .doc = "a name"},
+	{0},
+};
+static const struct option outer_opts[] = {
+	{.name = "in", .type = OPT_TABLE, .offset = offsetof(struct outer, in),
+	 .doc = "nested", .table = inner_opts, .example = "{n: 3}"},
+	{.name = "top", .type = OPT_INT, .offset = offsetof(struct outer, top),
+	 .def = "1", .doc = "top"},
+	{0},
+};
+
+static void t_config_nested_table(void **state)
+{
+	struct outer c;
+	struct diags d = {0};
+	struct pos where[2];
+	struct spec *s = load("top: 2\nin: {name: x}\n", &d);
+	char type[64];
+
+	(void)state;
+	assert_non_null(s);
+	memset(&c, 0, sizeof c);
+	assert_int_equal(config_load_at(outer_opts, &c, spec_root(s), "t", where, &d), 0);
+	assert_int_equal(c.top, 2);
+	assert_int_equal(c.in.n, 5);
+	assert_string_equal(c.in.name, "x");
+	assert_string_equal(where[0].file, "p.yaml");
+	assert_int_equal(where[0].line, 2);
+	assert_int_equal(where[0].col, 5);
+	assert_int_equal(where[1].line, 1);
+	assert_int_equal(where[1].col, 6);
+	config_type_text(&outer_opts[0], type, sizeof type);
+	assert_string_equal(type, "mapping");
+	spec_free(s);
+
+	/* absent: zero, and no position */
+	s = load("top: 3\n", &d);
+	assert_int_equal(config_load_at(outer_opts, &c, spec_root(s), "t", where, &d), 0);
+	assert_int_equal(c.in.n, 0);
+	assert_null(c.in.name);
+	assert_null(where[0].file);
+	spec_free(s);
+
+	s = load("in: [1]\n", &d);
+	assert_int_equal(config_load(outer_opts, &c, spec_root(s), &d), -1);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.msgs[0], "p.yaml:1:5: in: expected a mapping (e.g. {n: 3}), "
+			    "got a list");
+	diags_free(&d);
+	spec_free(s);
+
+	s = load("in: {n: 12, nme: y}\n", &d);
+	assert_int_equal(config_load(outer_opts, &c, spec_root(s), &d), -1);
+	assert_int_equal(d.n, 2);
+	assert_string_equal(d.msgs[0], "p.yaml:1:9: n: 12 is out of range 1..9");
+	assert_string_equal(d.msgs[1], "p.yaml:1:13: unknown option 'nme' for in "
+			    "(did you mean 'name'?)");
+	assert_int_equal(c.in.n, 0);
+	diags_free(&d);
+	spec_free(s);
+	config_free(outer_opts, &c);
+}
+
 static void t_config_bad_default(void **state)
 {
 	static const struct option bad[] = {
@@ -1543,6 +1622,7 @@ int main(void)
 		cmocka_unit_test(t_config_type_errors),
 		cmocka_unit_test(t_config_many_errors),
 		cmocka_unit_test(t_config_table),
+		cmocka_unit_test(t_config_nested_table),
 		cmocka_unit_test(t_config_bad_default),
 	};
 

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_report.c - the engine's counters summed into a run report, for
+ * the progress view, SIGUSR1 and --stats; and the balancing of the books
+ * of stages that make new records.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/engine_rt.h"
+
+/* ---- reporting -------------------------------------------------------- */
+
+/* Sum the live counters into r (the caller frees it with report_free).
+ * Safe while the run is going: counters are atomics, channels lock. */
+void engine_build_report(struct engine *eng, struct run_report *r)
+{
+	struct pipeline *p = eng->p;
+
+	memset(r, 0, sizeof *r);
+	r->p = p;
+	r->n = p->n;
+	r->stages = csp_calloc(p->n, sizeof *r->stages);
+	r->elapsed_s = (double)(csp_now() - eng->start_ns) / 1e9;
+	r->outcome = "running";
+	for (size_t i = 0; i < p->n; i++) {
+		struct stage *st = p->stages[i];
+		struct stage_rt *rt = st->rt;
+		struct stage_report *s = &r->stages[i];
+		int nw = st->kind->run ? 1 : st->workers;
+
+		s->st = st;
+		s->workers = nw;
+		s->worker_recs = csp_calloc((size_t)nw, sizeof *s->worker_recs);
+		if (st->kind->counters && st->priv) {
+			s->extra = csp_calloc(STAGE_COUNTERS_MAX, sizeof *s->extra);
+			s->nextra = st->kind->counters(st, s->extra);
+		}
+		for (int w = 0; w <= nw + 1 && rt->ws; w++) {
+			struct wstats *ws = &rt->ws[w];
+			uint64_t in = atomic_load_explicit(&ws->rec_in, memory_order_relaxed);
+			s->rec_in += in;
+			s->rec_out += atomic_load_explicit(&ws->rec_out, memory_order_relaxed);
+			s->bytes_in += atomic_load_explicit(&ws->bytes_in, memory_order_relaxed);
+			s->bytes_out += atomic_load_explicit(&ws->bytes_out, memory_order_relaxed);
+			s->filtered += atomic_load_explicit(&ws->filtered, memory_order_relaxed);
+			s->dropped += atomic_load_explicit(&ws->dropped, memory_order_relaxed);
+			s->created += atomic_load_explicit(&ws->created, memory_order_relaxed);
+			s->batches += atomic_load_explicit(&ws->batches, memory_order_relaxed);
+			s->busy_ns += atomic_load_explicit(&ws->busy_ns, memory_order_relaxed);
+			if (w < nw) {
+				s->worker_recs[w] = in;
+				s->busy_workers += atomic_load_explicit(&ws->busy, memory_order_relaxed);
+			}
+		}
+		for (size_t j = 0; j < rt->nin; j++) {
+			struct chan_stats cs;
+			chan_stats(rt->in[j]->ch, &cs);
+			s->wait_in_ns += cs.recv_blocked_ns;
+		}
+		for (size_t port = 0; port < rt->nports; port++)
+			for (size_t j = 0; j < rt->nout[port]; j++) {
+				struct chan_stats cs;
+				chan_stats(rt->out[port][j]->ch, &cs);
+				s->wait_out_ns += cs.send_blocked_ns;
+				s->out_len += chan_len(rt->out[port][j]->ch);
+				s->out_cap += chan_cap(rt->out[port][j]->ch);
+			}
+		if (st->kind->role == ROLE_SOURCE)
+			r->read += s->rec_in;
+		if (st->kind->role == ROLE_SINK)
+			r->written += s->rec_out;
+		r->filtered += s->filtered;
+		r->dropped += s->dropped;
+		r->created += s->created;
+	}
+	report_verdict(r);
+}
+
+/* Stages whose records are new (decompress, exec) balance their books at
+ * the end: what went in and did not come out was consumed (filtered),
+ * what came out beyond was made (created). */
+void engine_balance(struct stage_rt *rt)
+{
+	struct stage *st = rt->st;
+	int nw = st->kind->run ? 1 : st->workers;
+	uint64_t in = 0, out = 0, f = 0, dr = 0, cr = 0;
+
+	if (!(st->kind->flags & KIND_REFRAMES))
+		return;
+	for (int w = 0; w <= nw + 1; w++) {
+		in += atomic_load(&rt->ws[w].rec_in);
+		out += atomic_load(&rt->ws[w].rec_out);
+		f += atomic_load(&rt->ws[w].filtered);
+		dr += atomic_load(&rt->ws[w].dropped);
+		cr += atomic_load(&rt->ws[w].created);
+	}
+	if (in + cr > out + f + dr)
+		wstat_add(&rt->ws[0].filtered, in + cr - out - f - dr);
+	else if (in + cr < out + f + dr)
+		wstat_add(&rt->ws[0].created, out + f + dr - in - cr);
+}
+
+void engine_print_report(struct engine *eng, const char *outcome, int code)
+{
+	struct run_report r;
+
+	if (eng->o->stats == STATS_NONE)
+		return;
+	engine_build_report(eng, &r);
+	r.outcome = outcome;
+	r.exit_code = code;
+	if (eng->o->stats == STATS_JSON)
+		stats_print_json(stderr, &r);
+	else
+		stats_print_table(stderr, &r);
+	report_free(&r);
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_rt.h - the engine's private state of one run, shared by its
+ * three files: engine.c (wiring, threads and the phases of the run),
+ * engine_flow.c (batches flowing through a stage's threads) and
+ * engine_report.c (counters summed into a report).  Nothing outside
+ * src/core/engine*.c includes it; stages see a stage_rt only as st->rt.
+ */
+#ifndef CSPIPE_ENGINE_RT_H
+#define CSPIPE_ENGINE_RT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "csp/csp.h"
+#include "core/engine.h"
+#include "core/graph.h"
+#include "core/stage.h"
+#include "core/stats.h"
+
+struct engine;
+
+struct edge {
+	struct chan *ch;          /* struct batch * */
+	struct stage *from, *to;
+	int port;
+	atomic_int gone;          /* the reader abandoned it */
+};
+
+/* A result on its way from an ordered worker to the collector. */
+struct result {
+	uint64_t seq;
+	struct batch *list;       /* output batches, linked by next */
+	int flush;                /* from flush(): emitted after every seq */
+	int worker;               /* shard_by: whose part of the batch */
+	struct err *err;          /* the batch failed: reported in its turn */
+};
+
+struct stage_rt {
+	struct engine *eng;
+	struct stage *st;
+	struct edge **in;
+	size_t nin;
+	atomic_int *in_closed;    /* per input: seen closed */
+	struct edge ***out;       /* per port: its edges */
+	size_t *nout;
+	size_t nports;
+	struct worker *workers;
+	struct wstats *ws;        /* one per worker, then the collector's */
+	struct wstats *ews;       /* the engine's, for counts made on other
+				     threads: only atomic_fetch_add */
+	struct ctx *ctx;          /* sources: child of run; others: of drain */
+	struct chan *turn;        /* ordered multi-worker: next seq */
+	atomic_uint_least64_t next_seq; /* without a turnstile: numbers as taken */
+	struct chan *collect;     /* ordered multi-worker: results */
+	struct chan **wins;       /* shard_by: each worker's own input */
+	uint32_t nshards;         /* shard_by: workers sharing the input, else 0 */
+	struct pattern_match *shard_m; /* the dispatcher's, for a pattern key */
+	struct sem *window;
+	int window_size;
+	atomic_int live;          /* workers still running */
+	atomic_int stopped;       /* stopped early on purpose */
+	atomic_int finished;      /* reached the end of its input normally */
+	atomic_int ended;         /* finish_stage ran: its timeout no longer counts */
+	int64_t busy_mark;        /* run-style stages: when the last wait ended */
+	int64_t start_ns, end_ns;
+	pthread_t *threads;
+	size_t nthreads;
+	struct err err;
+};
+
+struct engine {
+	struct pipeline *p;
+	const struct run_opts *o;
+	struct ctx *drain, *run;
+	struct edge **edges;
+	size_t nedges;
+	struct chan *done;        /* closed when the last thread ends */
+	atomic_int threads_live;
+	pthread_mutex_t mu;       /* guards the first error */
+	int failed;
+	struct err first;
+	const char *deadline_stage;  /* stage whose timeout is the run's, or NULL */
+	int64_t deadline_ns;
+	int64_t start_ns;
+};
+
+/* The depth of each worker's own input under shard_by, in batches. */
+#define SHARD_BUFFER 2
+
+struct stage_io {
+	struct stage_rt *rt;
+	struct wstats *ws;
+};
+
+/* Cancel causes (ctx_cancel_cause) the engine gives its contexts; the run
+ * context of a signal carries the signal's number instead. */
+enum {
+	ENGINE_CAUSE_ERROR = 1,                  /* a stage failed: drain aborted */
+	ENGINE_CAUSE_STOPPED = STAGE_CAUSE_STOPPED,  /* a stage stopped on purpose */
+	ENGINE_CAUSE_ABORT = 3,                  /* the drain was cut short */
+};
+
+/* engine_flow.c: the threads of a stage and what they share. */
+
+/* Record the first error, with the stage's name, and abort the run. */
+void engine_fail(struct engine *eng, const struct stage *st, const struct err *e);
+/* Whether the run is being aborted (the drain context is cancelled). */
+int engine_aborted(struct engine *eng);
+/* Count a batch that was never taken where it stopped, and free it. */
+void engine_count_untaken(struct stage_rt *rt, struct batch *b, int filtered);
+/* A thread of the run ends: the last one closes eng->done. */
+void engine_thread_exit(struct engine *eng);
+/* Thread bodies: a process-style worker, a run-style stage's thread, the
+ * collector of ordered workers and the dispatcher of shard_by. */
+void *engine_worker_main(void *arg);
+void *engine_runner_main(void *arg);
+void *engine_collector_main(void *arg);
+void *engine_dispatch_main(void *arg);
+
+/* engine_report.c */
+
+/* Sum the live counters into r (the caller frees it with report_free).
+ * Safe while the run is going. */
+void engine_build_report(struct engine *eng, struct run_report *r);
+/* Balance the books of a stage whose records are new (KIND_REFRAMES). */
+void engine_balance(struct stage_rt *rt);
+/* Print the final report as the run options ask (none, table, JSON). */
+void engine_print_report(struct engine *eng, const char *outcome, int code);
+
+#endif
