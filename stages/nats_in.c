@@ -341,8 +341,10 @@ static int nats_in_run(struct stage *st, struct stage_io *io, struct err *e)
 	while (!ctx_err(ctx)) {
 		natsMsgList list = { 0 };
 		jsErrCode jerr = 0;
+		io_wait_begins(io);
 		natsStatus s = natsSubscription_Fetch(&list, ni->sub, (int)c->batch,
 						      c->fetch_timeout / 1000000, &jerr);
+		io_wait_ends(io);
 		if (ctx_err(ctx)) {
 			/* Not ours any more: whoever comes next gets them now. */
 			for (int i = 0; i < list.Count; i++)

@@ -290,6 +290,10 @@ struct chan *io_input(struct stage_io *io, size_t i);
 /* chan_select (blocking) under the stage's context; the time it waits is
  * not counted as the stage's busy time. */
 int io_select(struct stage_io *io, struct sel_case *cases, int n);
+/* Around a wait outside the runtime (nats_in's fetch from the network):
+ * the time between is not counted as the stage's busy time. */
+void io_wait_begins(struct stage_io *io);
+void io_wait_ends(struct stage_io *io);
 
 /* The registry (stages/registry.c). */
 extern const struct stage_kind *const stage_kinds[];
