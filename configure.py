@@ -4,7 +4,12 @@
 
     ./configure.py [--install-deps[=GROUPS]] [--debug] [--sanitize=thread]
                    [--sanitize=address,undefined] [--cc CC] [--prefix DIR]
-                   [--werror]
+                   [--bindir DIR] [--mandir DIR] [--datadir DIR]
+                   [--no-harden] [--werror]
+
+CFLAGS, CPPFLAGS and LDFLAGS from the environment are added after our own
+flags (so that they win, as dpkg-buildflags expects), and recorded so that
+build.ninja regenerates itself with them.
 
 The default configuration writes ./build.ninja, builds objects under
 build/default and links ./cspipe.  A variant (--debug, --sanitize=...)
@@ -43,6 +48,7 @@ CORE = [
     'src/base/util.c',
     'src/base/units.c',
     'src/base/json.c',
+    'src/base/inflate.c',
     'src/pipeline/spec.c',
     'src/pipeline/expand.c',
     'src/pipeline/tree.c',
@@ -50,6 +56,10 @@ CORE = [
     'src/records/batch.c',
     'src/records/ack.c',
     'src/records/framer.c',
+    'src/records/unpack.c',
+    'src/records/unpack_zstd.c',
+    'src/records/unpack_xz.c',
+    'src/records/unpack_bzip2.c',
     'src/core/fdio.c',
     'src/records/pattern.c',
     'src/records/pattern_scan.c',
@@ -63,6 +73,7 @@ CORE = [
     'src/core/engine.c',
     'src/core/engine_flow.c',
     'src/core/engine_report.c',
+    'src/core/oom.c',
     'src/core/stats.c',
     'src/core/progress.c',
     'src/core/dot.c',
@@ -110,6 +121,7 @@ UNIT_TESTS = [
     'test/unit/test_engine.c',
     'test/unit/test_ack.c',
     'test/unit/test_zlib.c',
+    'test/unit/test_unpack.c',
     'test/unit/test_pattern.c',
     'test/unit/test_filter.c',
     'test/unit/test_map.c',
@@ -139,16 +151,27 @@ LIBS = [
     ('zlib', 'zlib1g-dev', 'zlib.h'),
     ('libpcre2-8', 'libpcre2-dev', 'pcre2.h'),
     ('libnats', 'libnats-dev', 'nats/nats.h'),
+    ('libzstd', 'libzstd-dev', 'zstd.h'),
+    ('liblzma', 'liblzma-dev', 'lzma.h'),
+    ('libisal', 'libisal-dev', 'isa-l/igzip_lib.h'),
+]
+
+# Libraries without a pkg-config file on Debian 12: (name, Debian package,
+# header, linker flag), found by compiling and linking a tiny program.
+PLAIN_LIBS = [
+    ('bzip2', 'libbz2-dev', 'bzlib.h', '-lbz2'),
 ]
 
 # Debian packages by purpose, for --install-deps.
 DEPS = {
     'build': ['gcc', 'ninja-build', 'pkg-config', 'libyaml-dev',
-              'zlib1g-dev', 'libpcre2-dev', 'libnats-dev'],
+              'zlib1g-dev', 'libpcre2-dev', 'libzstd-dev', 'liblzma-dev',
+              'libbz2-dev', 'libisal-dev', 'libnats-dev'],
     'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
-             'graphviz', 'mandoc', 'util-linux', 'valgrind', 'nats-server'],
+             'graphviz', 'mandoc', 'util-linux', 'valgrind', 'zstd',
+             'xz-utils', 'bzip2', 'binutils', 'git', 'man-db', 'nats-server'],
     'bench': ['hyperfine', 'ripgrep', 'pigz', 'parallel', 'golang-go',
-              'time'],
+              'time', 'zstd'],
     'fuzz': ['clang', 'libclang-rt-14-dev'],
 }
 
@@ -203,12 +226,29 @@ def find_cc(cc):
         ' (or run ./configure.py --install-deps)')
 
 
-def find_libs():
+def have_plain_lib(cc, header, flag):
+    """Whether a program including header links with flag."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        c = os.path.join(d, 't.c')
+        with open(c, 'w') as f:
+            f.write('#include <%s>\nint main(void) { return 0; }\n' % header)
+        r = run([cc, c, '-o', os.path.join(d, 't'), flag])
+        return r.returncode == 0
+
+
+def find_libs(cc):
     """Return (cflags, libs) for the libraries, or stop naming the package."""
     if not shutil.which('pkg-config'):
         die('pkg-config is missing; install it with: sudo apt-get install '
             'pkg-config (or run ./configure.py --install-deps)')
     cflags, libs, missing = [], [], []
+    plain = []
+    for name, pkg, header, flag in PLAIN_LIBS:
+        if have_plain_lib(cc, header, flag):
+            plain.append(flag)
+        else:
+            missing.append((name, pkg))
     for name, pkg, _ in LIBS:
         r = run(['pkg-config', '--cflags', '--libs', name])
         if r.returncode != 0:
@@ -223,7 +263,7 @@ def find_libs():
             ' %s\n  (or run ./configure.py --install-deps)'
             % (', '.join(n for n, _ in missing),
                ' '.join(p for _, p in missing)))
-    return cflags, libs
+    return cflags, libs + plain
 
 
 def have_cmocka():
@@ -276,6 +316,37 @@ class Writer:
         return '\n'.join(self.lines) + '\n'
 
 
+def under(prefix, path):
+    """An install folder: absolute as given, relative under prefix."""
+    return path if os.path.isabs(path) else os.path.join(prefix, path)
+
+
+def version():
+    """CSPIPE_VERSION from src/cli/cli.c: one place says the version."""
+    with open(os.path.join(TOP, 'src/cli/cli.c')) as f:
+        for line in f:
+            if line.startswith('#define CSPIPE_VERSION '):
+                return line.split('"')[1]
+    die('src/cli/cli.c: no CSPIPE_VERSION')
+
+
+def hardening(args, cflags):
+    """The hardening flags (compile, link) a distribution builds with.
+
+    _FORTIFY_SOURCE needs optimisation (glibc warns without it) and is at
+    odds with the sanitizers' own interceptors, so the debug and sanitizer
+    builds, or CFLAGS ending with -O0, go without it.  It is undefined
+    first: some compilers define it already, and a redefinition warns.
+    """
+    if args.no_harden:
+        return [], []
+    c = ['-fstack-protector-strong', '-fPIE']
+    levels = [x for x in cflags if x.startswith('-O')]
+    if not args.sanitize and levels and levels[-1] != '-O0':
+        c = ['-U_FORTIFY_SOURCE', '-D_FORTIFY_SOURCE=2'] + c
+    return c, ['-pie', '-Wl,-z,relro', '-Wl,-z,now']
+
+
 def as_list(x):
     return [x] if isinstance(x, str) else list(x)
 
@@ -300,15 +371,29 @@ def main():
     ap.add_argument('--cc', help='C compiler (default: $CC, cc, gcc, clang)')
     ap.add_argument('--prefix', default='/usr/local',
                     help='installation prefix (default: /usr/local)')
+    ap.add_argument('--bindir', default='bin',
+                    help='where ninja install puts the binary (default: '
+                         'PREFIX/bin; a relative path is under PREFIX)')
+    ap.add_argument('--mandir', default='share/man',
+                    help='where the man pages go (default: PREFIX/share/man)')
+    ap.add_argument('--datadir', default='share',
+                    help='where the bash completion (DATADIR/bash-completion/'
+                         'completions) and the examples (DATADIR/doc/cspipe/'
+                         'examples) go (default: PREFIX/share)')
+    ap.add_argument('--no-harden', action='store_true',
+                    help='build without the default hardening flags '
+                         '(_FORTIFY_SOURCE, stack protector, RELRO, PIE)')
     ap.add_argument('--werror', action='store_true',
                     help='treat warnings as errors')
     args = ap.parse_args()
+    env_flags = {k: os.environ.get(k, '') for k in ('CFLAGS', 'CPPFLAGS',
+                                                     'LDFLAGS')}
 
     if args.install_deps:
         install_deps([g.strip() for g in args.install_deps.split(',') if g],
                      args.cc)
     cc = find_cc(args.cc)
-    cflags, libs = find_libs()
+    cflags, libs = find_libs(cc)
     cmocka = have_cmocka()
     if not cmocka:
         sys.stderr.write('configure.py: cmocka not found: `ninja test` needs '
@@ -345,6 +430,10 @@ def main():
                '-fno-omit-frame-pointer', '-fno-sanitize-recover=all']
     if not args.debug and not args.sanitize:
         opt.append('-DNDEBUG')
+    user_cflags = shlex.split(env_flags['CPPFLAGS']) + \
+        shlex.split(env_flags['CFLAGS'])
+    user_ldflags = shlex.split(env_flags['LDFLAGS'])
+    harden_c, harden_ld = hardening(args, opt + user_cflags)
 
     def s(path):
         return path if src == '.' else src + '/' + path
@@ -360,11 +449,17 @@ def main():
     w.variable('ninja_required_version', '1.10')
     w.variable('cc', cc)
     w.variable('prefix', args.prefix)
+    w.variable('bindir', under(args.prefix, args.bindir))
+    w.variable('mandir', under(args.prefix, args.mandir))
+    w.variable('datadir', under(args.prefix, args.datadir))
     w.variable('cflags', ['-std=c11', '-D_GNU_SOURCE', '-pthread'] + opt +
-               WARNINGS.split() + (['-Werror'] if args.werror else []) +
-               ['-I' + s('src')] + cflags)
+               harden_c + WARNINGS.split() +
+               (['-Werror'] if args.werror else []) +
+               ['-I' + s('src')] + cflags + [shlex.quote(x) for x in
+                                            user_cflags])
     w.variable('ldflags', ['-pthread'] + [x for x in opt if
-                                          x.startswith('-fsanitize')])
+                                          x.startswith('-fsanitize')] +
+               harden_ld + [shlex.quote(x) for x in user_ldflags])
     w.variable('libs', libs + ['-lm'])
     w.variable('cmocka_libs', '-lcmocka')
     w.newline()
@@ -377,15 +472,28 @@ def main():
            description='LINK $out')
     regen = ' '.join(shlex.quote(a) for a in sys.argv[1:]
                      if not a.startswith('--install-deps'))
-    w.rule('configure', 'cd %s && python3 configure.py %s' % (s('.'), regen),
-           generator='1', description='CONFIGURE')
+    # The environment's flags travel with the command, so that a
+    # regeneration keeps them.
+    regen_env = ' '.join('%s=%s' % (k, shlex.quote(v))
+                         for k, v in sorted(env_flags.items()) if v)
+    w.rule('configure', 'cd %s && %spython3 configure.py %s'
+           % (s('.'), regen_env + ' ' if regen_env else '', regen),
+           generator='1',
+           description='CONFIGURE')
+    unit_names = ','.join(os.path.splitext(os.path.basename(t))[0]
+                          for t in UNIT_TESTS if os.path.exists(os.path.join(TOP, t)))
     w.rule('run_tests', 'cd %s && python3 test/run.py --binary $binary '
-           '--unit-dir $unitdir $suites' % s('.'),
+           '--unit-dir $unitdir --expect %s $suites' % (s('.'), unit_names),
            pool='console', description='TEST')
     w.rule('bench', 'cd %s && bench/run $binary' % s('.'), pool='console',
            description='BENCH')
-    w.rule('install', 'cd %s && sh test/install.sh "$prefix" $binary' % s('.'),
+    w.rule('install', 'cd %s && sh test/install.sh $how "$prefix" $binary '
+           '"$bindir" "$mandir" "$datadir"' % s('.'),
            pool='console', description='INSTALL')
+    w.rule('clean', 'rm -rf $out_dirs', description='CLEAN')
+    w.rule('dist', 'cd %s && git archive --format=tar.gz '
+           '--prefix=cspipe-%s/ -o $out HEAD' % (s('.'), version()),
+           description='DIST $out')
     # Fuzz targets: the library built once more with clang's fuzzer
     # instrumentation (-fsanitize=fuzzer-no-link), linked to each target.
     fuzz_flags = ('-std=c11 -D_GNU_SOURCE -g -O1 -pthread '
@@ -445,7 +553,17 @@ def main():
     w.build('bench', 'bench', implicit=[binary],
             variables={'binary': binpath})
     w.build('install', 'install', implicit=[binary],
-            variables={'binary': binpath})
+            variables={'binary': binpath, 'how': ''})
+    w.build('uninstall', 'install',
+            variables={'binary': binpath, 'how': '-u'})
+    dist = 'cspipe-%s.tar.gz' % version()
+    w.build('dist', 'phony', s(dist))
+    # Always remade: git archive is cheap and HEAD may have moved.
+    w.build(s(dist), 'dist', implicit=['always'])
+    w.build('always', 'phony')
+    w.build('clean', 'clean', variables={'out_dirs': ' '.join(
+        shlex.quote(x) for x in [binary, obj, testdir, fuzzdir] +
+        ([] if variant else [dist]))})
     fuzzers = []
     fuzz_objs = []
     for f in lib_srcs:

@@ -25,22 +25,31 @@
  * no framing, so it is one stream.  An empty input gives empty output (as
  * Python's gzip module), not an error.
  *
+ * zstd, xz and bzip2.  Their streams are decoded through records/unpack.h
+ * (a decoder per format, each in its own file), recognised by their magic
+ * bytes under auto (up to ten bytes, which may arrive in different
+ * batches) and accepted alone under their own format.  Concatenated frames
+ * (zstd) and streams (xz, with its zero padding; bzip2) are read as one,
+ * as their commands do.  The newline a lines-framed source adds at the
+ * very end is held back and dropped when the data ends complete without
+ * it.
+ *
  * Errors.  Corrupt data, a truncated stream or trailing garbage fail the
  * stage with the origin and the byte offset in the compressed stream where
  * decoding stopped.  What the framer holds when that happens, whole records
  * included, is discarded: nothing after the last batch already sent goes
  * out, and no record is ever torn.
  */
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "csp/csp.h"
+#include "base/inflate.h"
 #include "records/framer.h"
+#include "records/unpack.h"
 #include "core/stage.h"
 
-enum { FMT_AUTO, FMT_GZIP, FMT_ZLIB, FMT_DEFLATE };
+enum { FMT_AUTO, FMT_GZIP, FMT_ZLIB, FMT_DEFLATE, FMT_ZSTD, FMT_XZ, FMT_BZIP2 };
 
 struct decompress_conf {
 	int format;
@@ -49,13 +58,14 @@ struct decompress_conf {
 	uint64_t max_record;
 };
 
-static const char *const format_names[] = { "auto", "gzip", "zlib", "deflate", NULL };
+static const char *const format_names[] = { "auto", "gzip", "zlib", "deflate", "zstd",
+					    "xz", "bzip2", NULL };
 static const char *const framing_names[] = { "lines", "nul", "chunk", NULL };
 
 static const struct option decompress_options[] = {
 	{ .name = "format", .type = OPT_ENUM,
 	  .offset = offsetof(struct decompress_conf, format), .def = "auto",
-	  .doc = "input: auto (gzip or zlib, by header), gzip, zlib or deflate (raw)",
+	  .doc = "input: auto (by magic bytes: gzip, zlib, zstd, xz, bzip2), one of those, or deflate (raw)",
 	  .choices = format_names },
 	{ .name = "framing", .type = OPT_ENUM,
 	  .offset = offsetof(struct decompress_conf, framing), .def = "lines",
@@ -77,11 +87,12 @@ enum {
 	AT_START,   /* before a member's header (npeek of its bytes seen) */
 	AT_BODY,    /* inside a member: inflate has it */
 	AT_ZEROS,   /* zero padding after the last member */
+	AT_UNPACK,  /* zstd, xz or bzip2: unpack has it */
 };
 
 struct decompress_worker {
 	const struct decompress_conf *conf;
-	z_stream zs;
+	struct infl zs;
 	struct framer fr;
 	struct outq *out;        /* of the current process/flush call */
 	const char *origin;      /* the stream's name; NULL: none begun */
@@ -89,8 +100,10 @@ struct decompress_worker {
 	uint64_t members;        /* members completed in this stream */
 	int at;                  /* AT_* */
 	int fmt;                 /* the latest member's format; FMT_AUTO: none yet */
-	unsigned char peek[2];
+	unsigned char peek[UNPACK_MAGIC_MAX];
 	int npeek;
+	struct unpack un;        /* AT_UNPACK's decoder (un.dec NULL: none) */
+	int held;                /* AT_UNPACK: a final terminator held back, or -1 */
 	int done;                /* stopped or failed: ignore further input */
 	int added_term;          /* terminator of the input's framing, or -1 */
 };
@@ -125,8 +138,7 @@ static void *decompress_worker_new(struct stage *st, int index)
 
 	dw->conf = st->conf;
 	dw->added_term = -1;
-	if (inflateInit2(&dw->zs, -15) != Z_OK)
-		csp_oom();
+	infl_init(&dw->zs, INFL_RAW);
 	return dw;
 }
 
@@ -136,7 +148,8 @@ static void decompress_worker_free(struct stage *st, void *state)
 
 	if (!dw)
 		return;
-	inflateEnd(&dw->zs);
+	infl_end(&dw->zs);
+	unpack_fini(&dw->un);
 	framer_discard(&dw->fr);
 	free(dw);
 }
@@ -154,6 +167,8 @@ static void begin_stream(struct decompress_worker *dw, const char *origin)
 	dw->at = AT_START;
 	dw->fmt = FMT_AUTO;
 	dw->npeek = 0;
+	dw->held = -1;
+	unpack_fini(&dw->un);
 }
 
 static int garbage(struct decompress_worker *dw, uint64_t at, struct err *e)
@@ -175,6 +190,87 @@ static int detect(int want, const unsigned char *h)
 	return FMT_AUTO;
 }
 
+/* The unpack format the stage's format option names, or UNPACK_NONE. */
+static int unpack_format_of(int format)
+{
+	return format == FMT_ZSTD ? UNPACK_ZSTD : format == FMT_XZ ? UNPACK_XZ
+		: format == FMT_BZIP2 ? UNPACK_BZIP2 : UNPACK_NONE;
+}
+
+/* The stage's format for an unpack format. */
+static int fmt_of_unpack(int u)
+{
+	return u == UNPACK_ZSTD ? FMT_ZSTD : u == UNPACK_XZ ? FMT_XZ : FMT_BZIP2;
+}
+
+/* unpack's result as the stage's: its own errors get the message. */
+static int unpacked(struct decompress_worker *dw, int r, struct err *e)
+{
+	if (r < 0 && dw->un.fail)
+		unpack_error(&dw->un, dw->origin, 1, e);
+	return r;
+}
+
+/*
+ * AT_UNPACK: n more bytes of the stream.  A last byte that is the
+ * framing's terminator is held back until more follows: end_stream drops
+ * it when the data is complete without it.  Returns 0, -1 with e set, or
+ * STAGE_STOP.
+ */
+static int feed_unpack(struct decompress_worker *dw, const unsigned char *p, size_t n,
+		       struct err *e)
+{
+	int r;
+
+	if (dw->held >= 0) {
+		unsigned char b = (unsigned char)dw->held;
+
+		dw->held = -1;
+		if ((r = unpack_feed(&dw->un, &b, 1, &dw->fr, e)) != 0)
+			return unpacked(dw, r, e);
+	}
+	if (n > 0 && p[n - 1] == dw->added_term) {
+		dw->held = p[n - 1];
+		n--;
+	}
+	return unpacked(dw, unpack_feed(&dw->un, p, n, &dw->fr, e), e);
+}
+
+/*
+ * The first member's opening bytes, dw->peek[0..npeek), under a format
+ * that may be zstd, xz or bzip2: decide.  Returns SNIFF_WAIT when more
+ * bytes are needed, SNIFF_NOT when it is none of them (gzip, zlib or bad
+ * data: the caller goes on with its two bytes), or, when it is one of
+ * them (dw->at is AT_UNPACK, the peeked bytes fed), feed_unpack's result.
+ */
+enum { SNIFF_WAIT = 10, SNIFF_NOT = 11 };
+static int start_unpack(struct decompress_worker *dw, struct err *e)
+{
+	int want = unpack_format_of(dw->conf->format), got;
+
+	if (dw->conf->format != FMT_AUTO && !want)
+		return SNIFF_NOT;
+	if (dw->conf->format == FMT_AUTO && detect(FMT_AUTO, dw->peek) != FMT_AUTO)
+		return SNIFF_NOT;
+	got = unpack_sniff(dw->peek, (size_t)dw->npeek);
+	if (got < 0 && dw->npeek < UNPACK_MAGIC_MAX)
+		return SNIFF_WAIT;
+	if (got <= 0 || (want && got != want)) {
+		if (!want)
+			return SNIFF_NOT;
+		err_set(e, "corrupt %s data in %s at byte 0: not in %s format",
+			unpack_name(want), dw->origin, unpack_name(want));
+		return -1;
+	}
+	unpack_init(&dw->un, got);
+	dw->fmt = fmt_of_unpack(got);
+	dw->at = AT_UNPACK;
+	dw->held = -1;
+	got = dw->npeek;
+	dw->npeek = 0;
+	return feed_unpack(dw, dw->peek, (size_t)got, e);
+}
+
 /* run()'s results, apart from STAGE_STOP (1). */
 enum { RUN_MORE = 0, RUN_END = 2, RUN_ERROR = -1 };
 
@@ -187,32 +283,20 @@ enum { RUN_MORE = 0, RUN_END = 2, RUN_ERROR = -1 };
 static int run(struct decompress_worker *dw, const unsigned char *p, size_t n,
 	       size_t *used, struct err *e)
 {
-	z_stream *zs = &dw->zs;
-	size_t left = n;
-	int ret = Z_OK, rc = RUN_MORE;
+	struct infl *zs = &dw->zs;
+	int ret, rc = RUN_MORE;
 
-	zs->next_in = (z_const Bytef *)p;
-	zs->avail_in = 0;
+	zs->next_in = p;
+	zs->avail_in = n;
 	for (;;) {
-		size_t room, made;
-		char *dst;
-		uInt before;
+		size_t room, before = zs->avail_in;
 		int fr;
 
-		if (zs->avail_in == 0 && left > 0) {
-			zs->avail_in = left > UINT_MAX ? UINT_MAX : (uInt)left;
-			left -= zs->avail_in;
-		}
-		dst = framer_space(&dw->fr, 0, &room);
-		if (room > UINT_MAX)
-			room = UINT_MAX;
-		before = zs->avail_in;
-		zs->next_out = (Bytef *)dst;
-		zs->avail_out = (uInt)room;
-		ret = inflate(zs, Z_NO_FLUSH);
+		zs->next_out = (unsigned char *)framer_space(&dw->fr, 0, &room);
+		zs->avail_out = room;
+		ret = infl_run(zs);
 		dw->pos += before - zs->avail_in;
-		made = room - zs->avail_out;
-		fr = framer_commit(&dw->fr, made, e);
+		fr = framer_commit(&dw->fr, room - zs->avail_out, e);
 		if (fr < 0) {
 			rc = RUN_ERROR;
 			break;
@@ -221,26 +305,23 @@ static int run(struct decompress_worker *dw, const unsigned char *p, size_t n,
 			rc = STAGE_STOP;
 			break;
 		}
-		if (ret == Z_STREAM_END) {
+		if (ret == INFL_END) {
 			rc = RUN_END;
 			break;
 		}
-		if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT) {
+		if (ret == INFL_ERROR) {
 			err_set(e, "corrupt %s data in %s at byte %llu: %s",
-				label(dw), dw->origin, (unsigned long long)dw->pos,
-				ret == Z_NEED_DICT ? "needs a preset dictionary"
-				: zs->msg ? zs->msg : "invalid data");
+				label(dw), dw->origin,
+				(unsigned long long)(dw->pos - infl_behind(zs)), zs->msg);
 			rc = RUN_ERROR;
 			break;
 		}
-		if (ret == Z_MEM_ERROR)
-			csp_oom();
-		/* Z_OK or Z_BUF_ERROR: done once the input is used up and the
-		 * output was not full (nothing left pending inside). */
-		if (zs->avail_in == 0 && left == 0 && zs->avail_out > 0)
+		/* Done once the input is used up and the output was not full
+		 * (nothing left pending inside). */
+		if (zs->avail_in == 0 && zs->avail_out > 0)
 			break;
 	}
-	*used = n - left - zs->avail_in;
+	*used = n - zs->avail_in;
 	return rc;
 }
 
@@ -282,7 +363,7 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 				continue;
 			}
 			if (c->format == FMT_DEFLATE && dw->members == 0) {
-				inflateReset2(&dw->zs, -15);
+				infl_reset(&dw->zs, INFL_RAW);
 				dw->fmt = FMT_DEFLATE;
 				dw->at = AT_BODY;
 				continue;
@@ -291,6 +372,16 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 			n--;
 			if (dw->npeek < 2)
 				continue;
+			if (dw->members == 0) {
+				rc = start_unpack(dw, e);
+				if (rc == SNIFF_WAIT)
+					continue;
+				if (rc != SNIFF_NOT) {
+					if (rc != 0)
+						return rc;
+					break;
+				}
+			}
 			/* Raw deflate has no members: two bytes after its end
 			 * are garbage. */
 			fmt = c->format == FMT_DEFLATE ? FMT_AUTO : detect(c->format, dw->peek);
@@ -300,11 +391,12 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 					return garbage(dw, dw->pos, e);
 				err_set(e, "corrupt %s data in %s at byte %llu: not in %s format",
 					label(dw), dw->origin, (unsigned long long)dw->pos,
-					c->format == FMT_AUTO ? "gzip or zlib" : format_names[c->format]);
+					c->format == FMT_AUTO ? "gzip, zlib, zstd, xz or bzip2"
+					: format_names[c->format]);
 				return -1;
 			}
 			dw->fmt = fmt;
-			inflateReset2(&dw->zs, fmt == FMT_GZIP ? 15 + 16 : 15);
+			infl_reset(&dw->zs, fmt == FMT_GZIP ? INFL_GZIP : INFL_ZLIB);
 			dw->at = AT_BODY;
 			dw->npeek = 0;
 			/* Two header bytes cannot end a member. */
@@ -312,6 +404,8 @@ static int feed(struct decompress_worker *dw, const unsigned char *p, size_t n,
 			if (rc != RUN_MORE)
 				return rc;
 			break;
+		case AT_UNPACK:
+			return feed_unpack(dw, p, n, e);
 		case AT_BODY:
 			rc = run(dw, p, n, &used, e);
 			p += used;
@@ -337,7 +431,19 @@ static int end_stream(struct decompress_worker *dw, struct err *e)
 {
 	int rc;
 
-	if (dw->at == AT_BODY || (dw->at == AT_START && dw->npeek > 0)) {
+	if (dw->at == AT_UNPACK) {
+		/* The held terminator is data only if the stream needs it. */
+		if (dw->held >= 0 && !dw->un.between) {
+			unsigned char b = (unsigned char)dw->held;
+
+			dw->held = -1;
+			rc = unpacked(dw, unpack_feed(&dw->un, &b, 1, &dw->fr, e), e);
+			if (rc != 0)
+				return rc;
+		}
+		if (unpack_end(&dw->un) != 0)
+			return unpacked(dw, -1, e);
+	} else if (dw->at == AT_BODY || (dw->at == AT_START && dw->npeek > 0)) {
 		uint64_t end = dw->pos + (uint64_t)dw->npeek;
 
 		if (dw->at == AT_START && dw->members > 0) {
@@ -432,15 +538,16 @@ static int decompress_flush(struct worker *w, struct outq *out, struct err *e)
 
 const struct stage_kind kind_decompress = {
 	.name = "decompress",
-	.summary = "decompress gzip (multi-member), zlib or deflate into records",
+	.summary = "decompress gzip, zstd, xz, bzip2 (all multi-member), zlib or deflate into records",
 	.role = ROLE_TRANSFORM,
 	.flags = KIND_ONE_WORKER | KIND_BYTES_IN | KIND_REFRAMES | KIND_NO_SHARD,
 	.options = decompress_options,
 	.conf_size = sizeof(struct decompress_conf),
 	.shorthand = "format",
 	.example = "decompress: {format: auto, framing: lines}",
-	/* inflate's state and 32 KiB window; the framer's batch is a batch */
-	.worker_mem = 64 * 1024,
+	/* zlib's state and window, igzip's state (its window and tables);
+	 * the framer's batch is a batch */
+	.worker_mem = 64 * 1024 + 96 * 1024,
 	.worker_new = decompress_worker_new,
 	.worker_free = decompress_worker_free,
 	.process = decompress_process,

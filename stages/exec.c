@@ -380,8 +380,8 @@ static void batch_where(char *out, size_t n, const struct batch *b)
 	} else if (b->first_rec == 0) {
 		snprintf(out, n, " on a batch of %u records of %s", b->n, origin);
 	} else {
-		unsigned long long first = b->first_rec + b->recs[0].tag;
-		unsigned long long last = b->first_rec + b->recs[b->n - 1].tag;
+		unsigned long long first = batch_rec_number(b, 0);
+		unsigned long long last = batch_rec_number(b, b->n - 1);
 		if (first == last)
 			snprintf(out, n, " on record %llu of %s", first, origin);
 		else
@@ -479,7 +479,10 @@ static int exec_process(struct worker *w, struct batch *in, struct outq *out,
 					goto fail;
 				}
 				refused++;
-				if (breaker_wait(xs, seen, w->ctx) != CSP_OK)
+				/* Once the run is stopping, a cooldown would
+				 * only hold up the drain: the batch, which
+				 * cannot run now, is dropped. */
+				if (breaker_wait(xs, seen, stage_pace_ctx(w->stage)) != CSP_OK)
 					goto canceled;
 				continue;
 			}
@@ -554,7 +557,7 @@ const struct stage_kind kind_exec = {
 	.name = "exec",
 	.summary = "run a command per batch: the batch on its stdin, its stdout as records",
 	.role = ROLE_TRANSFORM,
-	.flags = KIND_REFRAMES,
+	.flags = KIND_REFRAMES | KIND_WAITS,
 	.options = exec_options,
 	.conf_size = sizeof(struct exec_conf),
 	.shorthand = "command",

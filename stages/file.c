@@ -32,6 +32,7 @@
 
 #include "csp/csp.h"
 #include "core/fdio.h"
+#include "core/oom.h"
 #include "core/stage.h"
 
 struct file_conf {
@@ -130,6 +131,42 @@ static char *follow_links(const char *path)
 	return p;
 }
 
+/*
+ * The file this sink writes, canonical: the end of its chain of links,
+ * with its folder resolved by realpath(3), so that "out", "./out",
+ * "d/../out" and a link to out are one file.  NULL for a target that
+ * exists and is not a regular file (/dev/null is written by any number
+ * of sinks).  A folder that does not exist yet is compared as written.
+ */
+static char *file_writes(const struct stage *st)
+{
+	const struct file_conf *c = st->conf;
+	struct stat sb;
+	char *target, *d, *b, *dir, *folder, *name, *out;
+	size_t len;
+
+	if (!c->path || !*c->path)
+		return NULL;
+	target = follow_links(c->path);
+	if (stat(target, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		free(target);
+		return NULL;
+	}
+	d = csp_strdup(target);
+	b = csp_strdup(target);
+	folder = dirname(d);
+	dir = realpath(folder, NULL);
+	name = basename(b);
+	len = strlen(dir ? dir : folder) + strlen(name) + 2;
+	out = csp_malloc(len);
+	snprintf(out, len, "%s/%s", dir ? dir : folder, name);
+	free(dir);
+	free(d);
+	free(b);
+	free(target);
+	return out;
+}
+
 /* Open the temporary file (or the target, to append or to write in place)
  * before the run, so that an unwritable folder is an error before
  * anything is read. */
@@ -201,6 +238,8 @@ static int file_start(struct stage *st, struct err *e)
 			fs->temp = NULL;
 			return -1;
 		}
+		/* Out of memory, it goes as on any other error. */
+		oom_remember(fs->temp);
 		if (fchmod(fs->fd, mode)) {
 			err_set(e, "cannot set the mode of %s: %s", fs->temp, strerror(errno));
 			return -1;
@@ -264,7 +303,8 @@ static void file_worker_free(struct stage *st, void *state)
  * Commit or roll back.  OK: the temporary file becomes the target (a
  * failure to close or rename is an error).  Aborted: the temporary file
  * goes, an appended file is cut back to its old length (or removed if the
- * run created it).
+ * run created it), and STAGE_DISCARDED says so; a device or FIFO keeps
+ * what went out.
  */
 static int file_close(struct stage *st, enum stage_outcome outcome, struct err *e)
 {
@@ -281,7 +321,7 @@ static int file_close(struct stage *st, enum stage_outcome outcome, struct err *
 		} else if (close(fs->fd)) {
 			err_set(e, "write error on %s: %s", c->path, strerror(errno));
 			rc = -1;
-		} else if (fs->temp && rename(fs->temp, fs->target)) {
+		} else if (fs->temp && (oom_forget(fs->temp), rename(fs->temp, fs->target))) {
 			err_set(e, "cannot rename %s to %s: %s", fs->temp, fs->target,
 				strerror(errno));
 			rc = -1;
@@ -295,9 +335,12 @@ static int file_close(struct stage *st, enum stage_outcome outcome, struct err *
 	}
 	ackset_release(fs->held, 0);
 	fs->held = NULL;
+	if (rc == 0 && !fs->in_place)
+		rc = STAGE_DISCARDED;
 	if (fs->temp) {
 		if (fs->fd >= 0)
 			close(fs->fd);
+		oom_forget(fs->temp);
 		unlink(fs->temp);
 	} else if (fs->in_place) {
 		/* What went out is gone: a device or a FIFO has no old state. */
@@ -329,6 +372,8 @@ static void file_free(struct stage *st)
 		struct err e = { 0 };
 		file_close(st, OUTCOME_ABORTED, &e);
 	}
+	if (fs->temp)
+		oom_forget(fs->temp);
 	free(fs->temp);
 	free(fs->target);
 	free(fs);
@@ -346,6 +391,7 @@ const struct stage_kind kind_file = {
 	.example = "- file: {path: errors.log.gz}",
 	.worker_mem = 64 * 1024,
 	.check = file_check,
+	.writes = file_writes,
 	.start = file_start,
 	.worker_new = file_worker_new,
 	.process = file_process,

@@ -17,14 +17,17 @@
 #include "core/stage.h"
 
 struct files_conf {
-	struct input_conf in;    /* first: KIND_READS_BYTES */
+	struct input_conf in;
 	struct strlist paths;
+	int glob;                /* expand patterns (INPUT arguments: never) */
 };
 
 static const struct option files_options[] = {
 	{ .name = "paths", .type = OPT_STRLIST, .offset = offsetof(struct files_conf, paths),
 	  .flags = OPT_REQUIRED,
 	  .doc = "files to read, in order; glob patterns expand sorted; - is standard input" },
+	{ .name = "glob", .type = OPT_BOOL, .offset = offsetof(struct files_conf, glob),
+	  .def = "true", .doc = "expand *, ? and [...] in paths (false: take each path literally)" },
 	INPUT_OPTIONS(struct files_conf),
 	{ .name = NULL },
 };
@@ -79,7 +82,7 @@ static int files_start(struct stage *st, struct err *e)
 			add_path(fs, p);
 			continue;
 		}
-		if (has_glob(p)) {
+		if (c->glob && has_glob(p)) {
 			glob_t g;
 			int r = glob(p, 0, NULL, &g);
 			if (r == GLOB_NOMATCH) {
@@ -153,11 +156,17 @@ static void files_free(struct stage *st)
 	st->priv = NULL;
 }
 
+static struct input_conf *files_input(struct stage *st)
+{
+	return &((struct files_conf *)st->conf)->in;
+}
+
 const struct stage_kind kind_files = {
 	.name = "files",
-	.summary = "read records from files in order (gzip detected and decompressed)",
+	.summary = "read records from files in order (gzip, zstd, xz, bzip2 detected and decompressed)",
 	.role = ROLE_SOURCE,
 	.flags = KIND_READS_BYTES,
+	.input = files_input,
 	.options = files_options,
 	.conf_size = sizeof(struct files_conf),
 	.shorthand = "paths",

@@ -167,20 +167,15 @@ static int outcome(struct pass *ps, uint32_t i, int r, struct err *e)
 		case ON_ERROR_KEEP:
 			keep = 1;
 			break;
-		default:
-			if (b->first_rec)
-				err_set(e, "%s: record %" PRIu64 ": %s (match_limit %" PRId64
-					", depth_limit %" PRId64 ")",
-					b->origin ? b->origin : "input",
-					b->first_rec + b->recs[i].tag, pattern_errtext(ps->m),
-					ps->c->match_limit, ps->c->depth_limit);
-			else
-				err_set(e, "%s: a record at byte offset %" PRIu64 ": %s "
-					"(match_limit %" PRId64 ", depth_limit %" PRId64 ")",
-					b->origin ? b->origin : "input", b->offset,
-					pattern_errtext(ps->m), ps->c->match_limit,
-					ps->c->depth_limit);
+		default: {
+			char where[768];
+
+			batch_rec_where(where, sizeof where, b, i);
+			err_set(e, "%s: %s (match_limit %" PRId64 ", depth_limit %" PRId64 ")",
+				where, pattern_errtext(ps->m), ps->c->match_limit,
+				ps->c->depth_limit);
 			return -1;
+		}
 		}
 	}
 	if (keep)

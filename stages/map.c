@@ -89,25 +89,12 @@ static void map_worker_free(struct stage *st, void *state)
 /* Results of one operation on one record. */
 enum { R_SAME, R_CHANGED, R_DROP, R_ERROR = -1 };
 
-/* Where a record came from, for runtime errors: "app.log: record 12". */
-static void rec_where(char *out, size_t n, const struct batch *b, uint32_t i)
-{
-	const char *origin = b->origin ? b->origin : "input";
-
-	if (b->first_rec)
-		snprintf(out, n, "%s: record %" PRIu64, origin,
-			 b->first_rec + b->recs[i].tag);
-	else
-		snprintf(out, n, "%s: a record at byte offset %" PRIu64, origin,
-			 b->offset);
-}
-
 static void limit_error(struct err *e, const struct batch *b, uint32_t i,
 			const struct map_op *op, const struct pattern_match *m)
 {
 	char where[512];
 
-	rec_where(where, sizeof where, b, i);
+	batch_rec_where(where, sizeof where, b, i);
 	err_set(e, "%s: %s (the %s pattern '%s')", where, pattern_errtext(m),
 		op_names[op->kind], pattern_source(op->pat));
 }
@@ -231,15 +218,33 @@ static void put_item(struct buf *out, const struct map_op *op, int *items,
 	out->len += n;
 }
 
-/* Keep the selected fields of s[0..len), joined, in out.  R_CHANGED. */
+/* Whether s[0..len) holds the delimiter d. */
+static int has_delimiter(const char *s, size_t len, const char *d)
+{
+	size_t dlen = strlen(d);
+
+	return dlen == 1 ? memchr(s, d[0], len) != NULL : memmem(s, len, d, dlen) != NULL;
+}
+
+/*
+ * Keep the selected fields of s[0..len), joined, in out: R_CHANGED.  With
+ * a delimiter, a record that lacks it is not split, as with cut -d: it
+ * passes whole (R_SAME), or with only_delimited is dropped (R_DROP), as
+ * with cut -s.
+ */
 static int op_fields(struct map_worker *mw, const struct map_op *op,
 		     const char *s, size_t len, struct buf *out)
 {
 	const struct field_list *fl = &op->c.fields;
 	size_t want = fl->need_all ? SIZE_MAX : (size_t)fl->max_pos;
-	size_t nf = split_fields(mw, op, s, len, want);
-	const uint32_t *fb = mw->fb;
+	size_t nf;
+	const uint32_t *fb;
 	int items = 0;
+
+	if (op->c.delimiter && !has_delimiter(s, len, op->c.delimiter))
+		return op->c.only_delimited ? R_DROP : R_SAME;
+	nf = split_fields(mw, op, s, len, want);
+	fb = mw->fb;
 
 	out->len = 0;
 	for (size_t i = 0; i < fl->n; i++) {
@@ -322,6 +327,8 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 			break;
 		case OP_FIELDS:
 			r = op_fields(mw, op, cur, n, out);
+			if (r == R_DROP)
+				return R_DROP;
 			break;
 		case OP_TEMPLATE: {
 			int m = 1;
@@ -340,7 +347,7 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 				if (op->c.on_nomatch == NOMATCH_DROP)
 					return R_DROP;
 				char where[512];
-				rec_where(where, sizeof where, in, i);
+				batch_rec_where(where, sizeof where, in, i);
 				err_set(e, "%s: no match for the template pattern '%s' "
 					"(on_nomatch: fail)", where, pattern_source(pat));
 				return R_ERROR;

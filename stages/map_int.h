@@ -41,6 +41,7 @@ struct op_conf {
 	int first, ignore_case, fixed;
 	struct field_list fields;
 	char *delimiter, *join;
+	int only_delimited;
 	char *template, *pattern;
 	int on_nomatch;
 	int which_case;

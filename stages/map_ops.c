@@ -49,6 +49,9 @@ static const struct option fields_opts[] = {
 	  .doc = "string between fields (default: runs of blanks, as awk)" },
 	{ .name = "join", .type = OPT_STRING, .offset = OFF(join), .def = " ",
 	  .doc = "string written between the kept fields" },
+	{ .name = "only_delimited", .type = OPT_BOOL, .offset = OFF(only_delimited),
+	  .def = "false",
+	  .doc = "drop records without the delimiter (cut -s); else they pass whole, as cut" },
 	{ .name = NULL },
 };
 
@@ -334,8 +337,8 @@ static int op_parse(const struct optval *v, struct map_op *op, struct diags *d)
 				hint = did_you_mean(optval_str(k, NULL), op_names, OP_KINDS);
 			}
 		if (hint && k != v)
-			diag_at(d, optval_pos(k), "unknown operation '%s' (did you mean "
-				"'%s'?)", optval_str(k, NULL), hint);
+			diag_at(d, optval_pos(k), "unknown operation '%s'%s%s%s",
+				optval_str(k, NULL), DYM_ARGS(hint));
 		else
 			diag_at(d, optval_pos(k), "an operation needs one of replace, fields, "
 				"template, case, trim, prefix or suffix");
@@ -360,6 +363,11 @@ static int op_parse(const struct optval *v, struct map_op *op, struct diags *d)
 		if (op->c.delimiter && !op->c.delimiter[0]) {
 			diag_at(d, op_at(op, where, "delimiter"), "delimiter: must not be "
 				"empty (leave it out to split on runs of blanks)");
+			goto fail;
+		}
+		if (op->c.only_delimited && !op->c.delimiter) {
+			diag_at(d, op_at(op, where, "only_delimited"), "only_delimited: needs "
+				"a delimiter (records split on blanks have no missing delimiter)");
 			goto fail;
 		}
 		op->text = op->c.join;

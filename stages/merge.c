@@ -103,9 +103,7 @@ static int key_parse(const struct optval *v, void *dst, struct diags *d)
 		diag_at(d, optval_pos(del), "key: delimiter goes with field");
 		goto out;
 	}
-	k = calloc(1, sizeof *k);
-	if (!k)
-		util_oom();
+	k = csp_calloc(1, sizeof *k);
 	k->field = kc.field;
 	k->delimiter = kc.delimiter;
 	k->has_delim = del != NULL;

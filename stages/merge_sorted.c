@@ -210,10 +210,9 @@ static int unsorted(struct merger *mg, size_t i, struct err *e)
 	const struct batch *b = in->b;
 	char where[160] = "";
 
-	if (b->origin && b->first_rec &&
-	    b->first_rec + b->recs[in->i].tag != in->nrec)
+	if (b->origin && b->first_rec && batch_rec_number(b, in->i) != in->nrec)
 		snprintf(where, sizeof where, " (%s record %" PRIu64 ")", b->origin,
-			 b->first_rec + b->recs[in->i].tag);
+			 batch_rec_number(b, in->i));
 	if (mg->c->on_unsorted == UNSORTED_FAIL) {
 		err_set(e, "input '%s' is not sorted at record %" PRIu64 "%s",
 			merge_input_name(mg->st, i), in->nrec, where);

@@ -254,7 +254,10 @@ static int take(struct limiter *l, int64_t n, int burst, struct ctx *ctx)
  * STAGE_STOP when the output is gone.  When the context ends while it
  * waits it returns at once, counting the records not yet passed as
  * filtered (the stage was stopped: its readers have gone) or dropped (the
- * run is aborting).  This can't fail.
+ * run is aborting).  Once the run is stopping (a signal, a deadline) it
+ * no longer paces: what it holds and what is still to drain passes at
+ * once, so that the drain finishes within shutdown_timeout.  This can't
+ * fail.
  */
 static int rate_process(struct worker *w, struct batch *b, struct outq *out, struct err *e)
 {
@@ -263,12 +266,15 @@ static int rate_process(struct worker *w, struct batch *b, struct outq *out, str
 	size_t term = batch_term_len(b);
 	uint32_t i = 0;
 	int64_t all = rs->bytes ? (int64_t)batch_bytes(b) : (int64_t)b->n;
+	struct ctx *pace = stage_pace_ctx(w->stage);
 	int rc = STAGE_OK;
 
 	(void)e;
-	/* Every token there already: the batch passes as it is. */
-	if (all <= rs->burst && limiter_tokens(l) >= (double)all &&
-	    take(l, all, rs->burst, w->ctx) == CSP_OK) {
+	/* Every token there already, or the run stopping: the batch passes
+	 * as it is. */
+	if ((ctx_err(pace) && !ctx_err(w->ctx)) ||
+	    (all <= rs->burst && limiter_tokens(l) >= (double)all &&
+	     take(l, all, rs->burst, pace) == CSP_OK)) {
 		if (b->n == 0) {
 			batch_free(b);
 			return STAGE_OK;
@@ -288,7 +294,13 @@ static int rate_process(struct worker *w, struct batch *b, struct outq *out, str
 			cost += more;
 			j++;
 		}
-		if (take(l, cost, rs->burst, w->ctx) != CSP_OK) {
+		int took = take(l, cost, rs->burst, pace);
+		if (took != CSP_OK && !ctx_err(w->ctx)) {
+			/* The run is stopping: the rest passes unpaced. */
+			rc = outq_push(out, piece_of(b, i, b->n)) ? STAGE_STOP : STAGE_OK;
+			break;
+		}
+		if (took != CSP_OK) {
 			/* Stopped (every reader gone): nobody wants the rest.
 			 * Otherwise the run is aborting. */
 			int stopped = ctx_cause(w->ctx, NULL) == STAGE_CAUSE_STOPPED;

@@ -3,8 +3,6 @@
  * registry.c - every stage kind, in the order `cspipe stages` lists them.
  * A new kind is one file in stages/ and one line here (and in configure.py).
  */
-#include <string.h>
-
 #include "core/stage.h"
 
 extern const struct stage_kind kind_stdin, kind_files, kind_generate;
@@ -18,7 +16,7 @@ extern const struct stage_kind kind_exec;
 extern const struct stage_kind kind_stdout, kind_file;
 extern const struct stage_kind kind_nats_in, kind_nats_out;
 
-const struct stage_kind *const stage_kinds[] = {
+static const struct stage_kind *const stage_kinds[] = {
 	&kind_stdin,
 	&kind_files,
 	&kind_generate,
@@ -38,19 +36,6 @@ const struct stage_kind *const stage_kinds[] = {
 	NULL,
 };
 
-const struct stage_kind *stage_find(const char *name)
-{
-	for (size_t i = 0; stage_kinds[i]; i++)
-		if (!strcmp(stage_kinds[i]->name, name))
-			return stage_kinds[i];
-	return NULL;
-}
-
-size_t stage_kind_count(void)
-{
-	size_t n = 0;
-
-	while (stage_kinds[n])
-		n++;
-	return n;
-}
+const struct stage_registry stage_registry = {
+	stage_kinds, sizeof stage_kinds / sizeof *stage_kinds - 1,
+};

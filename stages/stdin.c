@@ -8,7 +8,7 @@
 #include "core/stage.h"
 
 struct stdin_conf {
-	struct input_conf in;    /* first: KIND_READS_BYTES */
+	struct input_conf in;
 };
 
 static const struct option stdin_options[] = {
@@ -24,11 +24,17 @@ static int stdin_run(struct stage *st, struct stage_io *io, struct err *e)
 	return input_read(io, 0, "stdin", &o, e);
 }
 
+static struct input_conf *stdin_input(struct stage *st)
+{
+	return &((struct stdin_conf *)st->conf)->in;
+}
+
 const struct stage_kind kind_stdin = {
 	.name = "stdin",
 	.summary = "read records from standard input (the default source)",
 	.role = ROLE_SOURCE,
 	.flags = KIND_READS_BYTES,
+	.input = stdin_input,
 	.options = stdin_options,
 	.conf_size = sizeof(struct stdin_conf),
 	.shorthand = "format",

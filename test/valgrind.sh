@@ -33,6 +33,11 @@ vg "filter and map to stdout" "$bin" run -e \
 	'{stages: [{filter: "(?i)error|fail"}, {map: {replace: "\\d+", with: "N"}}]}' "$tmp/all.log"
 vg "compress with workers to a file" "$bin" run -o "$tmp/all.gz" -e \
 	'{stages: [{compress: gzip, workers: 3}]}' "$tmp/all.log"
+vg "gzip input read and decompressed (igzip)" "$bin" run -e \
+	'{stages: [{filter: "(?i)error"}]}' "$tmp/all.gz"
+cat "$tmp/all.gz" "$tmp/all.gz" > "$tmp/two.gz"
+vg "decompress stage over two members" "$bin" run -e \
+	'{stages: [{stdin: {format: chunk}}, {decompress: gzip}]}' < "$tmp/two.gz"
 vg "head stops the source early" "$bin" run -e '{stages: [{head: 5}]}' "$tmp/all.log"
 vg "bad pipeline file" "$bin" run -e '{stages: [{filter: "("}]}'
 vg "route, merge and stats" "$bin" run --stats=json -e '{stages: [

@@ -10,6 +10,7 @@
  * calibration, three times; the median is printed as "OP<TAB>NS_PER_OP".
  * Values are 8-byte integers, as `chan int64` in Go.
  */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,40 @@ static void op_pingpong(int64_t n)
 	pthread_join(t, NULL);
 	chan_free(j.a);
 	chan_free(j.b);
+}
+
+/* --- the floor: the same round trip between two threads spinning on one
+ * atomic flag, with no channel, lock or sleep: what one exchange of a
+ * cache line between the two cores costs, there and back --- */
+
+struct flag_job {
+	_Atomic int64_t flag;
+	int64_t n;
+};
+
+static void *flag_pong(void *p)
+{
+	struct flag_job *j = p;
+
+	for (int64_t i = 1; i <= j->n; i++) {
+		while (atomic_load_explicit(&j->flag, memory_order_acquire) != 2 * i - 1)
+			;
+		atomic_store_explicit(&j->flag, 2 * i, memory_order_release);
+	}
+	return NULL;
+}
+
+static void op_floor(int64_t n)
+{
+	struct flag_job j = { 0, n };
+	pthread_t t = spawn(flag_pong, &j);
+
+	for (int64_t i = 1; i <= n; i++) {
+		atomic_store_explicit(&j.flag, 2 * i - 1, memory_order_release);
+		while (atomic_load_explicit(&j.flag, memory_order_acquire) != 2 * i)
+			;
+	}
+	pthread_join(t, NULL);
 }
 
 /* --- buffered, one producer and one consumer: one op is a value --- */
@@ -235,6 +270,7 @@ static const struct op {
 	const char *name;
 	void (*run)(int64_t n);
 } ops[] = {
+	{ "floor", op_floor },
 	{ "pingpong", op_pingpong },
 	{ "buffered", op_buffered },
 	{ "mpmc", op_mpmc },

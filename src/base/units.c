@@ -16,6 +16,8 @@
  * Units of a duration, in nanoseconds.  "µs" is written with U+00B5 (micro
  * sign) or U+03BC (Greek mu), as Go accepts both.
  */
+#define DURATION_TOO_LARGE "duration too large for the clock (at most 1281023h)"
+
 static const struct {
 	const char *name;
 	uint64_t ns;
@@ -88,13 +90,16 @@ static uint64_t fraction_of(const char *f, size_t n, uint64_t mult)
 /*
  * Parse a Go-style duration: a sequence of decimal numbers, each with a
  * unit (ns, us, µs, ms, s, m, h), e.g. "300ms", "1.5s", "1h30m"; "0"
- * alone is zero.  Unlike Go, no sign: negative durations make no sense in
+ * alone is zero; at most 2^62-1 ns (1281023h, about 146 years).  Unlike Go, no sign: negative durations make no sense in
  * a pipeline file.  Returns 0 with *ns set, or -1 with a static *why.
  */
 int parse_duration(const char *s, int64_t *ns, const char **why)
 {
 	uint64_t total = 0;
-	const uint64_t max = (uint64_t)INT64_MAX;
+	/* A deadline is the monotonic clock (nanoseconds since boot) plus the
+	 * duration, in an int64_t: half its range leaves the clock 146 years
+	 * of uptime, and refuses what would wrap into the past. */
+	const uint64_t max = (uint64_t)INT64_MAX / 2;
 
 	if (!*s) {
 		*why = "empty duration (e.g. 5s)";
@@ -119,7 +124,7 @@ int parse_duration(const char *s, int64_t *ns, const char **why)
 		int r = read_decimal(&s, &ip, &f, &fn);
 
 		if (r < 0) {
-			*why = "duration too large";
+			*why = DURATION_TOO_LARGE;
 			return -1;
 		}
 		if (r == 0) {
@@ -149,12 +154,12 @@ int parse_duration(const char *s, int64_t *ns, const char **why)
 			return -1;
 		}
 		if (ip > max / unit) {
-			*why = "duration too large";
+			*why = DURATION_TOO_LARGE;
 			return -1;
 		}
 		v = ip * unit + fraction_of(f, fn, unit);
 		if (v > max - total) {
-			*why = "duration too large";
+			*why = DURATION_TOO_LARGE;
 			return -1;
 		}
 		total += v;
@@ -398,4 +403,28 @@ void format_size(char *out, size_t n, uint64_t bytes)
 	else
 		snprintf(out, n, "%llu%s",
 			 (unsigned long long)(bytes >> (10 * (best + 1))), units[best]);
+}
+
+/* See util.h.  Both forms divide by 1024 while the figure is 1024 or more,
+ * up to TiB. */
+void format_size_human(char *out, size_t n, uint64_t bytes, int compact)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)bytes;
+	int u = 0;
+
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	if (!compact) {
+		if (u == 0)
+			snprintf(out, n, "%llu B", (unsigned long long)bytes);
+		else
+			snprintf(out, n, "%.1f %s", d, units[u]);
+	} else if (u == 0 || d == (double)(uint64_t)d) {
+		snprintf(out, n, "%.0f%s", d, units[u]);
+	} else {
+		snprintf(out, n, "%.1f%s", d, units[u]);
+	}
 }

@@ -5,56 +5,20 @@
  * (durations, sizes, integers, booleans) are units.c; util.h declares
  * both.
  *
- * Nothing here depends on the runtime (src/csp) so that the file layer can
- * be tested and fuzzed on its own.  The out-of-memory policy is the
- * runtime's all the same: print "cspipe: out of memory" and abort.
+ * Memory comes from the runtime's allocator (csp_malloc and its family,
+ * csp.h), the one out-of-memory policy of the program: the handler the
+ * engine sets says so, naming the stage, removes temporary files, and the
+ * process exits 1.
  */
 #include "base/util.h"
+#include "csp/csp.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- allocation ---- */
-
-_Noreturn void util_oom(void)
-{
-	static const char msg[] = "cspipe: out of memory\n";
-
-	fputs(msg, stderr);
-	abort();
-}
-
-void *util_malloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (!p)
-		util_oom();
-	return p;
-}
-
-void *util_calloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-
-	if (!p)
-		util_oom();
-	return p;
-}
-
-void *util_realloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p)
-		util_oom();
-	return p;
-}
-
-char *util_strdup(const char *s)
-{
-	return util_memdup(s, strlen(s));
-}
 
 /*
  * Copy len bytes and add a NUL, so that a scalar holding NULs stays whole
@@ -65,8 +29,8 @@ char *util_memdup(const void *p, size_t len)
 	char *q;
 
 	if (len == SIZE_MAX)
-		util_oom();
-	q = util_malloc(len + 1);
+		csp_oom();
+	q = csp_malloc(len + 1);
 	if (len)
 		memcpy(q, p, len);
 	q[len] = '\0';
@@ -85,12 +49,12 @@ void *util_grow(void *p, size_t *cap, size_t need, size_t elem)
 		return p;
 	while (c < need) {
 		if (c > SIZE_MAX / 2)
-			util_oom();
+			csp_oom();
 		c *= 2;
 	}
 	if (c > SIZE_MAX / elem)
-		util_oom();
-	p = util_realloc(p, c * elem);
+		csp_oom();
+	p = csp_realloc(p, c * elem);
 	*cap = c;
 	return p;
 }
@@ -101,7 +65,7 @@ void buf_reserve(struct buf *b, size_t extra)
 {
 	/* +1: buf_cstr can always terminate without another allocation */
 	if (extra > SIZE_MAX - b->len - 1)
-		util_oom();
+		csp_oom();
 	b->p = util_grow(b->p, &b->cap, b->len + extra + 1, 1);
 }
 
@@ -345,9 +309,9 @@ size_t edit_distance(const char *a, const char *b)
 	size_t la = strlen(a), lb = strlen(b), i, j, r;
 	size_t *prev2, *prev, *row, *t;
 
-	prev2 = util_calloc(lb + 1, sizeof *prev2);
-	prev = util_calloc(lb + 1, sizeof *prev);
-	row = util_calloc(lb + 1, sizeof *row);
+	prev2 = csp_calloc(lb + 1, sizeof *prev2);
+	prev = csp_calloc(lb + 1, sizeof *prev);
+	row = csp_calloc(lb + 1, sizeof *row);
 	for (j = 0; j <= lb; j++)
 		prev[j] = j;
 	for (i = 1; i <= la; i++) {

@@ -20,14 +20,9 @@ enum {
 	EXIT_SIGTERM = 143,
 };
 
-/* Allocation that cannot fail: on exhaustion print "cspipe: out of memory"
- * and abort, the same policy as the runtime's csp_oom.  These let the file
- * layer (util, spec, config) stand without linking the runtime. */
-_Noreturn void util_oom(void);
-void *util_malloc(size_t n);
-void *util_calloc(size_t n, size_t size);
-void *util_realloc(void *p, size_t n);
-char *util_strdup(const char *s);
+/* Allocation: the runtime's csp_malloc family (csp/csp.h), whose policy
+ * on exhaustion is csp_oom's (the engine's handler, then exit 1); these
+ * two build on it. */
 char *util_memdup(const void *p, size_t len);  /* len bytes plus a NUL */
 /* Grow array p of *cap elements of size elem to hold need (doubling). */
 void *util_grow(void *p, size_t *cap, size_t need, size_t elem);
@@ -121,6 +116,10 @@ int parse_bool(const char *s, int *v);   /* true/false/yes/no/on/off */
 void format_duration(char *out, size_t n, int64_t ns);
 /* "64KiB" when a binary unit divides bytes exactly, else "1000"; exact. */
 void format_size(char *out, size_t n, uint64_t bytes);
+/* A size for people to read, in binary units to a tenth: compact gives
+ * "1.5MiB", "2MiB", "640B" (validate's bound); else "1.5 MiB", "2.0 MiB",
+ * "640 B" (the stats table's columns). */
+void format_size_human(char *out, size_t n, uint64_t bytes, int compact);
 
 /* Levenshtein distance, for "did you mean". */
 size_t edit_distance(const char *a, const char *b);
@@ -129,5 +128,10 @@ size_t edit_distance(const char *a, const char *b);
  * max(1, strlen(s) / 3) edits, or of which s is a prefix (or that are a
  * prefix of s), two characters or more (ties: the earlier name). */
 const char *did_you_mean(const char *s, const char *const *names, size_t n);
+/* The note that ends an "unknown ..." message, as the three arguments of
+ * a "%s%s%s": " (did you mean 'HINT'?)" for a hint from did_you_mean, or
+ * nothing when it is NULL.  The one place the note is worded. */
+#define DYM_ARGS(hint) \
+	(hint) ? " (did you mean '" : "", (hint) ? (hint) : "", (hint) ? "'?)" : ""
 
 #endif

@@ -107,12 +107,14 @@ struct args {
 	struct override *ov;
 	size_t nov;
 	int64_t timeout;
+	int timeout_set;
 	enum stats_mode stats;
 	int progress;
 	const char *stats_file;      /* graph --stats=FILE */
 	uint64_t max_memory;
 	const char **inputs;
 	size_t ninputs;
+	const struct stage_registry *kinds;
 };
 
 static void args_free(struct args *a)
@@ -137,11 +139,11 @@ static int add_override(struct args *a, const char *arg)
 	o = &a->ov[a->nov++];
 	dot = memchr(arg, '.', (size_t)(eq - arg));
 	if (dot) {
-		o->stage = strndup(arg, (size_t)(dot - arg));
-		o->key = strndup(dot + 1, (size_t)(eq - dot - 1));
+		o->stage = util_memdup(arg, (size_t)(dot - arg));
+		o->key = util_memdup(dot + 1, (size_t)(eq - dot - 1));
 	} else {
 		o->stage = NULL;
-		o->key = strndup(arg, (size_t)(eq - arg));
+		o->key = util_memdup(arg, (size_t)(eq - arg));
 	}
 	o->value = eq + 1;
 	if (!*o->key || (o->stage && !*o->stage))
@@ -208,9 +210,11 @@ static int parse_args(struct args *a, int argc, char **argv)
 		} else if (!strncmp(arg, "-t", 2) && !strcmp(a->cmd, "run")) {
 			const char *why;
 			NEEDS_VALUE();
-			if (parse_duration(val, &a->timeout, &why) || a->timeout == 0)
-				return usage_error(a->cmd, "-t: bad duration '%s': %s", val,
-						   a->timeout == 0 && !why ? "must be more than 0" : why);
+			/* 0 means no deadline, as in the file and for
+			 * timeout(1). */
+			if (parse_duration(val, &a->timeout, &why))
+				return usage_error(a->cmd, "-t: bad duration '%s': %s", val, why);
+			a->timeout_set = 1;
 		} else if (!strcmp(arg, "--stats") && !strcmp(a->cmd, "run")) {
 			a->stats = STATS_TABLE;
 		} else if (!strncmp(arg, "--stats=", 8) && !strcmp(a->cmd, "run")) {
@@ -271,12 +275,14 @@ static struct pipeline *load(struct args *a, struct spec **specp)
 	else
 		spec = spec_load_file(a->file, &d);
 	if (spec) {
+		go.kinds = a->kinds;
 		go.inputs = a->inputs;
 		go.ninputs = a->ninputs;
 		go.output = a->output;
 		go.overrides = a->ov;
 		go.noverrides = a->nov;
 		go.timeout = a->timeout;
+		go.timeout_set = a->timeout_set;
 		p = pipeline_load(spec, &go, &d);
 	}
 	diag_print(&d);
@@ -297,10 +303,7 @@ static int cmd_run(struct args *a)
 	int code;
 
 	/* Before any thread exists, so that every thread inherits the mask. */
-	signal(SIGPIPE, SIG_IGN);
-	o.signals = ctx_with_signals(NULL);
-	o.usr1 = chan_new(sizeof(int), 1);
-	csp_signal_notify(o.usr1, SIGUSR1);
+	engine_setup(&o);
 	p = load(a, &spec);
 	if (!p) {
 		code = EXIT_USAGE;
@@ -312,29 +315,8 @@ static int cmd_run(struct args *a)
 	pipeline_free(p);
 	spec_free(spec);
 out:
-	csp_signal_stop(o.usr1);
-	ctx_release(o.signals);
-	csp_signal_shutdown();
-	chan_free(o.usr1);
-	batch_pool_drain();
+	engine_teardown(&o);
 	return code;
-}
-
-/* 1.5MiB, 640KiB, 2GiB: a size to read, rounded to a tenth. */
-static void human_size(char *out, size_t n, uint64_t v)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0 || d == (double)(uint64_t)d)
-		snprintf(out, n, "%.0f%s", d, units[u]);
-	else
-		snprintf(out, n, "%.1f%s", d, units[u]);
 }
 
 static int cmd_validate(struct args *a)
@@ -347,9 +329,9 @@ static int cmd_validate(struct args *a)
 
 	if (!p)
 		return EXIT_USAGE;
-	bound = pipeline_memory_bound(p);
-	human_size(b, sizeof b, bound);
-	human_size(l, sizeof l, limit);
+	bound = engine_memory_bound(p);
+	format_size_human(b, sizeof b, bound, 1);
+	format_size_human(l, sizeof l, limit, 1);
 	printf("%s: ok: %zu stages, memory bound %s\n", name, p->n, b);
 	if (bound > limit)
 		fprintf(stderr, "cspipe: warning: %s: the pipeline can hold up to %s, more than "
@@ -375,7 +357,7 @@ static int cmd_graph(struct args *a)
 
 	if (!p)
 		return EXIT_USAGE;
-	rc = dot_write(stdout, p, a->stats_file, &e);
+	rc = dot_write(stdout, p, a->kinds, a->stats_file, &e);
 	if (rc)
 		fprintf(stderr, "cspipe: graph: %s\n", e.msg);
 	pipeline_free(p);
@@ -402,13 +384,13 @@ static void print_options(const struct option *opts)
 	}
 }
 
-static int cmd_stages(int argc, char **argv)
+static int cmd_stages(const struct stage_registry *kinds, int argc, char **argv)
 {
 	if (argc > 1)
 		return usage_error("stages", "too many arguments");
 	if (argc == 0) {
-		for (size_t i = 0; stage_kinds[i]; i++) {
-			const struct stage_kind *k = stage_kinds[i];
+		for (size_t i = 0; i < kinds->n; i++) {
+			const struct stage_kind *k = kinds->kinds[i];
 			const char *role = k->role == ROLE_SOURCE ? "source" :
 					   k->role == ROLE_SINK ? "sink" : "";
 			printf("%-11s %-7s %s\n", k->name, role, k->summary);
@@ -417,16 +399,15 @@ static int cmd_stages(int argc, char **argv)
 		       " shard_by.\nSee 'cspipe stages KIND' for a kind's options.\n");
 		return EXIT_OK;
 	}
-	const struct stage_kind *k = stage_find(argv[0]);
+	const struct stage_kind *k = registry_find(kinds, argv[0]);
 	if (!k) {
 		const char *names[64];
 		size_t n = 0;
-		for (; stage_kinds[n] && n < 64; n++)
-			names[n] = stage_kinds[n]->name;
+		for (; n < kinds->n && n < 64; n++)
+			names[n] = kinds->kinds[n]->name;
 		const char *dym = did_you_mean(argv[0], names, n);
 		return usage_error("stages", "unknown stage kind '%s'%s%s%s", argv[0],
-				   dym ? " (did you mean '" : "", dym ? dym : "",
-				   dym ? "'?)" : "");
+				   DYM_ARGS(dym));
 	}
 	printf("%s - %s\n", k->name, k->summary);
 	if (k->shorthand)
@@ -473,7 +454,7 @@ static int finish_stdout(int code)
 	return code;
 }
 
-int cli_main(int argc, char **argv)
+int cli_main(int argc, char **argv, const struct stage_registry *kinds)
 {
 	struct args a = { 0 };
 	const char *cmd;
@@ -494,16 +475,17 @@ int cli_main(int argc, char **argv)
 		return finish_stdout(argc > 3 ? usage_error("help", "too many arguments")
 					      : help(argc > 2 ? argv[2] : NULL));
 	if (!strcmp(cmd, "stages"))
-		return finish_stdout(cmd_stages(argc - 2, argv + 2));
+		return finish_stdout(cmd_stages(kinds, argc - 2, argv + 2));
 	if (strcmp(cmd, "run") && strcmp(cmd, "validate") && strcmp(cmd, "graph")) {
 		static const char *const cmds[] = { "run", "validate", "graph", "stages", "help" };
 		const char *dym = did_you_mean(cmd, cmds, 5);
 		if (cmd[0] == '-')
 			return usage_error(NULL, "unknown option '%s'", cmd);
 		return usage_error(NULL, "unknown command '%s'%s%s%s", cmd,
-				   dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+				   DYM_ARGS(dym));
 	}
 	a.cmd = cmd;
+	a.kinds = kinds;
 	code = parse_args(&a, argc - 2, argv + 2);
 	if (code == -1) {
 		args_free(&a);

@@ -5,7 +5,10 @@
 #ifndef CSPIPE_CLI_H
 #define CSPIPE_CLI_H
 
-/* Run the command line; returns the exit status. */
-int cli_main(int argc, char **argv);
+struct stage_registry;
+
+/* Run the command line with the stage kinds `kinds`; returns the exit
+ * status. */
+int cli_main(int argc, char **argv, const struct stage_registry *kinds);
 
 #endif

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/stage.h"
 
 /*
  * A descriptor 0, 1 or 2 closed by the caller (`cspipe ... >&-`) would be
@@ -28,5 +29,5 @@ static void hold_std_descriptors(void)
 int main(int argc, char **argv)
 {
 	hold_std_descriptors();
-	return cli_main(argc, argv);
+	return cli_main(argc, argv, &stage_registry);
 }

@@ -10,7 +10,7 @@
 
 #include "csp/csp.h"
 #include "core/dot.h"
-#include "core/graph.h"
+#include "core/pipeline.h"
 #include "base/json.h"
 #include "core/stage.h"
 #include "base/util.h"
@@ -70,7 +70,8 @@ static int has_stage(const struct pipeline *p, const char *name)
  * run's stage of the same role that the graph does not have, and *name
  * and *kind say what the run called it.
  */
-static const struct json *figures(const struct json *stages, const struct pipeline *p,
+static const struct json *figures(const struct stage_registry *kinds,
+				  const struct json *stages, const struct pipeline *p,
 				  const struct stage *st, const char **name, const char **kind)
 {
 	const struct json *s = stage_stats(stages, st->name);
@@ -86,7 +87,7 @@ static const struct json *figures(const struct json *stages, const struct pipeli
 		if (!nm || nm->type != JSON_STRING || !kd || kd->type != JSON_STRING ||
 		    has_stage(p, nm->str))
 			continue;
-		k = stage_find(kd->str);
+		k = registry_find(kinds, kd->str);
 		if (k && k->role == st->kind->role) {
 			*name = nm->str;
 			*kind = k->name;
@@ -125,7 +126,8 @@ static struct json *read_stats(const char *path, struct err *e)
 	return j;
 }
 
-int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct err *e)
+int dot_write(FILE *f, const struct pipeline *p, const struct stage_registry *kinds,
+	      const char *stats_file, struct err *e)
 {
 	struct json *js = NULL;
 	const struct json *stages = NULL;
@@ -136,7 +138,7 @@ int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct 
 		stages = json_get(js, "stages");
 		for (size_t i = 0; i < p->n; i++) {
 			const char *name, *kind;
-			if (!figures(stages, p, p->stages[i], &name, &kind)) {
+			if (!figures(kinds, stages, p, p->stages[i], &name, &kind)) {
 				err_set(e, "%s: has no figures for stage '%s' (a run of another "
 					"pipeline?)", stats_file, p->stages[i]->name);
 				json_free(js);
@@ -151,7 +153,7 @@ int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct stage *st = p->stages[i];
 		const char *name, *kind;
-		const struct json *s = figures(stages, p, st, &name, &kind);
+		const struct json *s = figures(kinds, stages, p, st, &name, &kind);
 		int bottleneck = s && num(s, "bottleneck");
 		struct buf label = { 0 };
 
@@ -184,11 +186,11 @@ int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct stage *st = p->stages[i];
 		const char *name, *kind, *from_name;
-		const struct json *s = figures(stages, p, st, &name, &kind);
+		const struct json *s = figures(kinds, stages, p, st, &name, &kind);
 		for (size_t k = 0; k < st->ninputs; k++) {
 			const struct stage *from = st->inputs[k];
 			struct buf label = { 0 };
-			figures(stages, p, from, &from_name, &kind);
+			figures(kinds, stages, p, from, &from_name, &kind);
 			fprintf(f, "  ");
 			dot_id(f, from_name);
 			fprintf(f, " -> ");

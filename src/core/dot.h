@@ -9,10 +9,13 @@
 #include <stdio.h>
 
 struct pipeline;
+struct stage_registry;
 struct err;
 
 /* Write p as DOT.  stats_file (may be NULL) is read for per-stage figures;
- * -1 with e set when it cannot be read or does not fit the pipeline. */
-int dot_write(FILE *f, const struct pipeline *p, const char *stats_file, struct err *e);
+ * kinds names the kinds the run's figures may mention.  -1 with e set when
+ * the file cannot be read or does not fit the pipeline. */
+int dot_write(FILE *f, const struct pipeline *p, const struct stage_registry *kinds,
+	      const char *stats_file, struct err *e);
 
 #endif

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "core/engine_rt.h"
+#include "core/oom.h"
 #include "core/progress.h"
 #include "records/pattern.h"
 #include "records/shard.h"
@@ -110,6 +111,7 @@ static int start_threads(struct engine *eng, struct err *e)
 		int nw = run_style ? 1 : st->workers;
 
 		rt->ctx = ctx_with_cancel(st->kind->role == ROLE_SOURCE ? eng->run : eng->drain);
+		rt->pace = ctx_with_cancel(rt->ctx);
 		rt->ws = csp_calloc((size_t)nw + 2, sizeof *rt->ws);
 		rt->ews = &rt->ws[nw + 1];
 		rt->workers = csp_calloc((size_t)nw, sizeof *rt->workers);
@@ -184,7 +186,7 @@ static int start_threads(struct engine *eng, struct err *e)
 fail:
 	/* Those that did start see the abort and end; the count drops by
 	 * the threads that never started (and our hold). */
-	ctx_cancel_cause(eng->drain, CSP_CANCELED, 1, "error");
+	ctx_cancel_cause(eng->drain, CSP_CANCELED, STAGE_CAUSE_ERROR, "error");
 	if (atomic_fetch_sub(&eng->threads_live, total) == total)
 		chan_close(eng->done);
 	return -1;
@@ -192,11 +194,18 @@ fail:
 
 /* ---- the run ------------------------------------------------------------ */
 
+/* How a wait_phase ended. */
+enum phase_end {
+	PHASE_DONE,      /* every thread has ended */
+	PHASE_CTX,       /* ctx ended (a deadline, the drain timer) */
+	PHASE_SIGNAL,    /* sig (may be NULL) fired: SIGINT or SIGTERM */
+};
+
 /* Wait for the threads, or for something that changes the course of the
- * run.  Returns 0 when the threads are done, 1 when `stop` (may be NULL)
- * fired, 2 when ctx ended, 3 when a signal context fired. */
-static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
-		      struct progress *pg)
+ * run, meanwhile drawing the progress view (pg, may be NULL) and printing
+ * the stats on SIGUSR1.  Returns how the wait ended. */
+static enum phase_end wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
+				 struct progress *pg)
 {
 	for (;;) {
 		int signo = 0;
@@ -212,9 +221,9 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 		if (t != ctx)
 			ctx_release(t);
 		if (r == 0)
-			return 0;
+			return PHASE_DONE;
 		if (r == 1)
-			return 3;
+			return PHASE_SIGNAL;
 		if (r == 2) {
 			struct run_report rep;
 			engine_build_report(eng, &rep);
@@ -225,7 +234,7 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 			continue;
 		}
 		if (ctx && ctx_err(ctx))
-			return 2;
+			return PHASE_CTX;
 		if (pg) {
 			struct run_report rep;
 			engine_build_report(eng, &rep);
@@ -233,6 +242,74 @@ static int wait_phase(struct engine *eng, struct ctx *ctx, struct chan *sig,
 			report_free(&rep);
 		}
 	}
+}
+
+void engine_setup(struct run_opts *o)
+{
+	signal(SIGPIPE, SIG_IGN);
+	o->signals = ctx_with_signals(NULL);
+	o->usr1 = chan_new(sizeof(int), 1);
+	csp_signal_notify(o->usr1, SIGUSR1);
+}
+
+void engine_teardown(struct run_opts *o)
+{
+	csp_signal_stop(o->usr1);
+	ctx_release(o->signals);
+	csp_signal_shutdown();
+	chan_free(o->usr1);
+	o->usr1 = NULL;
+	o->signals = NULL;
+	batch_pool_drain();
+}
+
+/*
+ * The most memory the pipeline can hold at once, assuming records no
+ * longer than a batch (a longer record makes its batch larger, up to
+ * max_record).  Every batch is in a channel, in a worker's hands, in a
+ * reorder window or in the pool, and each of those is bounded; to them
+ * come what each kind's workers keep (kind->worker_mem), every thread's
+ * stack, and the program itself.
+ */
+uint64_t engine_memory_bound(const struct pipeline *p)
+{
+	const uint64_t batch = BATCH_DATA + BATCH_RECS * sizeof(struct rec) + sizeof(struct batch);
+	const uint64_t base = 8u << 20;   /* code, libraries, allocator slack */
+	uint64_t total = base + (uint64_t)BATCH_POOL_MAX * batch;
+	uint64_t *readers_of = csp_calloc(p->n + 1, sizeof *readers_of);
+
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t j = 0; j < p->stages[i]->ninputs; j++)
+			readers_of[p->stages[i]->inputs[j]->id]++;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct stage *st = p->stages[i];
+		uint64_t readers = readers_of[st->id], threads = (uint64_t)st->workers;
+		size_t nports = st->nports ? st->nports : 1;
+
+		/* Its output channels: their capacity, plus the batch a
+		 * blocked sender holds. */
+		total += readers * ((uint64_t)st->buffer + 1) * batch;
+		/* Each worker holds its input and its outputs (one per
+		 * port), and what its kind keeps. */
+		total += (uint64_t)st->workers * ((1 + nports) * batch + st->kind->worker_mem);
+		/* The reorder window of ordered workers, and the collector. */
+		if (st->workers > 1 && st->ordered) {
+			total += (uint64_t)stage_window(st) * nports * batch;
+			threads++;
+		}
+		/* shard_by: each worker's own input channel, and the parts
+		 * of a batch the dispatcher holds. */
+		if (st->shard && st->workers > 1) {
+			total += (uint64_t)st->workers * (SHARD_BUFFER + 2) * batch;
+			threads++;
+		}
+		/* A stage reading several inputs may hold one batch of each. */
+		if (st->ninputs > 1)
+			total += (uint64_t)st->ninputs * batch;
+		total += threads * CSP_STACK_SIZE;
+	}
+	free(readers_of);
+	return total;
 }
 
 /* The stage with the earliest timeout among those still running, or
@@ -248,6 +325,14 @@ static const struct stage *next_stage_deadline(const struct pipeline *p)
 			next = st;
 	}
 	return next;
+}
+
+/* The run is stopping (a signal, a deadline): pacing would only hold up
+ * the drain. */
+static void stop_pacing(struct engine *eng)
+{
+	for (size_t i = 0; i < eng->p->n; i++)
+		ctx_cancel_cause(eng->p->stages[i]->rt->pace, CSP_CANCELED, 0, "stopping");
 }
 
 /*
@@ -267,6 +352,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	int code = EXIT_OK;
 	const char *outcome = "ok";
 
+	oom_install();
 	eng.p = p;
 	eng.o = o;
 	pthread_mutex_init(&eng.mu, NULL);
@@ -298,8 +384,6 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	if (o->progress)
 		pg = progress_new(stderr, o->progress == 2);
 	if (start_threads(&eng, &e)) {
-		struct stage tmp = { .name = "cspipe" };
-		(void)tmp;
 		pthread_mutex_lock(&eng.mu);
 		if (!eng.failed) {
 			eng.failed = 1;
@@ -319,9 +403,9 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 
 		if (w != eng.run)
 			ctx_release(w);
-		if (r == 0)
+		if (r == PHASE_DONE)
 			goto joined;
-		if (r == 3) {
+		if (r == PHASE_SIGNAL) {
 			signo = ctx_cause(o->signals, NULL);
 			ctx_cancel_cause(eng.run, CSP_CANCELED, signo, "signal");
 			break;
@@ -344,6 +428,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	 * shutdown_timeout; a second signal or the timer aborts. */
 	if (!abort_run) {
 		struct ctx *timer = ctx_with_timeout(NULL, p->shutdown_timeout);
+		stop_pacing(&eng);
 		struct ctx *sig2 = NULL;
 		int r = -1;
 
@@ -352,22 +437,31 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 		 * from a quarter of a second after the first. */
 		if (signo) {
 			struct ctx *grace = ctx_with_timeout(timer, SECOND_SIGNAL_AFTER);
-			if (wait_phase(&eng, grace, NULL, pg) == 0)
-				r = 0;
+			if (wait_phase(&eng, grace, NULL, pg) == PHASE_DONE)
+				r = PHASE_DONE;
 			ctx_release(grace);
 		}
-		if (r != 0) {
+		if (r != PHASE_DONE) {
+			/* Three quarters in, the waiting stages are cut; the
+			 * rest has the last quarter to finish. */
+			struct ctx *cut_at = ctx_with_timeout(timer, p->shutdown_timeout -
+							      p->shutdown_timeout / 4);
 			sig2 = o->signals ? ctx_with_signals(NULL) : NULL;
-			r = wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
+			r = wait_phase(&eng, cut_at, sig2 ? ctx_done(sig2) : NULL, pg);
+			ctx_release(cut_at);
+			if (r == PHASE_CTX && !ctx_err(timer)) {
+				engine_cut_waiting(&eng);
+				r = wait_phase(&eng, timer, sig2 ? ctx_done(sig2) : NULL, pg);
+			}
 		}
-		if (r == 3) {
+		if (r == PHASE_SIGNAL) {
 			/* 2: the second signal; 1: a first one, in the drain
 			 * after a deadline. */
 			abort_signal = signo ? 2 : 1;
 			if (!signo)
 				signo = ctx_cause(sig2, NULL);
 			abort_run = 1;
-		} else if (r == 2) {
+		} else if (r == PHASE_CTX) {
 			drain_timeout = 1;
 			abort_run = 1;
 		}
@@ -376,8 +470,8 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	}
 	if (abort_run) {
 		struct ctx *grace = ctx_with_timeout(NULL, 2 * CSP_NS_PER_S);
-		ctx_cancel_cause(eng.drain, CSP_CANCELED, 3, "abort");
-		if (wait_phase(&eng, grace, NULL, NULL) != 0)
+		ctx_cancel_cause(eng.drain, CSP_CANCELED, STAGE_CAUSE_ABORT, "abort");
+		if (wait_phase(&eng, grace, NULL, NULL) != PHASE_DONE)
 			stuck = 1;
 		ctx_release(grace);
 	}
@@ -419,12 +513,14 @@ joined:
 	for (size_t i = p->n; i-- > 0;) {
 		struct stage *st = p->stages[i];
 		struct err ce = { 0 };
-		if (st->kind->close &&
-		    st->kind->close(st, abort_run || stuck ? OUTCOME_ABORTED : OUTCOME_OK, &ce) &&
-		    !eng.failed) {
+		int cr = st->kind->close ?
+			st->kind->close(st, abort_run || stuck ? OUTCOME_ABORTED : OUTCOME_OK, &ce) : 0;
+		if (cr < 0 && !eng.failed) {
 			eng.failed = 1;
 			snprintf(eng.first.msg, sizeof eng.first.msg, "%.200s: %.800s", st->name, ce.msg);
 		}
+		if (cr == STAGE_DISCARDED && !stuck)
+			engine_discard_written(st->rt);
 	}
 
 	if (eng.failed) {
@@ -472,6 +568,7 @@ free_wiring:
 		struct stage_rt *rt = p->stages[i]->rt;
 		if (!rt)
 			continue;
+		ctx_release(rt->pace);
 		ctx_release(rt->ctx);
 		if (rt->turn)
 			chan_free(rt->turn);

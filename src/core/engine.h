@@ -20,8 +20,26 @@ struct run_opts {
 	struct chan *usr1;       /* receives SIGUSR1 (prints stats), or NULL */
 };
 
+/* The worst-case memory a run of p can hold, in bytes (channel
+ * capacities times batch size, reorder windows, per-worker buffers and
+ * the kinds' own, thread stacks), for `cspipe validate`. */
+uint64_t engine_memory_bound(const struct pipeline *p);
+
+/* What a process does around its runs, before any thread exists and at
+ * the end: SIGPIPE ignored (a closed reader is an error return, not a
+ * death), SIGINT and SIGTERM made the cancellation of o->signals, SIGUSR1
+ * sent to o->usr1 (a stats print); engine_teardown undoes it and returns
+ * the batch pool's memory.  Neither can fail. */
+void engine_setup(struct run_opts *o);
+void engine_teardown(struct run_opts *o);
+
 /* Run p to the end and return the exit status (util.h's EXIT_*), having
  * printed any error and the requested statistics on stderr. */
 int engine_run(struct pipeline *p, const struct run_opts *o);
+
+/* For tests only: called while a batch is being sent, after its readers
+ * were chosen (widens the window in which a reader may leave).  NULL in
+ * every real run. */
+extern void (*engine_emit_pause)(void);
 
 #endif

@@ -13,18 +13,29 @@
 #include <string.h>
 
 #include "core/engine_rt.h"
+#include "core/oom.h"
 #include "records/pattern.h"
 #include "records/shard.h"
 
 /* ---- small pieces ---------------------------------------------------- */
 
 
-static void free_list(struct batch *b, struct wstats *ws, int filtered)
+/* Where records that stop at rt count: filtered when they stop because a
+ * reader left on purpose (head reached, stdout's reader gone), dropped
+ * when the run is aborting or its drain was cut, whatever made the reader
+ * leave. */
+static _Atomic uint64_t *stop_counter(struct stage_rt *rt, struct wstats *ws, int on_purpose)
+{
+	return on_purpose && !engine_aborted(rt->eng) && !atomic_load(&rt->eng->cut) ?
+		&ws->filtered : &ws->dropped;
+}
+
+static void free_list(struct stage_rt *rt, struct batch *b, struct wstats *ws, int filtered)
 {
 	while (b) {
 		struct batch *next = b->next;
 		if (ws)
-			wstat_add(filtered ? &ws->filtered : &ws->dropped, b->records);
+			wstat_add(stop_counter(rt, ws, filtered), b->records);
 		batch_free(b);
 		b = next;
 	}
@@ -33,6 +44,11 @@ static void free_list(struct batch *b, struct wstats *ws, int filtered)
 struct ctx *stage_ctx(const struct stage *st)
 {
 	return st->rt ? st->rt->ctx : NULL;
+}
+
+struct ctx *stage_pace_ctx(const struct stage *st)
+{
+	return st->rt ? st->rt->pace : NULL;
 }
 
 /* Record the first error, with the stage's name, and abort the run. */
@@ -52,7 +68,7 @@ void engine_fail(struct engine *eng, const struct stage *st, const struct err *e
 		eng->first.set = 1;
 	}
 	pthread_mutex_unlock(&eng->mu);
-	ctx_cancel_cause(eng->drain, CSP_CANCELED, 1, "error");
+	ctx_cancel_cause(eng->drain, CSP_CANCELED, STAGE_CAUSE_ERROR, "error");
 }
 
 int engine_aborted(struct engine *eng)
@@ -61,6 +77,8 @@ int engine_aborted(struct engine *eng)
 }
 
 /* ---- output ---------------------------------------------------------- */
+
+void (*engine_emit_pause)(void);
 
 /*
  * Send b out of its port to every reader still reading: clones for all but
@@ -83,7 +101,7 @@ static int emit_batch(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 			last = i;
 		}
 	if (live == 0) {
-		wstat_add(&ws->filtered, recs);
+		wstat_add(stop_counter(rt, ws, 1), recs);
 		batch_free(b);
 	}
 	for (size_t i = 0; i < n && live; i++) {
@@ -91,8 +109,17 @@ static int emit_batch(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 		struct batch *send;
 		int r;
 
-		if (atomic_load(&e->gone))
+		if (engine_emit_pause)
+			engine_emit_pause();
+		if (atomic_load(&e->gone)) {
+			/* The reader left after the edges were chosen: had it
+			 * been the last, b itself stops here. */
+			if (i == last) {
+				wstat_add(stop_counter(rt, ws, 1), recs);
+				batch_free(b);
+			}
 			continue;
+		}
 		send = i == last ? b : batch_clone(b);
 		if (i != last)
 			wstat_add(&ws->created, recs);
@@ -105,7 +132,7 @@ static int emit_batch(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 		batch_free(send);
 		if (r == CSP_CLOSED) {
 			atomic_store(&e->gone, 1);
-			wstat_add(&ws->filtered, recs);
+			wstat_add(stop_counter(rt, ws, 1), recs);
 		} else {
 			wstat_add(&ws->dropped, recs);
 			rc = r;
@@ -134,13 +161,13 @@ static int emit_list(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 			if (rt->st->kind->emit(rt->st, b, &e)) {
 				engine_fail(rt->eng, rt->st, &e);
 				batch_free(b);
-				free_list(next, ws, 0);
+				free_list(rt, next, ws, 0);
 				return CSP_CANCELED;
 			}
 		}
 		rc = emit_batch(rt, b, ws);
 		if (rc != CSP_OK) {
-			free_list(next, ws, rc == CSP_CLOSED);
+			free_list(rt, next, ws, rc == CSP_CLOSED);
 			return rc;
 		}
 		b = next;
@@ -173,7 +200,7 @@ void engine_count_untaken(struct stage_rt *rt, struct batch *b, int filtered)
 
 	atomic_fetch_add(&ws->rec_in, b->records);
 	atomic_fetch_add(&ws->bytes_in, batch_bytes(b));
-	atomic_fetch_add(filtered ? &ws->filtered : &ws->dropped, b->records);
+	atomic_fetch_add(stop_counter(rt, ws, filtered), b->records);
 	batch_free(b);
 }
 
@@ -220,6 +247,28 @@ static void stop_stage(struct stage_rt *rt)
 	if (atomic_exchange(&rt->stopped, 1) == 0)
 		ctx_cancel_cause(rt->ctx, CSP_CANCELED, STAGE_CAUSE_STOPPED, "stopped");
 	abandon_inputs(rt);
+}
+
+/*
+ * The drain has used most of shutdown_timeout: the stages still waiting by
+ * design (a slow command) are cut, so that the rest can finish in time.
+ * Each stops at once, drops what it holds and what is queued for it, and
+ * ends its output; the stages after it drain and finish as usual, so what
+ * reached the sinks is kept and a gzip stream still gets its trailer.
+ */
+void engine_cut_waiting(struct engine *eng)
+{
+	atomic_store(&eng->cut, 1);
+	for (size_t i = 0; i < eng->p->n; i++) {
+		struct stage *st = eng->p->stages[i];
+		struct stage_rt *rt = st->rt;
+		if (!(st->kind->flags & KIND_WAITS) || atomic_load(&rt->ended))
+			continue;
+		fprintf(stderr, "cspipe: %s: still busy late in the drain: cut, "
+			"its records in flight dropped\n", st->name);
+		ctx_cancel_cause(rt->ctx, CSP_CANCELED, STAGE_CAUSE_CUT, "cut");
+		abandon_inputs(rt);
+	}
 }
 
 /* End of the stage's output: the kind's trailer, then close every edge. */
@@ -326,6 +375,7 @@ void *engine_worker_main(void *arg)
 	int takes_acks = (st->kind->flags & KIND_TAKES_ACKS) != 0;
 	int ok = 1, flushed = 0;
 
+	oom_set_stage(st->name);
 	for (;;) {
 		struct batch *b;
 		struct outq q = { 0 };
@@ -397,7 +447,7 @@ void *engine_worker_main(void *arg)
 			if (in_recs > after - before + queued &&
 			    !(st->kind->flags & KIND_REFRAMES))
 				wstat_add(&ws->dropped, in_recs - (after - before) - queued);
-			free_list(q.head, ws, 0);
+			free_list(rt, q.head, ws, 0);
 			ok = 0;
 			if (rt->collect) {
 				/* In order: the error of the earliest failing
@@ -417,7 +467,7 @@ void *engine_worker_main(void *arg)
 			struct result res = { seq, q.head, 0, w->index, NULL };
 			r = chan_send(rt->collect, &res, w->ctx);
 			if (r != CSP_OK) {
-				free_list(q.head, ws, atomic_load(&rt->stopped));
+				free_list(rt, q.head, ws, atomic_load(&rt->stopped));
 				ok = 0;
 				break;
 			}
@@ -447,13 +497,13 @@ void *engine_worker_main(void *arg)
 		q.acks = chain;
 		if (st->kind->flush(w, &q, &e) == STAGE_ERROR) {
 			engine_fail(eng, st, &e);
-			free_list(q.head, ws, 0);
+			free_list(rt, q.head, ws, 0);
 			ok = 0;
 		} else if (rt->collect) {
 			struct result res = { 0, q.head, 1, w->index, NULL };
 			flushed = 1;
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
-				free_list(q.head, ws, atomic_load(&rt->stopped));
+				free_list(rt, q.head, ws, atomic_load(&rt->stopped));
 		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
 			stop_stage(rt);
 		} else {
@@ -496,6 +546,7 @@ void *engine_collector_main(void *arg)
 	int ok = 1, gone = 0;
 	struct result res;
 
+	oom_set_stage(st->name);
 	for (;;) {
 		int r = chan_recv(rt->collect, &res, eng->drain);
 		if (r == CSP_CLOSED)
@@ -505,7 +556,7 @@ void *engine_collector_main(void *arg)
 			break;
 		}
 		if (gone) {
-			free_list(res.list, ws, 1);
+			free_list(rt, res.list, ws, 1);
 			free(res.err);
 			continue;
 		}
@@ -540,7 +591,7 @@ void *engine_collector_main(void *arg)
 			next++;
 			r = gone ? CSP_CLOSED : emit_list(rt, list, ws);
 			if (gone)
-				free_list(list, ws, 1);
+				free_list(rt, list, ws, 1);
 			sem_release(rt->window);
 			if (r == CSP_CLOSED && !gone) {
 				gone = 1;
@@ -557,9 +608,9 @@ void *engine_collector_main(void *arg)
 		flushed = NULL;
 	}
 out:
-	free_list(flushed, ws, gone);
+	free_list(rt, flushed, ws, gone);
 	for (size_t i = 0; i < (size_t)W * nparts; i++)
-		free_list(ring[i], ws, 0);
+		free_list(rt, ring[i], ws, 0);
 	for (int i = 0; i < W; i++)
 		free(errs[i]);
 	/* No result can arrive any more: a worker still running (it may not
@@ -567,7 +618,7 @@ out:
 	 * already queued (after an abort) are counted as dropped. */
 	chan_abandon(rt->collect);
 	while (chan_try_recv(rt->collect, &res) == CSP_OK) {
-		free_list(res.list, ws, 0);
+		free_list(rt, res.list, ws, 0);
 		free(res.err);
 	}
 	free(ring);
@@ -588,9 +639,11 @@ void *engine_dispatch_main(void *arg)
 	struct stage_rt *rt = arg;
 	struct stage *st = rt->st;
 	uint32_t n = rt->nshards;
-	struct batch **parts = csp_calloc(n, sizeof *parts);
+	struct batch **parts;
 	uint64_t seq = 0;
 
+	oom_set_stage(st->name);
+	parts = csp_calloc(n, sizeof *parts);
 	for (;;) {
 		struct batch *b;
 		int r;
@@ -634,6 +687,7 @@ void *engine_runner_main(void *arg)
 	struct err e = { 0 };
 	int rc;
 
+	oom_set_stage(st->name);
 	rt->busy_mark = csp_now();
 	atomic_store_explicit(&w->stats->busy, 1, memory_order_relaxed);
 	rc = st->kind->run(st, &io, &e);

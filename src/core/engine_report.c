@@ -78,8 +78,10 @@ void engine_build_report(struct engine *eng, struct run_report *r)
 }
 
 /* Stages whose records are new (decompress, exec) balance their books at
- * the end: what went in and did not come out was consumed (filtered),
- * what came out beyond was made (created). */
+ * the end: what went in and did not come out was consumed (filtered) or,
+ * when the run was aborted or its drain cut before the stage finished (a
+ * truncated .gz, a failing or cut command), lost (dropped); what came out
+ * beyond was made (created). */
 void engine_balance(struct stage_rt *rt)
 {
 	struct stage *st = rt->st;
@@ -96,9 +98,26 @@ void engine_balance(struct stage_rt *rt)
 		cr += atomic_load(&rt->ws[w].created);
 	}
 	if (in + cr > out + f + dr)
-		wstat_add(&rt->ws[0].filtered, in + cr - out - f - dr);
+		wstat_add((engine_aborted(rt->eng) || atomic_load(&rt->eng->cut)) &&
+			  !atomic_load(&rt->finished) && !atomic_load(&rt->stopped) ?
+			  &rt->ws[0].dropped : &rt->ws[0].filtered, in + cr - out - f - dr);
 	else if (in + cr < out + f + dr)
 		wstat_add(&rt->ws[0].created, out + f + dr - in - cr);
+}
+
+/* A sink's output was taken back (an aborted run's file): what it wrote
+ * does not exist, so those records count as dropped, not written.  The
+ * threads are joined. */
+void engine_discard_written(struct stage_rt *rt)
+{
+	int nw = rt->st->kind->run ? 1 : rt->st->workers;
+
+	for (int w = 0; w <= nw + 1; w++) {
+		struct wstats *ws = &rt->ws[w];
+		wstat_add(&ws->dropped, atomic_load(&ws->rec_out));
+		atomic_store(&ws->rec_out, 0);
+		atomic_store(&ws->bytes_out, 0);
+	}
 }
 
 void engine_print_report(struct engine *eng, const char *outcome, int code)

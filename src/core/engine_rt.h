@@ -15,7 +15,7 @@
 
 #include "csp/csp.h"
 #include "core/engine.h"
-#include "core/graph.h"
+#include "core/pipeline.h"
 #include "core/stage.h"
 #include "core/stats.h"
 
@@ -51,6 +51,7 @@ struct stage_rt {
 	struct wstats *ews;       /* the engine's, for counts made on other
 				     threads: only atomic_fetch_add */
 	struct ctx *ctx;          /* sources: child of run; others: of drain */
+	struct ctx *pace;         /* child of ctx, also cancelled when the run stops */
 	struct chan *turn;        /* ordered multi-worker: next seq */
 	atomic_uint_least64_t next_seq; /* without a turnstile: numbers as taken */
 	struct chan *collect;     /* ordered multi-worker: results */
@@ -84,6 +85,7 @@ struct engine {
 	const char *deadline_stage;  /* stage whose timeout is the run's, or NULL */
 	int64_t deadline_ns;
 	int64_t start_ns;
+	atomic_int cut;           /* the drain ran short: waiting stages were cut */
 };
 
 /* The depth of each worker's own input under shard_by, in batches. */
@@ -94,14 +96,6 @@ struct stage_io {
 	struct wstats *ws;
 };
 
-/* Cancel causes (ctx_cancel_cause) the engine gives its contexts; the run
- * context of a signal carries the signal's number instead. */
-enum {
-	ENGINE_CAUSE_ERROR = 1,                  /* a stage failed: drain aborted */
-	ENGINE_CAUSE_STOPPED = STAGE_CAUSE_STOPPED,  /* a stage stopped on purpose */
-	ENGINE_CAUSE_ABORT = 3,                  /* the drain was cut short */
-};
-
 /* engine_flow.c: the threads of a stage and what they share. */
 
 /* Record the first error, with the stage's name, and abort the run. */
@@ -110,6 +104,8 @@ void engine_fail(struct engine *eng, const struct stage *st, const struct err *e
 int engine_aborted(struct engine *eng);
 /* Count a batch that was never taken where it stopped, and free it. */
 void engine_count_untaken(struct stage_rt *rt, struct batch *b, int filtered);
+/* Cut the stages that wait by design (KIND_WAITS) late in a drain. */
+void engine_cut_waiting(struct engine *eng);
 /* A thread of the run ends: the last one closes eng->done. */
 void engine_thread_exit(struct engine *eng);
 /* Thread bodies: a process-style worker, a run-style stage's thread, the
@@ -126,6 +122,8 @@ void *engine_dispatch_main(void *arg);
 void engine_build_report(struct engine *eng, struct run_report *r);
 /* Balance the books of a stage whose records are new (KIND_REFRAMES). */
 void engine_balance(struct stage_rt *rt);
+/* A sink's output was taken back: what it wrote counts as dropped. */
+void engine_discard_written(struct stage_rt *rt);
 /* Print the final report as the run options ask (none, table, JSON). */
 void engine_print_report(struct engine *eng, const char *outcome, int code);
 

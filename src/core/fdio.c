@@ -12,11 +12,12 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "csp/csp.h"
+#include "base/inflate.h"
 #include "core/fdio.h"
 #include "records/framer.h"
+#include "records/unpack.h"
 #include "core/stage.h"
 
 const char *const input_format_names[] = { "lines", "nul", "chunk", NULL };
@@ -179,6 +180,16 @@ static int framed(struct input *in, int rc)
 	return in->sent == CSP_CLOSED ? STAGE_STOP : STAGE_OK;
 }
 
+/* A failed source_read (got < 0) as the source's result: cancelled (-2),
+ * what was complete goes on; else a read error. */
+static int read_failed(struct input *in, ssize_t got, struct err *e)
+{
+	if (got == -2)
+		return framed(in, framer_stop(&in->fr));
+	err_set(e, "%s: read error: %s", in->origin, strerror(errno));
+	return STAGE_ERROR;
+}
+
 static int read_plain(struct input *in, const char *first, size_t nfirst, struct err *e)
 {
 	int rc;
@@ -199,12 +210,8 @@ static int read_plain(struct input *in, const char *first, size_t nfirst, struct
 		size_t room;
 		char *dst = framer_space(&in->fr, BATCH_DATA, &room);
 		ssize_t got = source_read(in, dst, room);
-		if (got == -2)
-			return framed(in, framer_stop(&in->fr));
-		if (got < 0) {
-			err_set(e, "%s: read error: %s", in->origin, strerror(errno));
-			return STAGE_ERROR;
-		}
+		if (got < 0)
+			return read_failed(in, got, e);
 		if (got == 0)
 			return framed(in, framer_finish(&in->fr, e));
 		if ((rc = framer_commit(&in->fr, (size_t)got, e)) != 0 ||
@@ -220,16 +227,14 @@ static int read_plain(struct input *in, const char *first, size_t nfirst, struct
  */
 static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, struct err *e)
 {
-	z_stream z;
+	struct infl z;
 	uint64_t consumed = 0;   /* compressed bytes before raw[0] */
 	int rc = STAGE_OK, zr, eof = 0, member_done = 0, quiet = 0;
 	int padding = 0;         /* zero bytes seen after a member */
 
-	memset(&z, 0, sizeof z);
-	if (inflateInit2(&z, 15 + 16) != Z_OK)
-		csp_oom();
+	infl_init(&z, INFL_GZIP);
 	z.next_in = (unsigned char *)raw;
-	z.avail_in = (unsigned)nraw;
+	z.avail_in = nraw;
 	for (;;) {
 		size_t room;
 		char *dst;
@@ -237,18 +242,13 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 
 		if (z.avail_in == 0 && !eof) {
 			ssize_t got = source_read(in, raw, rawcap);
-			if (got == -2) {
-				rc = framed(in, framer_stop(&in->fr));
-				goto out;
-			}
 			if (got < 0) {
-				err_set(e, "%s: read error: %s", in->origin, strerror(errno));
-				rc = STAGE_ERROR;
+				rc = read_failed(in, got, e);
 				goto out;
 			}
-			consumed += (uint64_t)((char *)z.next_in - raw);
+			consumed += (uint64_t)((const char *)z.next_in - raw);
 			z.next_in = (unsigned char *)raw;
-			z.avail_in = (unsigned)got;
+			z.avail_in = (size_t)got;
 			if (got == 0)
 				eof = 1;
 			else
@@ -280,28 +280,29 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 				if (z.avail_in == 0)
 					continue;
 			}
-			at = consumed + (uint64_t)((char *)z.next_in - raw);
+			at = consumed + (uint64_t)((const char *)z.next_in - raw);
 			if (padding || z.next_in[0] != 0x1f) {
 				err_set(e, "%s: trailing garbage after gzip data at byte %llu",
 					in->origin, (unsigned long long)at);
 				rc = STAGE_ERROR;
 				goto out;
 			}
-			inflateReset(&z);
+			infl_reset(&z, INFL_GZIP);
 			member_done = 0;
 		}
 		dst = framer_space(&in->fr, BATCH_DATA, &room);
 		z.next_out = (unsigned char *)dst;
-		z.avail_out = (unsigned)(room > UINT_MAX ? UINT_MAX : room);
-		zr = inflate(&z, Z_NO_FLUSH);
-		if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-			uint64_t at = consumed + (uint64_t)((char *)z.next_in - raw);
+		z.avail_out = room;
+		zr = infl_run(&z);
+		if (zr == INFL_ERROR) {
+			uint64_t at = consumed + (uint64_t)((const char *)z.next_in - raw) -
+				      infl_behind(&z);
 			err_set(e, "%s: corrupt gzip data at byte %llu: %s", in->origin,
-				(unsigned long long)at, z.msg ? z.msg : zError(zr));
+				(unsigned long long)at, z.msg);
 			rc = STAGE_ERROR;
 			goto out;
 		}
-		if (zr == Z_STREAM_END)
+		if (zr == INFL_END)
 			member_done = 1;
 		r = framer_commit(&in->fr, room - z.avail_out, e);
 		if (!r && quiet && z.avail_in == 0) {
@@ -314,14 +315,59 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 		}
 	}
 out:
-	inflateEnd(&z);
+	infl_end(&z);
+	return rc;
+}
+
+/*
+ * Decompress zstd, xz or bzip2 input (every frame or stream of it) into
+ * the framer, as read_gzip does gzip.  raw holds the nraw bytes read so
+ * far.  Corrupt, truncated and trailing data are errors naming the byte
+ * offset in the compressed input.
+ */
+static int read_unpack(struct input *in, int format, char *raw, size_t rawcap,
+		       size_t nraw, struct err *e)
+{
+	struct unpack u;
+	ssize_t got = (ssize_t)nraw;
+	int rc, r;
+
+	unpack_init(&u, format);
+	for (;;) {
+		r = unpack_feed(&u, (const unsigned char *)raw, (size_t)got, &in->fr, e);
+		if (r == 0 && (size_t)got < rawcap)
+			r = idle_flush(in, 0, 1);
+		if (r != 0) {
+			if (r < 0 && u.fail)
+				unpack_error(&u, in->origin, 0, e);
+			rc = framed(in, r);
+			goto out;
+		}
+		got = source_read(in, raw, rawcap);
+		if (got < 0) {
+			rc = read_failed(in, got, e);
+			goto out;
+		}
+		if (got == 0)
+			break;
+	}
+	if (unpack_end(&u) != 0) {
+		unpack_error(&u, in->origin, 0, e);
+		rc = STAGE_ERROR;
+		goto out;
+	}
+	rc = framed(in, framer_finish(&in->fr, e));
+out:
+	unpack_fini(&u);
 	return rc;
 }
 
 /*
  * Read fd into batches: see fdio.h.  The first read decides whether the
- * input is gzip (its magic bytes); plain input is then read straight into
- * the batches.
+ * input is compressed (gzip, zstd, xz or bzip2, by its magic bytes);
+ * plain input is then read straight into the batches.  The first read
+ * goes on only while what came so far could still be a magic, so that a
+ * slow writer's first short line is not held back.
  */
 int input_read(struct stage_io *io, int fd, const char *origin,
 	       const struct input_opts *o, struct err *e)
@@ -331,7 +377,7 @@ int input_read(struct stage_io *io, int fd, const char *origin,
 	char *raw = NULL;
 	ssize_t got;
 	size_t have = 0;
-	int rc, gunzip;
+	int rc, gunzip, fmt;
 
 	gunzip = o->gunzip == GUNZIP_YES ||
 		 (o->gunzip == GUNZIP_AUTO && o->format != FRAMING_CHUNK);
@@ -344,7 +390,8 @@ int input_read(struct stage_io *io, int fd, const char *origin,
 	in.regular = is_regular(fd);
 	raw = csp_malloc(rawcap);
 	/* Enough bytes to see the magic, or the end. */
-	while (have < 2) {
+	while (have < 2 || (gunzip && have < UNPACK_MAGIC_MAX &&
+			    unpack_sniff((unsigned char *)raw, have) < 0)) {
 		got = source_read(&in, raw + have, rawcap - have);
 		if (got == -2) {
 			rc = STAGE_OK;
@@ -361,6 +408,8 @@ int input_read(struct stage_io *io, int fd, const char *origin,
 	}
 	if (gunzip && have >= 2 && (unsigned char)raw[0] == 0x1f && (unsigned char)raw[1] == 0x8b)
 		rc = read_gzip(&in, raw, rawcap, have, e);
+	else if (gunzip && (fmt = unpack_sniff((unsigned char *)raw, have)) > 0)
+		rc = read_unpack(&in, fmt, raw, rawcap, have, e);
 	else
 		rc = read_plain(&in, raw, have, e);
 out:
@@ -385,6 +434,7 @@ int writer_init(struct writer *w, int fd, const char *name, struct ctx *ctx)
 
 static int write_err(struct writer *w, int r, struct err *e)
 {
+	w->cancelled = r == -2;
 	if (r == -2)
 		return STAGE_STOP;   /* cancelled: the engine knows why */
 	if (errno == EPIPE)
@@ -501,8 +551,10 @@ int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, str
 	wstat_add(&ws->bytes_out, total);
 	return STAGE_OK;
 stopped:
+	/* The reader going away is the end the user asked for (| head);
+	 * records cut off by an abort are lost. */
 	if (r == STAGE_STOP)
-		wstat_add(&ws->filtered, b->records);
+		wstat_add(w->cancelled ? &ws->dropped : &ws->filtered, b->records);
 	return r;
 }
 

@@ -64,10 +64,13 @@ struct writer {
 	struct fdwait fw;
 	struct buf pending;
 	uint64_t written;        /* bytes */
+	int cancelled;           /* the last write stopped because ctx ended */
 };
 int writer_init(struct writer *w, int fd, const char *name, struct ctx *ctx);
 /* Write b's records (counting them written in ws).  Returns STAGE_OK,
- * STAGE_STOP when the reader went away (EPIPE), or STAGE_ERROR. */
+ * STAGE_STOP when the reader went away (EPIPE: b's records count as
+ * filtered) or the context ended (an abort: they count as dropped), or
+ * STAGE_ERROR. */
 int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, struct err *e);
 int writer_flush(struct writer *w, struct err *e);
 void writer_fini(struct writer *w);
@@ -94,7 +97,7 @@ struct input_conf {
 	  .doc = "longest record accepted; a longer one is an error" },               \
 	{ .name = "gunzip", .type = OPT_ENUM, .offset = offsetof(T, in.gunzip),     \
 	  .def = "auto", .choices = input_gunzip_names,                               \
-	  .doc = "decompress gzip input (auto: when its magic bytes say so, except for chunk)" }
+	  .doc = "decompress gzip, zstd, xz, bzip2 input (auto: by magic bytes, except for chunk)" }
 
 static inline struct input_opts input_opts_of(const struct input_conf *c)
 {

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/pipeline.h"
+
 struct spec;
 struct stage;
 struct diags;
@@ -26,42 +28,20 @@ struct override {
 };
 
 struct graph_opts {
+	const struct stage_registry *kinds;  /* the kinds a stage may be (required) */
 	const char *const *inputs;   /* INPUT files: replace the source */
 	size_t ninputs;
 	const char *output;          /* -o FILE: replaces the sink */
 	const struct override *overrides;
 	size_t noverrides;
-	int64_t timeout;             /* -t: replaces the pipeline's timeout (0: keep) */
+	int64_t timeout;             /* -t: replaces the pipeline's timeout */
+	int timeout_set;             /* -t was given (-t 0s: no deadline) */
 };
-
-struct pipeline {
-	const char *file;            /* as given; "-e" for inline */
-	char *name;
-	int64_t timeout;             /* ns, 0: none */
-	int64_t shutdown_timeout;    /* ns */
-	const char *timeout_from;    /* "timeout" or "-t" (for messages) */
-	struct stage **stages;       /* in file order; implicit stages included */
-	size_t n;
-};
-
-/* The most stages a pipeline may have. */
-#define MAX_STAGES 10000
-
-/* The most stages one stage may read. */
-#define MAX_INPUTS 64
-
-/* Default drain time after a deadline or signal. */
-#define SHUTDOWN_TIMEOUT_DEFAULT (5 * 1000000000LL)
 
 /* Build the pipeline from spec (which must outlive it).  Returns NULL with
  * diagnostics when the file has errors. */
 struct pipeline *pipeline_load(struct spec *spec, const struct graph_opts *o,
 			       struct diags *d);
 void pipeline_free(struct pipeline *p);
-struct stage *pipeline_find(const struct pipeline *p, const char *name);
-
-/* The worst-case memory the pipeline can hold, in bytes (channel
- * capacities times batch size, reorder windows, per-worker buffers). */
-uint64_t pipeline_memory_bound(const struct pipeline *p);
 
 #endif

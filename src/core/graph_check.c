@@ -47,19 +47,12 @@ static int resolve_port(struct builder *b, const struct stage *from, const char 
 		const char *dym = did_you_mean(branch, (const char *const *)from->ports,
 					       from->nports);
 		diag_at(b->d, at, "%s has no branch '%s'%s%s%s", from->name, branch,
-			 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+			 DYM_ARGS(dym));
 	}
 	(void)reader;
 	return -1;
 }
 
-struct stage *pipeline_find(const struct pipeline *p, const char *name)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (!strcmp(p->stages[i]->name, name))
-			return p->stages[i];
-	return NULL;
-}
 
 static int name_cmp(const void *a, const void *b)
 {
@@ -201,7 +194,7 @@ void graph_resolve_from(struct builder *b, struct stage *first_src)
 			if (!from) {
 				const char *dym = suggest_stage(p, ref);
 				diag_at(b->d, st->from_at[j], "from: no stage named '%s'%s%s%s", ref,
-					 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+					 DYM_ARGS(dym));
 				b->errors++;
 			} else if (from == st) {
 				diag_at(b->d, st->from_at[j], "%s reads from itself", st->name);
@@ -282,7 +275,7 @@ void graph_raw_for_decompress(struct pipeline *p)
 		struct stage *src = p->stages[i];
 		size_t readers = 0, decompressors = 0;
 
-		if (!src->kind || !(src->kind->flags & KIND_READS_BYTES))
+		if (!src->kind || !(src->kind->flags & KIND_READS_BYTES) || !src->kind->input)
 			continue;
 		for (size_t j = 0; j < p->n; j++)
 			for (size_t k = 0; k < p->stages[j]->ninputs; k++)
@@ -291,10 +284,39 @@ void graph_raw_for_decompress(struct pipeline *p)
 					decompressors += p->stages[j]->kind->role == ROLE_TRANSFORM &&
 							 (p->stages[j]->kind->flags & KIND_BYTES_IN);
 				}
-		struct input_conf *in = src->conf;
+		struct input_conf *in = src->kind->input(src);
 		if (readers && readers == decompressors && in->gunzip == GUNZIP_AUTO)
 			in->gunzip = GUNZIP_NO;
 	}
+}
+
+/*
+ * Two stages that write one file would each replace (or cut back) the
+ * other's output: with temporary files renamed over the target, one
+ * branch's records would vanish with exit 0.  Refused, at the second.
+ */
+void graph_check_outputs(struct builder *b)
+{
+	struct pipeline *p = b->p;
+	char **paths = csp_calloc(p->n + 1, sizeof *paths);
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct stage *st = p->stages[i];
+		if (!st->kind || !st->kind->writes || !(paths[i] = st->kind->writes(st)))
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (paths[j] && !strcmp(paths[i], paths[j])) {
+				struct pos at = stage_pos(p->stages[j]);
+				diag_at(b->d, stage_pos(st), "'%s' writes the same file as '%s' "
+					"(%d:%d): %s; one output would replace the other", st->name,
+					p->stages[j]->name, at.line, at.col, paths[i]);
+				b->errors++;
+				break;
+			}
+	}
+	for (size_t i = 0; i < p->n; i++)
+		free(paths[i]);
+	free(paths);
 }
 
 void graph_check(struct builder *b, const struct graph_opts *o)

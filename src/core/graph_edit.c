@@ -16,23 +16,25 @@
 #include "core/stage.h"
 #include "pipeline/spec.h"
 
-static char *stage_name_of(const struct node *stages, size_t i, const size_t *counts)
+static char *stage_name_of(const struct stage_registry *r, const struct node *stages,
+			   size_t i, const size_t *counts)
 {
 	struct node *m = stages->items[i];
 	struct node *n = m->type == NODE_MAP ? node_get(m, "name") : NULL;
 
 	if (n && n->type == NODE_SCALAR)
 		return csp_strdup(n->str);
-	return graph_default_name(stages, i, counts);
+	return graph_default_name(r, stages, i, counts);
 }
 
-static struct node *find_stage_node(const struct node *stages, const char *name)
+static struct node *find_stage_node(const struct stage_registry *r,
+				    const struct node *stages, const char *name)
 {
-	size_t *counts = graph_count_kinds(stages);
+	size_t *counts = graph_count_kinds(r, stages);
 	struct node *found = NULL;
 
 	for (size_t i = 0; i < stages->n && !found; i++) {
-		char *s = stage_name_of(stages, i, counts);
+		char *s = stage_name_of(r, stages, i, counts);
 		if (s && strcmp(s, name) == 0)
 			found = stages->items[i];
 		free(s);
@@ -67,10 +69,11 @@ static void copy_options(struct spec *s, struct node *to, const struct node *fro
 
 /* Replace the kind key of stage map m by `kind: value`, keeping the other
  * keys (name, workers, ...) where they were. */
-static void replace_kind(struct spec *s, struct node *m, const char *kind, struct node *value)
+static void replace_kind(const struct stage_registry *r, struct spec *s, struct node *m,
+			 const char *kind, struct node *value)
 {
 	for (size_t i = 0; i < m->n; i++) {
-		if (stage_find(m->keys[i]->str)) {
+		if (registry_find(r, m->keys[i]->str)) {
 			struct node *key = spec_new_scalar(s, m->keys[i]->file, kind);
 			key->line = m->keys[i]->line;
 			key->col = m->keys[i]->col;
@@ -100,10 +103,10 @@ static struct node *kind_options(struct spec *s, struct node *m, const struct st
 	return map;
 }
 
-static size_t kind_index(const struct node *m)
+static size_t kind_index(const struct stage_registry *r, const struct node *m)
 {
 	for (size_t i = 0; i < m->n; i++)
-		if (stage_find(m->keys[i]->str))
+		if (registry_find(r, m->keys[i]->str))
 			return i;
 	return m->n;
 }
@@ -128,7 +131,7 @@ int graph_edit_io(struct spec *s, struct node *stages, const struct graph_opts *
 		size_t cnt;
 		if (stages->items[i]->type != NODE_MAP)
 			continue;
-		graph_kind_key(stages->items[i], &cnt, &k);
+		graph_kind_key(o->kinds, stages->items[i], &cnt, &k);
 		if (!k || cnt != 1)
 			continue;
 		if (k->role == ROLE_SOURCE) {
@@ -145,11 +148,13 @@ int graph_edit_io(struct spec *s, struct node *stages, const struct graph_opts *
 		rc = -1;
 	} else if (o->ninputs && nsrc == 1) {
 		struct node *v = graph_inputs_node(s, o);
-		size_t ki = kind_index(src);
+		size_t ki = kind_index(o->kinds, src);
 
-		copy_options(s, v, src->vals[ki], stage_find(src->keys[ki]->str),
-			     stage_find("files"), "paths");
-		replace_kind(s, src, "files", v);
+		copy_options(s, v, src->vals[ki], registry_find(o->kinds, src->keys[ki]->str),
+			     registry_find(o->kinds, "files"), "paths");
+		/* INPUT is literal even where the file's source globs. */
+		spec_map_set(s, v, "glob", spec_new_scalar(s, "command line", "false"));
+		replace_kind(o->kinds, s, src, "files", v);
 	}
 	if (o->output && nsink > 1) {
 		diag_addf(d, "command line", "-o replaces the pipeline's sink, but it has %zu sinks",
@@ -158,11 +163,11 @@ int graph_edit_io(struct spec *s, struct node *stages, const struct graph_opts *
 	} else if (o->output && nsink == 1) {
 		const char *kind = graph_output_kind(o->output);
 		struct node *v = graph_output_node(s, o->output);
-		size_t ki = kind_index(sink);
+		size_t ki = kind_index(o->kinds, sink);
 
-		copy_options(s, v, sink->vals[ki], stage_find(sink->keys[ki]->str),
-			     stage_find(kind), "path");
-		replace_kind(s, sink, kind, v);
+		copy_options(s, v, sink->vals[ki], registry_find(o->kinds, sink->keys[ki]->str),
+			     registry_find(o->kinds, kind), "path");
+		replace_kind(o->kinds, s, sink, kind, v);
 	}
 	return rc;
 }
@@ -181,10 +186,10 @@ static void unknown_key(struct diags *d, const struct node *at, const char *key,
 		names[nn++] = k->options[j].name;
 	const char *dym = did_you_mean(key, names, nn);
 	if (dym && config_find(graph_common_opts, dym))
-		diag_add(d, at, "unknown key '%s' (did you mean '%s'?)", key, dym);
+		diag_add(d, at, "unknown key '%s'%s%s%s", key, DYM_ARGS(dym));
 	else
 		diag_add(d, at, "unknown option '%s' for %s%s%s%s", key, k->name,
-			 dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+			 DYM_ARGS(dym));
 }
 
 /* The names the implicit stages take: stdin or files before, stdout or
@@ -230,9 +235,9 @@ int graph_apply_overrides(struct spec *s, struct node *root, struct node *stages
 			spec_map_set(s, root, ov->key, val);
 			continue;
 		}
-		m = stages ? find_stage_node(stages, ov->stage) : NULL;
+		m = stages ? find_stage_node(o->kinds, stages, ov->stage) : NULL;
 		if (!m && implicit_name(ov->stage)) {
-			const struct stage_kind *k = stage_find(ov->stage);
+			const struct stage_kind *k = registry_find(o->kinds, ov->stage);
 			struct node *opts;
 			if (config_find(graph_common_opts, ov->key)) {
 				diag_addf(d, where, "'%s' cannot be set on the implicit %s "
@@ -265,8 +270,9 @@ int graph_apply_overrides(struct spec *s, struct node *root, struct node *stages
 			spec_map_set(s, m, ov->key, val);
 			continue;
 		}
-		ki = kind_index(m);
-		const struct stage_kind *k = ki < m->n ? stage_find(m->keys[ki]->str) : NULL;
+		ki = kind_index(o->kinds, m);
+		const struct stage_kind *k = ki < m->n ? registry_find(o->kinds, m->keys[ki]->str)
+						      : NULL;
 		if (!k) {
 			spec_map_set(s, m, ov->key, val);  /* reported with the stage */
 			continue;
@@ -299,6 +305,9 @@ struct node *graph_inputs_node(struct spec *spec, const struct graph_opts *o)
 	for (size_t i = 0; i < o->ninputs; i++)
 		spec_seq_append(spec, paths, spec_new_scalar(spec, "command line", o->inputs[i]));
 	spec_map_set(spec, v, "paths", paths);
+	/* The shell has expanded INPUT already: weird[1].log is a name, not
+	 * a pattern. */
+	spec_map_set(spec, v, "glob", spec_new_scalar(spec, "command line", "false"));
 	return v;
 }
 

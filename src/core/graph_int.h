@@ -18,6 +18,7 @@ struct graph_opts;
 struct node;
 struct spec;
 struct stage_kind;
+struct stage_registry;
 struct stage;
 struct pipeline;
 struct shard_key;
@@ -42,6 +43,7 @@ struct name_entry {
 /* The state of one pipeline_load. */
 struct builder {
 	struct spec *spec;
+	const struct stage_registry *kinds;  /* the kinds a stage may be */
 	size_t *kind_counts;             /* graph_count_kinds of the stages list */
 	struct name_entry *names;        /* every stage by name, sorted */
 	size_t nnames;
@@ -60,14 +62,15 @@ extern const struct option graph_common_opts[];
 
 /* The kind key of a stage map, or NULL; *count is set to how many kind
  * keys it has and *kind to the first one's kind. */
-struct node *graph_kind_key(const struct node *m, size_t *count,
-			    const struct stage_kind **kind);
+struct node *graph_kind_key(const struct stage_registry *r, const struct node *m,
+			    size_t *count, const struct stage_kind **kind);
 /* How many stages of each registered kind the list has (indexed as the
  * registry); the caller frees the array. */
-size_t *graph_count_kinds(const struct node *stages);
+size_t *graph_count_kinds(const struct stage_registry *r, const struct node *stages);
 /* A stage's default name: its kind when the kind appears once, else
  * kind-N (N its 1-based position); NULL without one kind.  Allocated. */
-char *graph_default_name(const struct node *stages, size_t i, const size_t *counts);
+char *graph_default_name(const struct stage_registry *r, const struct node *stages,
+			 size_t i, const size_t *counts);
 
 /* Pass 1, graph_edit.c.  INPUT files replace the source and -o the sink
  * (returns 0, or -1 after a diagnostic when there are several). */
@@ -106,5 +109,7 @@ void graph_raw_for_decompress(struct pipeline *p);
 /* The graph checks: cycles, paths from a source and to a sink, readers of
  * every port; adds the implicit sink where one is needed. */
 void graph_check(struct builder *b, const struct graph_opts *o);
+/* No two stages write one file. */
+void graph_check_outputs(struct builder *b);
 
 #endif

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stage.c - the helpers stage.h offers every kind that need no engine:
- * where an option was written, and the setting of a stage's output ports.
+ * stage.c - the helpers stage.h offers every kind that need no engine
+ * (where an option was written, output ports, the outq, the reorder
+ * window), lookups in a registry of kinds, and pipeline_find.
  */
+#include "core/pipeline.h"
 #include "core/stage.h"
 #include "csp/csp.h"
 
@@ -60,4 +62,29 @@ int outq_push(struct outq *q, struct batch *b)
 int stage_window(const struct stage *st)
 {
 	return st->workers > 1 && st->ordered ? 2 * st->workers : 1;
+}
+
+const struct stage_kind *registry_find(const struct stage_registry *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (!strcmp(r->kinds[i]->name, name))
+			return r->kinds[i];
+	return NULL;
+}
+
+size_t registry_index(const struct stage_registry *r, const struct stage_kind *k)
+{
+	size_t i;
+
+	for (i = 0; i < r->n && r->kinds[i] != k; i++)
+		;
+	return i;
+}
+
+struct stage *pipeline_find(const struct pipeline *p, const char *name)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (!strcmp(p->stages[i]->name, name))
+			return p->stages[i];
+	return NULL;
 }

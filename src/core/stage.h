@@ -87,13 +87,25 @@ struct node;
 struct diags;
 struct stage;
 struct stage_io;
+struct input_conf;
 
-enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1 };
+enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1, STAGE_DISCARDED = 2 };
 
-/* The cause code (ctx_cause) of a worker's context when its stage was
- * stopped on purpose (head reached, every reader gone) rather than the run
- * aborted: what is in hand may be thrown away quietly. */
-#define STAGE_CAUSE_STOPPED 2
+/* The cause codes (ctx_cause) the engine cancels contexts with.  A worker
+ * whose context says STAGE_CAUSE_STOPPED was stopped on purpose (head
+ * reached, every reader gone) rather than the run aborted: what is in hand
+ * may be thrown away quietly.  A signal cancels the sources' context with
+ * the signal's number. */
+enum stage_cause {
+	STAGE_CAUSE_ERROR = 1,     /* a stage failed: the run aborts */
+	STAGE_CAUSE_STOPPED = 2,   /* this stage stopped on purpose */
+	STAGE_CAUSE_ABORT = 3,     /* the drain was cut short (second signal,
+				      shutdown_timeout) */
+	STAGE_CAUSE_CUT = 4,       /* a drain ran short of shutdown_timeout and
+				      this stage, one that waits by design
+				      (KIND_WAITS), was cut: what it holds is
+				      dropped */
+};
 
 enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 
@@ -105,13 +117,16 @@ enum stage_role { ROLE_SOURCE, ROLE_TRANSFORM, ROLE_SINK };
 #define KIND_MULTI_IN      (1u << 4) /* reads several inputs itself (merge) */
 #define KIND_ORDERED       (1u << 5) /* output order is part of its meaning (compress) */
 #define KIND_NO_SHARD      (1u << 6) /* shard_by makes no sense for it */
-#define KIND_READS_BYTES   (1u << 8) /* a source whose config begins with struct
-					input_conf (fdio.h): it may gunzip */
+#define KIND_READS_BYTES   (1u << 8) /* a source that may gunzip: its .input
+					gives its struct input_conf (fdio.h) */
+#define KIND_WAITS         (1u << 9) /* waits on something outside (exec's command):
+					when a drain has used three quarters of
+					shutdown_timeout, the engine cuts it */
 #define KIND_REFRAMES      (1u << 7) /* its output records are not its input records
 					(decompress, exec): the engine balances the
 					accounting at its end (fewer out: filtered,
 					more: created) */
-#define KIND_TAKES_ACKS    (1u << 9) /* a sink that releases its batches' ack
+#define KIND_TAKES_ACKS    (1u << 10) /* a sink that releases its batches' ack
 					references itself (when durable) */
 
 /* Outcome given to close(). */
@@ -191,7 +206,15 @@ struct stage_kind {
 	/* Why the stage may hold more than the bound `cspipe validate` prints
 	 * (memory that grows with the input), or NULL.  Optional. */
 	const char *(*unbounded)(const struct stage *st);
+	/* KIND_READS_BYTES: the reading options (struct input_conf, fdio.h)
+	 * inside st->conf, which the loader may adjust (no gunzip for a
+	 * source only decompress reads). */
+	struct input_conf *(*input)(struct stage *st);
 	int (*check)(struct stage *st, struct diags *d);
+	/* The regular file the stage replaces or extends, as a canonical
+	 * path (links followed, "." and ".." resolved; the caller frees
+	 * it), or NULL.  Two stages may not write one file.  Optional. */
+	char *(*writes)(const struct stage *st);
 	int (*start)(struct stage *st, struct err *e);
 	void *(*worker_new)(struct stage *st, int index);
 	void (*worker_free)(struct stage *st, void *state);
@@ -201,6 +224,9 @@ struct stage_kind {
 	int (*flush)(struct worker *w, struct outq *out, struct err *e);
 	int (*emit)(struct stage *st, struct batch *b, struct err *e);
 	int (*finish)(struct stage *st, struct outq *out, struct err *e);
+	/* Commit or roll back the stage's output: 0, -1 with e set, or
+	 * STAGE_DISCARDED when what it wrote was taken back (its records
+	 * then count as dropped). */
 	int (*close)(struct stage *st, enum stage_outcome outcome, struct err *e);
 	void (*free)(struct stage *st);
 	/* The kind's own figures for --stats, at most STAGE_COUNTERS_MAX;
@@ -264,6 +290,12 @@ int stage_window(const struct stage *st);
  * on. */
 struct ctx *stage_ctx(const struct stage *st);
 
+/* The context a stage that paces its output (rate, a breaker's cooldown)
+ * waits under: it ends with the worker's context, and also once the run
+ * is stopping (a signal, a deadline), when pacing would only hold up the
+ * drain.  A stage that finds it ended while stage_ctx has not passes what
+ * it holds on without waiting.  Valid from worker_new on. */
+struct ctx *stage_pace_ctx(const struct stage *st);
 /* Where the stage's mapping wrote option `name` (file NULL when it did
  * not: a default, or a shorthand value, which is at st->kind_pos). */
 struct pos stage_opt_pos(const struct stage *st, const char *name);
@@ -295,9 +327,19 @@ int io_select(struct stage_io *io, struct sel_case *cases, int n);
 void io_wait_begins(struct stage_io *io);
 void io_wait_ends(struct stage_io *io);
 
-/* The registry (stages/registry.c). */
-extern const struct stage_kind *const stage_kinds[];
-const struct stage_kind *stage_find(const char *name);
-size_t stage_kind_count(void);
+/* A set of stage kinds, in the order `cspipe stages` lists them.  The
+ * pipeline loader, dot and `cspipe stages` are handed one; none of them
+ * knows where it comes from. */
+struct stage_registry {
+	const struct stage_kind *const *kinds;
+	size_t n;
+};
+/* The kind named name in r, or NULL. */
+const struct stage_kind *registry_find(const struct stage_registry *r, const char *name);
+/* The position of k in r (r->n when it is not there). */
+size_t registry_index(const struct stage_registry *r, const struct stage_kind *k);
+
+/* Every kind cspipe has (stages/registry.c): main hands it down. */
+extern const struct stage_registry stage_registry;
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/graph.h"
+#include "core/pipeline.h"
 #include "core/stage.h"
 #include "core/stats.h"
 
@@ -51,22 +51,6 @@ void report_verdict(struct run_report *r)
 	}
 }
 
-static void human_bytes(char *out, size_t n, uint64_t v)
-{
-	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
-	int u = 0;
-
-	while (d >= 1024 && u < 4) {
-		d /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, n, "%llu B", (unsigned long long)v);
-	else
-		snprintf(out, n, "%.1f %s", d, units[u]);
-}
-
 /* The table: one line per stage, then the totals and the verdict. */
 void stats_print_table(FILE *f, const struct run_report *r)
 {
@@ -83,8 +67,8 @@ void stats_print_table(FILE *f, const struct run_report *r)
 	for (size_t i = 0; i < r->n; i++) {
 		const struct stage_report *s = &r->stages[i];
 		char bi[32], bo[32];
-		human_bytes(bi, sizeof bi, s->bytes_in);
-		human_bytes(bo, sizeof bo, s->bytes_out);
+		format_size_human(bi, sizeof bi, s->bytes_in, 0);
+		format_size_human(bo, sizeof bo, s->bytes_out, 0);
 		fprintf(f, "%-*s %-10s %4d %11llu %11llu %10llu %8llu %10s %10s %7.2fs %7.2fs %7.2fs%s\n",
 			(int)w, s->st->name, s->st->kind->name, s->workers,
 			(unsigned long long)s->rec_in, (unsigned long long)s->rec_out,

@@ -88,6 +88,11 @@ struct sel_case {
  * other. */
 int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx);
 
+/* Sleep for ns nanoseconds, or until ctx is done: parking with no channel,
+ * so that cancellation wakes the sleeper at once.  Returns CSP_OK when the
+ * time has passed, else the context's error. */
+int csp_sleep(int64_t ns, struct ctx *ctx);
+
 /* Seed this thread's select random source, so that a test can make the
  * choice among ready cases reproducible.  Threads start seeded from the
  * clock and thread identity. */

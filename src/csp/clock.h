@@ -18,9 +18,4 @@ int64_t csp_now(void);
  * through one of these; NULL means csp_now. */
 typedef int64_t (*csp_clock_fn)(void *arg);
 
-/* Sleep for ns nanoseconds, or until ctx is done.  Returns CSP_OK when the
- * time has passed, else the context's error.  (struct ctx from ctx.h) */
-struct ctx;
-int csp_sleep(int64_t ns, struct ctx *ctx);
-
 #endif

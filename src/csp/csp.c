@@ -22,15 +22,27 @@ const char *csp_strerror(int result)
 	return "unknown result";
 }
 
+static void (*_Atomic oom_handler)(void);
+
+void csp_on_oom(void (*handler)(void))
+{
+	oom_handler = handler;
+}
+
 /* The runtime has no partial-failure paths for allocation: a process that
- * cannot get a few hundred bytes cannot drain a pipeline cleanly either. */
+ * cannot get a few hundred bytes cannot drain a pipeline cleanly either.
+ * It ends as a runtime error (exit 1), not with SIGABRT: out of memory is
+ * a condition of the machine, not a bug. */
 _Noreturn void csp_oom(void)
 {
 	static const char msg[] = "cspipe: out of memory\n";
+	void (*h)(void) = oom_handler;
 
-	/* stdio could itself allocate; a bare write cannot. */
-	(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-	abort();
+	if (h)
+		h();
+	else    /* stdio could itself allocate; a bare write cannot. */
+		(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+	_exit(1);
 }
 
 void *csp_malloc(unsigned long size)

@@ -12,8 +12,9 @@
  *  - A value sent on a channel is copied in; ownership of whatever it points
  *    to passes to the receiver.
  *  - x_free(NULL) is harmless.
- *  - Out of memory aborts the process with a message (csp_oom): the runtime
- *    has no partial-failure paths for allocation.
+ *  - Out of memory ends the process with exit status 1 (csp_oom): the
+ *    runtime has no partial-failure paths for allocation.  The program may
+ *    set a handler that says where and cleans up first (csp_on_oom).
  */
 #ifndef CSP_CSP_H
 #define CSP_CSP_H
@@ -33,8 +34,12 @@ enum {
 /* A short English name for a result code ("closed", "deadline exceeded"). */
 const char *csp_strerror(int result);
 
-/* Report an allocation failure and abort.  Never returns. */
+/* Report an allocation failure and end the process with status 1: the
+ * handler set by csp_on_oom runs first (it must not allocate nor return
+ * to its caller's work; it may print and unlink), else the message is
+ * "cspipe: out of memory".  Never returns. */
 _Noreturn void csp_oom(void);
+void csp_on_oom(void (*handler)(void));
 
 /* Allocation helpers that abort on failure (csp_oom). */
 void *csp_malloc(unsigned long size);

@@ -50,6 +50,7 @@ struct ctx {
 	int linked;                 /* in the parent's list; parent's lock */
 	struct ctx *cancel_next;    /* work list of the cancel that unlinked it */
 	struct ctx_func *funcs;     /* ctx_after_func's, not yet run; under lock */
+	void (*on_release)(struct ctx *c);  /* ctx_on_release's, or NULL */
 };
 
 /*
@@ -339,6 +340,11 @@ void ctx_cancel_cause(struct ctx *c, int err, int code, const char *msg)
  * parent's list and drop the caller's handle.  c's memory lives on while
  * a child still refers to it; the caller must not use c again.
  */
+void ctx_on_release(struct ctx *c, void (*fn)(struct ctx *c))
+{
+	c->on_release = fn;
+}
+
 void ctx_release(struct ctx *c)
 {
 	struct ctx *p;
@@ -346,7 +352,8 @@ void ctx_release(struct ctx *c)
 
 	if (ctx_is_background(c))
 		return;
-	csp_signal_forget(c);
+	if (c->on_release)
+		c->on_release(c);
 	ctx_cancel(c);
 	p = c->parent;
 	if (p) {

@@ -163,6 +163,8 @@ static void nudge(void)
 	pthread_sigqueue(sig_thread, SIGTERM, v);
 }
 
+static void signal_forget(struct ctx *c);
+
 /*
  * A child of parent cancelled (CSP_CANCELED, code = the signal number,
  * message "interrupted" or "terminated") by the next SIGINT or SIGTERM.
@@ -175,6 +177,8 @@ struct ctx *ctx_with_signals(struct ctx *parent)
 	struct ctx *c = ctx_with_cancel(parent);
 	sigset_t sigs;
 	int changed = 0;
+
+	ctx_on_release(c, signal_forget);
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -252,9 +256,9 @@ unsigned csp_signal_count(void)
 	return atomic_load(&sig_count);
 }
 
-/* Called by ctx_release for every context: cheap when none is
- * registered. */
-void csp_signal_forget(struct ctx *c)
+/* Called by ctx_release for a context ctx_with_signals made (its
+ * ctx_on_release hook): drop it from the registry. */
+static void signal_forget(struct ctx *c)
 {
 	int found = 0;
 

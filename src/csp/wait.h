@@ -180,7 +180,9 @@ int ctx_err_fast(struct ctx *c);        /* ctx_err without the clock */
 int ctx_expire(struct ctx *c);
 void ctx_ref(struct ctx *c);
 void ctx_unref(struct ctx *c);
-/* ctx_release calls this; it drops c from the signal registry (signal.c). */
-void csp_signal_forget(struct ctx *c);
+/* Have fn(c) run when c is released (ctx_release), before it is cancelled:
+ * how a registry that holds c lets go of it (signal.c's).  One per
+ * context, set before c is shared. */
+void ctx_on_release(struct ctx *c, void (*fn)(struct ctx *c));
 
 #endif

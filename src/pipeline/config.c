@@ -10,6 +10,7 @@
  * an error so that one run reports every mistake of a file.
  */
 #include "pipeline/config.h"
+#include "csp/csp.h"
 #include "pipeline/spec.h"
 #include "base/util.h"
 
@@ -238,8 +239,8 @@ static int strlist_load(const struct option *o, struct strlist *dst,
 	if (n->type == NODE_SCALAR && scalar_check(o, n, 0, d) < 0)
 		return -1;
 	count = n->type == NODE_SCALAR ? 1 : n->n;
-	l.v = util_calloc(count, sizeof *l.v);
-	l.at = util_calloc(count, sizeof *l.at);
+	l.v = csp_calloc(count, sizeof *l.v);
+	l.at = csp_calloc(count, sizeof *l.at);
 	for (i = 0; i < count; i++) {
 		const struct node *it = n->type == NODE_SCALAR ? n : n->items[i];
 
@@ -588,7 +589,7 @@ int config_load_at(const struct option *opts, void *conf, const struct node *map
 			 what ? what : "", what ? ": " : "", node_type_name(map));
 		return -1;
 	}
-	names = util_calloc(count, sizeof *names);
+	names = csp_calloc(count, sizeof *names);
 	for (i = 0; i < count; i++) {
 		names[i] = opts[i].name;
 		if (count <= 10)
@@ -618,8 +619,8 @@ int config_load_at(const struct option *opts, void *conf, const struct node *map
 		util_show(show, sizeof show, k->str, k->len);
 		hint = did_you_mean(k->str, names, count);
 		if (hint)
-			diag_add(d, k, "unknown option '%s'%s%s (did you mean '%s'?)",
-				 show, what ? " for " : "", what ? what : "", hint);
+			diag_add(d, k, "unknown option '%s'%s%s%s%s%s", show,
+				 what ? " for " : "", what ? what : "", DYM_ARGS(hint));
 		else if (count && count <= 10)
 			diag_add(d, k, "unknown option '%s'%s%s (known options: %s)",
 				 show, what ? " for " : "", what ? what : "",

@@ -16,6 +16,7 @@
  * freed when the load ends.
  */
 #include "pipeline/spec.h"
+#include "csp/csp.h"
 #include "pipeline/expand.h"
 #include "pipeline/spec_int.h"
 #include "base/util.h"
@@ -187,7 +188,7 @@ static const char *anchor_define(struct loader *l, const char *name,
 			size_t oldcap = l->capanchors, j;
 
 			l->capanchors = oldcap ? oldcap * 2 : 16;
-			l->anchors = util_calloc(l->capanchors, sizeof *l->anchors);
+			l->anchors = csp_calloc(l->capanchors, sizeof *l->anchors);
 			for (j = 0; j < oldcap; j++) {
 				if (!old[j].name)
 					continue;
@@ -204,7 +205,7 @@ static const char *anchor_define(struct loader *l, const char *name,
 		     i = (i + 1) & mask)
 			;
 		a = &l->anchors[i];
-		a->name = util_strdup(name);
+		a->name = csp_strdup(name);
 		l->nanchors++;
 	}
 	a->node = n;
@@ -521,7 +522,7 @@ static void yaml_error(struct loader *l, const yaml_parser_t *p)
 	int c;
 
 	if (p->error == YAML_MEMORY_ERROR)
-		util_oom();
+		csp_oom();
 	if (p->error == YAML_READER_ERROR) {
 		/* reader errors carry a byte offset, not a mark */
 		size_t end = p->problem_offset < l->len ? p->problem_offset : l->len;
@@ -664,7 +665,7 @@ static int loader_run(struct loader *l)
 	int done = 0;
 
 	if (!yaml_parser_initialize(&p))
-		util_oom();
+		csp_oom();
 	yaml_parser_set_input_string(&p, (const unsigned char *)l->text, l->len);
 	while (!done && !l->stop) {
 		struct node *n;
@@ -767,7 +768,7 @@ static void loader_init(struct loader *l, struct spec *s, struct diags *d,
 struct spec *spec_load_string(const char *name, const char *text, size_t len,
 			      struct diags *d)
 {
-	struct spec *s = util_calloc(1, sizeof *s);
+	struct spec *s = csp_calloc(1, sizeof *s);
 	struct loader l;
 
 	s->file = arena_memdup(s, name, strlen(name));

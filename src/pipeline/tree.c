@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "pipeline/spec.h"
+#include "csp/csp.h"
 #include "pipeline/spec_int.h"
 
 enum { BLOCK_SIZE = 256 * 1024 };
@@ -30,11 +31,11 @@ void *arena_alloc(struct spec *s, size_t n, size_t align)
 	size_t at;
 
 	if (n > SIZE_MAX / 2)
-		util_oom();
+		csp_oom();
 	at = b ? (b->used + align - 1) & ~(align - 1) : 0;
 	if (!b || at > b->size || b->size - at < n) {
 		size_t size = n > BLOCK_SIZE / 4 ? n : BLOCK_SIZE;
-		struct block *nb = util_calloc(1, sizeof *nb + size);
+		struct block *nb = csp_calloc(1, sizeof *nb + size);
 
 		nb->size = size;
 		if (n > BLOCK_SIZE / 4 && b) {
@@ -62,7 +63,7 @@ char *arena_memdup(struct spec *s, const char *p, size_t len)
 	char *q;
 
 	if (len == SIZE_MAX)
-		util_oom();
+		csp_oom();
 	q = arena_alloc(s, len + 1, 1);
 	if (len)
 		memcpy(q, p, len);
@@ -83,7 +84,7 @@ size_t array_cap(size_t n)
 		return 0;
 	while (c < n) {
 		if (c > SIZE_MAX / 2)
-			util_oom();
+			csp_oom();
 		c *= 2;
 	}
 	return c;
@@ -99,7 +100,7 @@ struct node **array_new(struct spec *s, struct node *const *from,
 	if (cap == 0)
 		return NULL;
 	if (cap > SIZE_MAX / sizeof *a)
-		util_oom();
+		csp_oom();
 	a = arena_new(s, cap * sizeof *a);
 	if (n)
 		memcpy(a, from, n * sizeof *a);

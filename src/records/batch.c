@@ -8,7 +8,9 @@
  * them, so that a burst of long records or a passing spike of batches in
  * flight does not pin memory for the rest of the run.
  */
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,4 +205,20 @@ uint64_t batch_bytes(const struct batch *b)
 	for (uint32_t i = 0; i < b->n; i++)
 		sum += b->recs[i].len + t;
 	return sum;
+}
+
+uint64_t batch_rec_number(const struct batch *b, uint32_t i)
+{
+	return b->first_rec ? b->first_rec + b->recs[i].tag : 0;
+}
+
+void batch_rec_where(char *out, size_t n, const struct batch *b, uint32_t i)
+{
+	const char *origin = b->origin ? b->origin : "input";
+
+	if (b->first_rec)
+		snprintf(out, n, "%s: record %" PRIu64, origin, batch_rec_number(b, i));
+	else
+		snprintf(out, n, "%s: a record at byte offset %" PRIu64, origin,
+			 b->offset);
 }

@@ -100,4 +100,11 @@ static inline const char *rec_ptr(const struct batch *b, uint32_t i) { return b-
 /* Bytes the records of b stand for in a stream (records + terminators). */
 uint64_t batch_bytes(const struct batch *b);
 
+/* The 1-based number of record i of b in its origin, or 0 when unknown. */
+uint64_t batch_rec_number(const struct batch *b, uint32_t i);
+/* Where record i of b came from, for a runtime error: "ORIGIN: record N",
+ * or "ORIGIN: a record at byte offset X" when numbers are unknown (ORIGIN
+ * is "input" when b has none).  The one way messages place a record. */
+void batch_rec_where(char *out, size_t n, const struct batch *b, uint32_t i);
+
 #endif

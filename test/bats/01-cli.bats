@@ -119,7 +119,8 @@ stages:
 YAML
 	cspipe run -o - p.yaml > stdout.txt
 	[ "$(cat stdout.txt)" = "$(printf '1\n2')" ]
-	[ ! -e out.txt ] && [ ! -e ./- ]
+	[ ! -e out.txt ]
+	[ ! -e ./- ]
 }
 
 @test "-s sets a stage option, a common key or a top-level key" {
@@ -230,14 +231,27 @@ EOF
 }
 
 @test "install puts the binary, the man pages and the completion under the prefix" {
-	# What `ninja install` runs, with the prefix configure.py records.
-	grep -q '^prefix = ' "$TOP/build.ninja"
-	(cd "$TOP" && DESTDIR="$TMP/root" sh test/install.sh /opt/cs "$CSPIPE") > log
-	[ -x "$TMP/root/opt/cs/bin/cspipe" ]
-	[ -f "$TMP/root/opt/cs/share/man/man1/cspipe.1" ]
-	[ -f "$TMP/root/opt/cs/share/man/man5/cspipe-pipeline.5" ]
-	[ -f "$TMP/root/opt/cs/share/bash-completion/completions/cspipe" ]
-	"$TMP/root/opt/cs/bin/cspipe" --version
+	# Exactly what `ninja install` runs, under DESTDIR: the files land
+	# under the prefix configure.py recorded.
+	prefix=$(sed -n 's/^prefix = //p' "$TOP/build.ninja")
+	echo "prefix: $prefix"
+	[[ $prefix == /?* ]]
+	cmd=$(cd "$TOP" && ninja -t commands install | tail -n 1)
+	echo "command: $cmd"
+	[[ $cmd == *"test/install.sh"* ]]
+	(cd "$TOP" && DESTDIR="$TMP/root" sh -c "$cmd") > log
+	[ -x "$TMP/root$prefix/bin/cspipe" ]
+	[ -f "$TMP/root$prefix/share/man/man1/cspipe.1" ]
+	[ -f "$TMP/root$prefix/share/man/man5/cspipe-pipeline.5" ]
+	[ -f "$TMP/root$prefix/share/bash-completion/completions/cspipe" ]
+	# The examples, nothing else, and nothing outside the prefix.
+	for f in "$TOP"/pipelines/*.yaml; do
+		cmp "$f" "$TMP/root$prefix/share/doc/cspipe/examples/${f##*/}"
+	done
+	n=$(ls "$TOP"/pipelines/*.yaml | wc -l)
+	[ "$(cd "$TMP/root" && find . -type f | wc -l)" -eq $((4 + n)) ]
+	[ -z "$(cd "$TMP/root" && find . -type f | grep -v "^\.$prefix/")" ]
+	"$TMP/root$prefix/bin/cspipe" --version
 }
 
 @test "generate counts from start as seq does, negative numbers too" {
@@ -250,4 +264,45 @@ EOF
 	run --separate-stderr cspipe run -e '{stages: [{generate: {count: 3, start: 9223372036854775806}}]}'
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "cspipe: -e:1:22: generate: the counter would pass 9223372036854775807 (start 9223372036854775806, count 3)" ]
+}
+
+@test "INPUT arguments are taken literally, never as glob patterns" {
+	echo bracket > 'weird[1].log'
+	echo star > 'star*.log'
+	echo other > star-x.log
+	run --separate-stderr cspipe run -e '{stages: [filter: ""]}' 'weird[1].log' 'star*.log'
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'bracket\nstar')" ]
+	# Even where the file's own source would glob.
+	run --separate-stderr cspipe run -e '{stages: [files: ["*.log"]]}' 'star*.log'
+	[ "$status" -eq 0 ]
+	[ "$output" = star ]
+	run --separate-stderr cspipe run -e '{stages: [filter: ""]}' 'nothing*.log'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "cspipe: files: nothing*.log: No such file or directory" ]
+	# The pipeline file's paths are patterns, unless glob is false.
+	run --separate-stderr cspipe run -e '{stages: [files: ["star*.log"]]}'
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'star\nother')" ]
+	run --separate-stderr cspipe run -e '{stages: [files: {paths: ["star*.log"], glob: false}]}'
+	[ "$status" -eq 0 ]
+	[ "$output" = star ]
+}
+
+@test "a timeout of 0s means no deadline, in the file, with -s and with -t" {
+	# The file's deadline would stop this run; -t 0s removes it.
+	cspipe run -t 0s -e '{timeout: 1ms, stages: [{generate: {count: 200000}}, {filter: "", workers: 2}]}' > out 2> err
+	[ "$(wc -l < out)" -eq 200000 ]
+	[ ! -s err ]
+	for how in "-t 0s" "-s timeout=0s"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr cspipe run $how -e '{stages: [{generate: {count: 3}}]}'
+		[ "$status" -eq 0 ]
+		[ "$output" = "$(printf '1\n2\n3')" ]
+	done
+	run --separate-stderr cspipe run -e '{timeout: 0s, stages: [{generate: {count: 3}, timeout: 0s}]}'
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '1\n2\n3')" ]
+	run --separate-stderr cspipe run -t -1s -e '{stages: [{generate: {count: 3}}]}'
+	[ "$status" -eq 2 ]
 }

@@ -34,32 +34,56 @@ man_section() {
 	done
 }
 
-@test "every stage option has its entry in cspipe-pipeline(5)" {
-	missing=
+# undocumented MANPAGE: the options `cspipe stages` shows that MANPAGE has
+# no entry for, as KIND.OPTION, one a line.
+undocumented() {
+	local k o sec
 	for k in $(kinds); do
-		sec=$(man_section "$k")
+		sec=$(awk -v k="$k" '/^\.Ss / {on = ($2 == k)} on' "$1")
 		for o in $(options_of "$k"); do
 			# map's single option is the list of operations itself.
-			[ "$k/$o" = map/ops ] && continue
+			if [ "$k/$o" = map/ops ]; then
+				continue
+			fi
 			grep -Eq "^\.It Ic $o( |$)|^\.It Ic [a-z_ ,]*\b$o\b" <<<"$sec" ||
-				missing="$missing $k.$o"
+				echo "$k.$o"
 		done
 	done
-	[ -z "$missing" ] || { echo "undocumented options:$missing"; false; }
+}
+
+@test "every stage option has its entry in cspipe-pipeline(5)" {
+	run undocumented "$TOP/man/cspipe-pipeline.5"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "undocumented options: $output"; false; }
 }
 
 @test "the documentation check catches an undocumented option" {
-	# The check above must be able to fail: a made-up option is missing.
-	sec=$(man_section filter)
-	! grep -Eq "^\.It Ic no_such_option( |$)" <<<"$sec"
-	grep -Eq "^\.It Ic pattern( |$)" <<<"$sec"
+	# The check above must be able to fail: without filter's entry for
+	# invert, it names filter.invert and nothing else.
+	grep -q '^\.It Ic invert ' "$TOP/man/cspipe-pipeline.5"
+	awk '/^\.Ss / {sec = $2} !(sec == "filter" && /^\.It Ic invert /)' \
+		"$TOP/man/cspipe-pipeline.5" > less.5
+	run undocumented less.5
+	[ "$status" -eq 0 ]
+	[ "$output" = filter.invert ]
+}
+
+# unexercised KIND...: the kinds that no test in test/bats uses as a stage
+# (the kind as a key: `- KIND:`, `{KIND:`, `, KIND:`), one a line.
+unexercised() {
+	local k
+	for k in "$@"; do
+		grep -Eq -- "(^|[-{,[:space:]])$k:" "$TOP"/test/bats/[2-9]*.bats || echo "$k"
+	done
 }
 
 @test "every stage kind is exercised by a test" {
-	for k in $(kinds); do
-		grep -lq -- "$k" "$TOP"/test/bats/[2-9]*.bats ||
-			{ echo "no test mentions $k"; false; }
-	done
+	run unexercised $(kinds)
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "no test uses: $output"; false; }
+	# The check can fail: a kind no test uses is named.
+	run unexercised filter no_such_kind
+	[ "$output" = no_such_kind ]
 }
 
 @test "every common key is documented" {
@@ -93,7 +117,7 @@ man_section() {
 	run "$CSPIPE" stages compress
 	[ "$status" -eq 0 ]
 	[[ ${lines[0]} == "compress - "* ]]
-	grep -q '^  level  *integer 0\.\.9, default 6$' <<<"$output"
+	grep -q '^  level  *integer -7\.\.19, default 6$' <<<"$output"
 	grep -q '^  format  *one of gzip, zlib, deflate, default gzip$' <<<"$output" ||
 		grep -q '^  format  .*gzip.*zlib.*deflate.*default gzip$' <<<"$output"
 }
@@ -102,4 +126,17 @@ man_section() {
 	run "$CSPIPE" stages filtr
 	[ "$status" -eq 2 ]
 	[ "${lines[0]}" = "cspipe: stages: unknown stage kind 'filtr' (did you mean 'filter'?)" ]
+}
+
+@test "lint-bats rejects tests that cannot fail, and passes the suite" {
+	printf '%s\n' '@test "x" {' '	! grep -q a b' '	[ -s a ] && [ -s b ]' \
+		'	[ -s a ] && continue' '	run ! grep -q a b' '}' > bad.bats
+	run "$TOP/test/lint-bats" bad.bats
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[[ ${lines[0]} == "bad.bats:2: "* ]]
+	[[ ${lines[1]} == "bad.bats:3: "* ]]
+	run "$TOP/test/lint-bats"
+	echo "$output"
+	[ "$status" -eq 0 ]
 }

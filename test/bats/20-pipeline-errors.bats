@@ -502,3 +502,37 @@ cspipe: two.yaml:2:23: bad pattern: missing closing parenthesis at offset 1
 cspipe: two.yaml:3:39: unknown on_error 'maybe' (expected fail, drop or keep)
 cspipe: two.yaml:3:23: bad pattern: quantifier does not follow a repeatable item at offset 0"
 }
+
+@test "two file sinks that write one file are refused, however the path is written" {
+	mkdir sub
+	ln -s out.txt link.txt
+	for second in out.txt ./out.txt sub/../out.txt link.txt "$PWD/out.txt"; do
+		cat > p.yaml <<-EOF
+		stages:
+		  - generate: {count: 3}
+		  - {name: a, file: out.txt}
+		  - {name: b, from: generate, file: '$second'}
+		EOF
+		rejected p.yaml
+		[ "${#stderr_lines[@]}" -eq 1 ]
+		[ "$stderr" = "cspipe: p.yaml:4:37: 'b' writes the same file as 'a' (3:21): $(pwd -P)/out.txt; one output would replace the other" ]
+	done
+	[ ! -e out.txt ]
+	# -s makes it so.
+	cat > p.yaml <<-EOF
+	stages:
+	  - generate: {count: 3}
+	  - {name: a, file: out.txt}
+	  - {name: b, from: generate, file: other.txt}
+	EOF
+	run --separate-stderr cspipe run -s b.path=./out.txt p.yaml
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "cspipe: p.yaml:4:37: 'b' writes the same file as 'a' (3:21): $(pwd -P)/out.txt; one output would replace the other" ]
+	# Devices are written by any number of sinks; other files are fine.
+	run cspipe run -e '{stages: [{generate: {count: 3}}, {name: a, file: /dev/null},
+		{name: b, from: generate, file: /dev/null}]}'
+	[ "$status" -eq 0 ]
+	run cspipe run p.yaml
+	[ "$status" -eq 0 ]
+	[ "$(cat out.txt)" = "$(cat other.txt)" ]
+}

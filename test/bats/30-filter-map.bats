@@ -67,11 +67,18 @@ same_as() {
 @test "map fields is awk and cut" {
 	same_as "{map: {fields: [1, 3]}}" "awk '{print \$1, \$3}'"
 	same_as "{map: {fields: [-1]}}" "awk '{print \$NF}'"
+	# A line without the delimiter passes whole, as with cut (awk would
+	# print an empty field); only_delimited drops it, as cut -s.
 	same_as "{map: {fields: [2, 5], delimiter: ',', join: ','}}" \
-		"awk -F, -v OFS=, '{print \$2,\$5}'"
-	# cut prints a line without the delimiter whole; awk and we do not.
+		"awk -F, -v OFS=, 'index(\$0, \",\") {print \$2,\$5; next} 1'"
+	same_as "{map: {fields: [2, 5], delimiter: ',', join: ',', only_delimited: true}}" \
+		"awk -F, -v OFS=, 'index(\$0, \",\") {print \$2,\$5}'"
+	same_as "{map: {fields: '2-5', delimiter: ',', join: ','}}" "cut -d, -f2-5"
+	same_as "{map: {fields: '2-5', delimiter: ',', join: ',', only_delimited: true}}" \
+		"cut -s -d, -f2-5"
 	same_as "{filter: ' '}, {map: {fields: ['2-4'], delimiter: ' '}}" \
 		"grep -a ' ' | cut -d' ' -f2-4"
+	same_as "{map: {fields: ['2-4'], delimiter: ' '}}" "cut -d' ' -f2-4"
 	same_as "{filter: ':'}, {map: {fields: '3-', delimiter: ':', join: ':'}}" \
 		"grep -a : | cut -d: -f3-"
 }

@@ -124,7 +124,7 @@ EOF
 		sort -s -m -k 2,2 a.txt b.txt c.txt | cmp - out
 	done
 	# The test means something: without -s, sort breaks ties otherwise.
-	! sort -m -k 2,2 a.txt b.txt c.txt | cmp -s - out
+	if sort -m -k 2,2 a.txt b.txt c.txt | cmp -s - out; then false; fi
 }
 
 @test "merge sorted keeps leading blanks in a field, as sort without -b" {
@@ -149,7 +149,8 @@ EOF
 	sorted_halves "$LOGHUB/HDFS_2k.log" -s -k 3,3n
 	merge3 ", key: {field: 3, numeric: true}"
 	sort -s -m -k 3,3n a.txt b.txt c.txt | cmp - out
-	! sort -m -k 3,3n a.txt b.txt c.txt | cmp -s - out
+	# The test means something: keys tie across the inputs.
+	[ "$(awk '{print $3}' a.txt | sort -u | comm -12 - <(awk '{print $3}' b.txt | sort -u) | wc -l)" -gt 0 ]
 
 	# A key with its own options takes none of the global ones: -k 3,3nr,
 	# or -n -r -k 3,3, not -r -k 3,3n.
@@ -350,7 +351,10 @@ EOF
 		grep -aP '^\w+ +\d+ [\d:]+ \S+ kernel' | cmp - kernel.out
 	grep -avP 'authentication failure|sshd|^\w+ +\d+ [\d:]+ \S+ kernel' in.txt |
 		cmp - other.out
-	[ -s auth.out ] && [ -s sshd.out ] && [ -s kernel.out ] && [ -s other.out ]
+	[ -s auth.out ]
+	[ -s sshd.out ]
+	[ -s kernel.out ]
+	[ -s other.out ]
 }
 
 @test "route without default filters what no case takes, and counts it" {

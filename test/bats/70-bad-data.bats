@@ -69,7 +69,8 @@ catastrophic_input() {
 	cspipe run -e '{stages: [filter: ""]}' empty.log > out
 	[ ! -s out ]
 	cspipe run -e '{stages: [filter: ""]}' -o out.log empty.log
-	[ -f out.log ] && [ ! -s out.log ]
+	[ -f out.log ]
+	[ ! -s out.log ]
 }
 
 @test "a last line without a newline gets one" {

@@ -146,6 +146,43 @@ to_full() {
 	accounting_adds_up stats.*.json
 }
 
+# jqn KEY FILE: a top-level number of a --stats=json report.
+jqn() {
+	python3 -c 'import json, sys; print(json.load(open(sys.argv[2]))[sys.argv[1]])' "$1" "$2"
+}
+
+@test "records lost to an aborted run count as dropped, never as filtered" {
+	seq 200000 | gzip -c > full.gz
+	head -c 300000 full.gz > trunc.gz
+	# The source fails: what was in flight to stdout, and what the
+	# decompressing stage never finished, are lost, not removed on purpose.
+	for pipe in '{stages: [{files: [trunc.gz]}, {filter: "", workers: 2}]}' \
+		    '{stages: [{stdin: {gunzip: false}}, {decompress: gzip}, {filter: "", workers: 2}]}'; do
+		rc=0
+		cspipe run --stats=json -e "$pipe" < trunc.gz > out 2> err || rc=$?
+		[ "$rc" -eq 1 ]
+		sed -n 2p err > stats.json
+		accounting_adds_up stats.json
+		[ "$(jqn records_filtered stats.json)" -eq 0 ]
+		[ "$(jqn records_written stats.json)" -eq "$(wc -l < out)" ]
+	done
+}
+
+@test "records written to a file output that was discarded count as dropped, not written" {
+	seq 200000 | gzip -c > full.gz
+	head -c 300000 full.gz > trunc.gz
+	echo old > out.txt
+	rc=0
+	cspipe run --stats=json -o out.txt -e '{stages: [{filter: "", workers: 2}]}' trunc.gz 2> err || rc=$?
+	[ "$rc" -eq 1 ]
+	[ "$(cat out.txt)" = old ]
+	sed -n 2p err > stats.json
+	accounting_adds_up stats.json
+	[ "$(jqn records_written stats.json)" -eq 0 ]
+	[ "$(jqn records_dropped stats.json)" -eq "$(jqn records_read stats.json)" ]
+	[ "$(jqn records_read stats.json)" -gt 0 ]
+}
+
 @test "a closed stdout is an error, not output lost into another descriptor" {
 	# With descriptor 1 closed, the next descriptor cspipe opens would be 1.
 	run --separate-stderr bash -c 'exec timeout -k 5 120 "$0" run -e "{stages: [{generate: {count: 1, template: \"1234567\"}}]}" >&-' "$CSPIPE"
@@ -254,4 +291,36 @@ to_full() {
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "cspipe: file: cannot create a temporary file beside nodir/out.txt: No such file or directory" ]
 	[ ! -e nodir ]
+}
+
+# ---- out of memory ------------------------------------------------------------
+
+# short_of_memory ARGS...: cspipe where an allocation of 50 MiB fails: a
+# limit on the address space, or, for sanitizer builds (which reserve
+# terabytes of it), their allocator's own limit.
+short_of_memory() {
+	# Not the suite's log_path: the allocator's warning about the refused
+	# allocation is expected here, and any report goes to this stderr.
+	if sanitized; then
+		ASAN_OPTIONS="allocator_may_return_null=1 max_allocation_size_mb=40" \
+		TSAN_OPTIONS="allocator_may_return_null=1 max_allocation_size_mb=40" \
+			cspipe "$@"
+	else
+		(ulimit -v 200000 && cspipe "$@")
+	fi
+}
+
+@test "out of memory: exit 1 naming the stage, no temporary left, the target as it was" {
+	python3 -c 'import sys; sys.stdout.write("x" * (50 << 20) + "\n")' > big.txt
+	echo old > out.txt
+	rc=0
+	short_of_memory run -o out.txt \
+		-e '{stages: [{files: {paths: [big.txt], max_record: 1GiB}}, {map: {case: upper}}]}' \
+		2> err.raw || rc=$?
+	grep -v '^==[0-9]*==WARNING: AddressSanitizer failed to allocate' err.raw > err || true
+	echo "status $rc: $(cat err.raw)"
+	[ "$rc" -eq 1 ]
+	[[ $(cat err) =~ ^cspipe:\ (files|map|file):\ out\ of\ memory$ ]]
+	[ "$(cat out.txt)" = old ]
+	no_temp_files .
 }

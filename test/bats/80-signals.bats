@@ -371,7 +371,8 @@ fail16='{stages: [{generate: {template: "line $n"}},
 	echo "$stderr"
 	[ "$status" -eq 1 ]
 	[[ $stderr =~ ^cspipe:\ exec:\ \'sh\ -c\ .*\'\ exited\ with\ status\ 3\ on\ records\ ([0-9]+)-([0-9]+)\ of\ generate$ ]]
-	[ "${BASH_REMATCH[1]}" -le 50000 ] && [ "${BASH_REMATCH[2]}" -ge 50000 ]
+	[ "${BASH_REMATCH[1]}" -le 50000 ]
+	[ "${BASH_REMATCH[2]}" -ge 50000 ]
 	# Every command was waited for or killed: none is left running.
 	no_process_with "$marker"
 }

@@ -152,7 +152,7 @@ EOF
 	grep -q "\"filter\" -> \"file\" \[label=\"$n rec\"\];" g.dot
 	grep -q '"file" \[label="file\\nfile · 1 worker\\nin '"$n"' ·' g.dot
 	# One style per node: added (dashed) and bottleneck (filled) together.
-	! grep -q 'style=.*style=' g.dot
+	if grep -q 'style=.*style=' g.dot; then false; fi
 	dot -Tsvg g.dot > /dev/null
 	# graph's --stats always takes a file, so it may come as the next word.
 	cspipe graph --stats stats.json p.yaml | cmp - g.dot

@@ -182,7 +182,7 @@ static int run(const char *fmt, ...)
 	struct diags d = { 0 };
 	struct spec *spec;
 	struct pipeline *p;
-	struct graph_opts go = { 0 };
+	struct graph_opts go = { .kinds = &stage_registry };
 	struct run_opts o = { 0 };
 	struct ack_group *g = ack_group_new(note, NULL, 1);
 	int code;

@@ -217,12 +217,16 @@ static void test_fields_blanks(void **state)
 static void test_fields_delimiter(void **state)
 {
 	(void)state;
-	/* As awk -F, -v OFS=, '{print $2,$5}'. */
+	/* As cut -d, -f2,5 (awk -F, -v OFS=, '{print $2,$5}' where the
+	 * record has the delimiter): a record without it passes whole. */
 	MAPS("{fields: [2, 5], delimiter: ',', join: ','}",
 	     L("a,b,c,d,e,f", "a,,c", "", "abc", ",\r"),
-	     "b,e", ",", ",", ",", "\r,");
+	     "b,e", ",", "", "abc", "\r,");
 	MAPS("{fields: [-1, 1], delimiter: '::', join: ''}", L("a::b::c", "a:b"),
-	     "ca", "a:ba:b");
+	     "ca", "a:b");
+	/* As cut -s: a record without the delimiter is dropped. */
+	MAPS("{fields: [2], delimiter: ',', only_delimited: true}",
+	     L("a,b", "abc", "", ",x"), "b", "x");
 	MAPS("{fields: ['2-'], delimiter: ' '}", L("a  b"), " b");
 	MAPS("{fields: [1], delimiter: \"\\t\"}", L("a b\tc"), "a b");
 }

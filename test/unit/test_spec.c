@@ -218,8 +218,8 @@ static void t_duration(void **state)
 	duration_is("5.s", 5 * s);
 	duration_is("2h45m30.5s", (2 * 3600 + 45 * 60 + 30) * s + s / 2);
 	duration_is("1.000000001s", s + 1);
-	duration_is("9223372036854775807ns", INT64_MAX);
-	duration_is("2562047h", (int64_t)2562047 * 3600 * s);
+	duration_is("4611686018427387903ns", INT64_MAX / 2);
+	duration_is("1281023h", (int64_t)1281023 * 3600 * s);
 	duration_is("1m1m", 120 * s);
 
 	duration_bad("5", "missing unit (e.g. 5s)");
@@ -235,10 +235,13 @@ static void t_duration(void **state)
 	duration_bad("1h 30m", "unexpected space (write e.g. 1h30m)");
 	duration_bad("s", "expected a number (e.g. 5s, 300ms, 1h30m)");
 	duration_bad(".s", "expected a number (e.g. 5s, 300ms, 1h30m)");
-	duration_bad("9223372036854775808ns", "duration too large");
-	duration_bad("2562048h", "duration too large");
-	duration_bad("99999999999999999999999s", "duration too large");
-	duration_bad("2562047h2562047h", "duration too large");
+	/* what the clock cannot hold: now + the duration would overflow */
+	duration_bad("4611686018427387904ns", "duration too large for the clock (at most 1281023h)");
+	duration_bad("1281024h", "duration too large for the clock (at most 1281023h)");
+	duration_bad("2562047h", "duration too large for the clock (at most 1281023h)");
+	duration_bad("9223372036854775808ns", "duration too large for the clock (at most 1281023h)");
+	duration_bad("99999999999999999999999s", "duration too large for the clock (at most 1281023h)");
+	duration_bad("1000000h1000000h", "duration too large for the clock (at most 1281023h)");
 }
 
 static void t_format_duration(void **state)
@@ -259,7 +262,7 @@ static void t_format_duration(void **state)
 		{5400000000000, "1h30m"},
 		{7200500000000, "2h0.5s"},
 		{3600000000001, "1h0.000000001s"},
-		{INT64_MAX, "2562047h47m16.854775807s"},
+		{INT64_MAX / 2, "1281023h53m38.427387903s"},
 	};
 	char out[64];
 	size_t i;
