@@ -53,6 +53,7 @@ CORE = [
     'src/pipeline/expand.c',
     'src/pipeline/tree.c',
     'src/pipeline/config.c',
+    'src/pipeline/optval.c',
     'src/records/batch.c',
     'src/records/ack.c',
     'src/records/framer.c',
@@ -68,6 +69,7 @@ CORE = [
     'src/core/graph.c',
     'src/core/graph_edit.c',
     'src/core/graph_check.c',
+    'src/core/graph_shard.c',
     'src/core/stage.c',
     'src/records/shard.c',
     'src/core/engine.c',
@@ -80,29 +82,39 @@ CORE = [
     'src/cli/cli.c',
 ]
 
+# The stage kinds, in the order `cspipe stages` lists them: kind NAME is
+# stages/NAME.c, which exports `const struct stage_kind kind_NAME`.  A new
+# kind is that file and one line here; the registry that lists them is
+# generated (REGISTRY below).
 STAGES = [
-    'stages/registry.c',
-    'stages/stdin.c',
-    'stages/files.c',
-    'stages/generate.c',
-    'stages/stdout.c',
-    'stages/file.c',
-    'stages/filter.c',
-    'stages/map.c',
-    'stages/map_ops.c',
-    'stages/compress.c',
-    'stages/decompress.c',
-    'stages/merge.c',
-    'stages/merge_sorted.c',
-    'stages/route.c',
-    'stages/head.c',
-    'stages/rate.c',
-    'stages/exec.c',
+    'stdin',
+    'files',
+    'generate',
+    'nats_in',
+    'filter',
+    'map',
+    'compress',
+    'decompress',
+    'merge',
+    'route',
+    'head',
+    'rate',
+    'exec',
+    'stdout',
+    'file',
+    'nats_out',
+]
+
+# Files a kind splits its work into, private to it (with a header of its
+# own in stages/).
+STAGE_PARTS = [
     'stages/exec_child.c',
     'stages/nats.c',
-    'stages/nats_in.c',
-    'stages/nats_out.c',
+    'stages/map_ops.c',
+    'stages/merge_sorted.c',
 ]
+
+STAGE_SRCS = ['stages/%s.c' % k for k in STAGES] + STAGE_PARTS
 
 MAIN = 'src/cli/main.c'
 
@@ -143,6 +155,8 @@ FUZZ_TARGETS = [
     'test/fuzz/fuzz_spec.c',
     'test/fuzz/fuzz_framer.c',
     'test/fuzz/fuzz_decompress.c',
+    'test/fuzz/fuzz_pipeline.c',
+    'test/fuzz/fuzz_prefilter.c',
 ]
 
 LIBS = [
@@ -178,6 +192,34 @@ DEPS = {
 WARNINGS = ('-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes '
             '-Wpedantic -Wpointer-arith -Wformat=2 -Wundef -Wvla '
             '-Wno-unused-parameter')
+
+
+def registry_text():
+    """The C source of the registry: every kind of STAGES, in order."""
+    lines = ['/* Written by configure.py from its STAGES list; edit that, '
+             'not this. */',
+             '#include "core/stage.h"',
+             '']
+    lines += ['extern const struct stage_kind kind_%s;' % k for k in STAGES]
+    lines += ['',
+              'static const struct stage_kind *const stage_kinds[] = {']
+    lines += ['\t&kind_%s,' % k for k in STAGES]
+    lines += ['\tNULL,', '};', '',
+              'const struct stage_registry stage_registry = {',
+              '\tstage_kinds, %d,' % len(STAGES), '};', '']
+    return '\n'.join(lines)
+
+
+def write_if_changed(path, text):
+    """Write text to path unless it holds it already (keeps ninja quiet)."""
+    old = None
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    if old != text:
+        os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(text)
 
 
 def die(msg):
@@ -383,9 +425,14 @@ def main():
     ap.add_argument('--no-harden', action='store_true',
                     help='build without the default hardening flags '
                          '(_FORTIFY_SOURCE, stack protector, RELRO, PIE)')
+    ap.add_argument('--registry', metavar='FILE', help=argparse.SUPPRESS)
     ap.add_argument('--werror', action='store_true',
                     help='treat warnings as errors')
     args = ap.parse_args()
+    if args.registry:
+        # ninja's rule for the generated registry: write it and stop.
+        write_if_changed(os.path.join(TOP, args.registry), registry_text())
+        return
     env_flags = {k: os.environ.get(k, '') for k in ('CFLAGS', 'CPPFLAGS',
                                                      'LDFLAGS')}
 
@@ -480,6 +527,8 @@ def main():
            % (s('.'), regen_env + ' ' if regen_env else '', regen),
            generator='1',
            description='CONFIGURE')
+    w.rule('registry', 'cd %s && python3 configure.py --registry $out_abs'
+           % s('.'), description='GEN $out')
     unit_names = ','.join(os.path.splitext(os.path.basename(t))[0]
                           for t in UNIT_TESTS if os.path.exists(os.path.join(TOP, t)))
     w.rule('run_tests', 'cd %s && python3 test/run.py --binary $binary '
@@ -496,12 +545,16 @@ def main():
            description='DIST $out')
     # Fuzz targets: the library built once more with clang's fuzzer
     # instrumentation (-fsanitize=fuzzer-no-link), linked to each target.
+    # -fno-sanitize-recover: a UBSan report stops the target, as an ASan
+    # one does, instead of scrolling past in the log.
     fuzz_flags = ('-std=c11 -D_GNU_SOURCE -g -O1 -pthread '
                   '-fsanitize=fuzzer-no-link,address,undefined '
+                  '-fno-sanitize-recover=all '
                   '-I%s %s' % (s('src'), ' '.join(cflags)))
     w.rule('fuzz_cc', 'clang -MMD -MF $out.d %s -c $in -o $out' % fuzz_flags,
            depfile='$out.d', deps='gcc', description='FUZZ-CC $out')
-    w.rule('fuzz_link', 'clang -fsanitize=fuzzer,address,undefined -pthread '
+    w.rule('fuzz_link', 'clang -fsanitize=fuzzer,address,undefined '
+           '-fno-sanitize-recover=all -pthread '
            '-o $out $in %s -lm' % ' '.join(libs), description='FUZZ-LINK $out')
     w.rule('fuzz_run', 'cd %s && sh test/fuzz/run.sh $fuzzdir' % s('.'),
            pool='console', description='FUZZ')
@@ -517,12 +570,19 @@ def main():
                                  'missing\n' % f)
         return have
 
-    lib_srcs = present(RUNTIME + CORE + STAGES)
+    lib_srcs = present(RUNTIME + CORE + STAGE_SRCS)
     objs = []
     for f in lib_srcs + [MAIN]:
         w.build(o(f), 'cc', s(f))
         if f != MAIN:
             objs.append(o(f))
+    # The registry, generated from STAGES into the build folder.
+    registry = obj + '/gen/registry.c'
+    w.build(registry, 'registry', implicit=[s('configure.py')],
+            variables={'out_abs': registry if src == '.'
+                       else builddir + '/' + registry})
+    w.build(o('gen/registry.c'), 'cc', registry)
+    objs.append(o('gen/registry.c'))
     lib = obj + '/libcspipe.a'
     w.build(lib, 'ar', objs)
     w.build(binary, 'link', [o(MAIN), lib])

@@ -57,6 +57,11 @@ struct builder {
 	int errors;
 };
 
+/* graph_shard.c: OPT_CUSTOM parse and free of shard_by (a struct
+ * shard_key * at dst). */
+int graph_parse_shard(const struct optval *v, void *dst, struct diags *d);
+void graph_free_shard(void *dst);
+
 /* The keys every stage may have besides its kind (name, from, workers...). */
 extern const struct option graph_common_opts[];
 

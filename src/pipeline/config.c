@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config.c - the generic loader for option tables, and the struct optval
- * view through which custom parsers read a value without the tree.
+ * config.c - the generic loader for option tables.  (The struct optval
+ * view through which custom parsers read a value is optval.c.)
  *
  * A stage describes its options once (struct option: name, type, default,
  * offset into its config struct); this file reads spec nodes into such a
@@ -18,90 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- struct optval: a node seen through a narrow window ---------------- */
-
-/* An optval is a node: the type stays incomplete outside this file. */
-static const struct node *N(const struct optval *v)
-{
-	return (const struct node *)(const void *)v;
-}
-
-const struct optval *optval_of(const struct node *n)
-{
-	return (const struct optval *)(const void *)n;
-}
-
-enum optval_type optval_type(const struct optval *v)
-{
-	switch (N(v)->type) {
-	case NODE_SEQ:
-		return OPTVAL_LIST;
-	case NODE_MAP:
-		return OPTVAL_TABLE;
-	default:
-		return OPTVAL_SCALAR;
-	}
-}
-
-int optval_is_null(const struct optval *v)
-{
-	return N(v)->type == NODE_SCALAR && N(v)->is_null;
-}
-
-const char *optval_str(const struct optval *v, size_t *len)
-{
-	const struct node *n = N(v);
-
-	if (n->type != NODE_SCALAR) {
-		if (len)
-			*len = 0;
-		return "";
-	}
-	if (len)
-		*len = n->len;
-	return n->str;
-}
-
-size_t optval_len(const struct optval *v)
-{
-	return N(v)->type == NODE_SCALAR ? N(v)->len : 0;
-}
-
-size_t optval_count(const struct optval *v)
-{
-	return N(v)->type == NODE_SCALAR ? 0 : N(v)->n;
-}
-
-const struct optval *optval_item(const struct optval *v, size_t i)
-{
-	return N(v)->type == NODE_SEQ && i < N(v)->n ? optval_of(N(v)->items[i]) : NULL;
-}
-
-const struct optval *optval_key(const struct optval *v, size_t i)
-{
-	return N(v)->type == NODE_MAP && i < N(v)->n ? optval_of(N(v)->keys[i]) : NULL;
-}
-
-const struct optval *optval_value(const struct optval *v, size_t i)
-{
-	return N(v)->type == NODE_MAP && i < N(v)->n ? optval_of(N(v)->vals[i]) : NULL;
-}
-
-const struct optval *optval_get(const struct optval *v, const char *key)
-{
-	return optval_of(node_get(N(v), key));
-}
-
-const char *optval_type_name(const struct optval *v)
-{
-	return node_type_name(N(v));
-}
-
-struct pos optval_pos(const struct optval *v)
-{
-	return node_pos(N(v));
-}
 
 /* ---- the loader --------------------------------------------------------- */
 
@@ -345,35 +261,47 @@ static int char_load(const struct option *o, int *dst, const struct node *n,
 	return -1;
 }
 
-/* Every field of a nested table emptied: zero, NULL, an empty list. */
+static void table_clear(const struct option *opts, void *conf);
+
+/* An option's field emptied, what it owned freed: zero, NULL, an empty
+ * list, an empty nested table.  Repeatable. */
+static void field_clear(const struct option *o, void *dst)
+{
+	switch (o->type) {
+	case OPT_STRING:
+		free(*(char **)dst);
+		*(char **)dst = NULL;
+		break;
+	case OPT_INT:
+	case OPT_DURATION:
+		*(int64_t *)dst = 0;
+		break;
+	case OPT_SIZE:
+		*(uint64_t *)dst = 0;
+		break;
+	case OPT_BOOL:
+	case OPT_ENUM:
+	case OPT_CHAR:
+		*(int *)dst = 0;
+		break;
+	case OPT_STRLIST:
+		strlist_clear(dst);
+		break;
+	case OPT_TABLE:
+		table_clear(o->table, dst);
+		break;
+	case OPT_CUSTOM:
+		if (o->free)
+			o->free(dst);
+		break;
+	}
+}
+
+/* Every field of a nested table emptied. */
 static void table_clear(const struct option *opts, void *conf)
 {
-	const struct option *o;
-
-	config_free(opts, conf);
-	for (o = opts; o->name; o++) {
-		void *dst = field(o, conf);
-
-		switch (o->type) {
-		case OPT_INT:
-		case OPT_DURATION:
-			*(int64_t *)dst = 0;
-			break;
-		case OPT_SIZE:
-			*(uint64_t *)dst = 0;
-			break;
-		case OPT_BOOL:
-		case OPT_ENUM:
-		case OPT_CHAR:
-			*(int *)dst = 0;
-			break;
-		case OPT_TABLE:
-			table_clear(o->table, dst);
-			break;
-		default:
-			break;
-		}
-	}
+	for (const struct option *o = opts; o->name; o++)
+		field_clear(o, field(o, conf));
 }
 
 /* OPT_TABLE: a mapping of o->table's options into the nested struct. */
@@ -506,34 +434,7 @@ static void default_store(const struct option *o, void *conf)
 	struct diags d = {0};
 
 	if (!o->def) {
-		switch (o->type) {
-		case OPT_STRING:
-			free(*(char **)dst);
-			*(char **)dst = NULL;
-			break;
-		case OPT_INT:
-		case OPT_DURATION:
-			*(int64_t *)dst = 0;
-			break;
-		case OPT_SIZE:
-			*(uint64_t *)dst = 0;
-			break;
-		case OPT_BOOL:
-		case OPT_ENUM:
-		case OPT_CHAR:
-			*(int *)dst = 0;
-			break;
-		case OPT_STRLIST:
-			strlist_clear(dst);
-			break;
-		case OPT_TABLE:
-			table_clear(o->table, dst);
-			break;
-		case OPT_CUSTOM:
-			if (o->free)
-				o->free(dst);
-			break;
-		}
+		field_clear(o, dst);
 		return;
 	}
 	memset(&n, 0, sizeof n);
@@ -657,36 +558,16 @@ int config_load_table(const struct option *opts, void *conf,
 		      const struct optval *table, const char *what,
 		      struct pos *where, struct diags *d)
 {
-	return config_load_at(opts, conf, N(table), what, where, d);
+	return config_load_at(opts, conf, optval_node(table), what, where, d);
 }
 
 /* Free what the options own and leave each field empty; can be repeated. */
 void config_free(const struct option *opts, void *conf)
 {
-	const struct option *o;
-
-	for (o = opts; o->name; o++) {
-		void *dst = field(o, conf);
-
-		switch (o->type) {
-		case OPT_STRING:
-			free(*(char **)dst);
-			*(char **)dst = NULL;
-			break;
-		case OPT_STRLIST:
-			strlist_clear(dst);
-			break;
-		case OPT_TABLE:
-			config_free(o->table, dst);
-			break;
-		case OPT_CUSTOM:
-			if (o->free)
-				o->free(dst);
-			break;
-		default:
-			break;
-		}
-	}
+	for (const struct option *o = opts; o->name; o++)
+		if (o->type == OPT_STRING || o->type == OPT_STRLIST ||
+		    o->type == OPT_TABLE || o->type == OPT_CUSTOM)
+			field_clear(o, field(o, conf));
 }
 
 const struct option *config_find(const struct option *opts, const char *name)

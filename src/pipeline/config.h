@@ -45,8 +45,10 @@ const struct optval *optval_get(const struct optval *v, const char *key);
 /* "string", "list" or "mapping", for "got a ..." messages. */
 const char *optval_type_name(const struct optval *v);
 struct pos optval_pos(const struct optval *v);
-/* The view of a tree node (for the pipeline layer, which holds nodes). */
+/* The view of a tree node and back (for the pipeline layer, which holds
+ * nodes; stages have no use for them). */
 const struct optval *optval_of(const struct node *n);
+const struct node *optval_node(const struct optval *v);
 
 enum opt_type {
 	OPT_STRING,    /* char *          (NULL when absent and no default) */

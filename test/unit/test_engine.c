@@ -105,7 +105,7 @@ static int run_stats(const char *fmt, ...)
 	struct diags d = { 0 };
 	struct spec *spec;
 	struct pipeline *p;
-	struct graph_opts go = { 0 };
+	struct graph_opts go = { .kinds = &stage_registry };
 	struct run_opts o = { .stats = STATS_JSON };
 	int code, saved;
 	FILE *f;
