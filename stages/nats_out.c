@@ -381,10 +381,12 @@ static int nats_out_process(struct worker *w, struct batch *in, struct outq *out
 		natsMsg *send = m;
 		s = js_PublishMsgAsync(no->link.js, &send, &po);
 		if (s != NATS_OK) {
-			/* Still ours: forget it. */
+			/* Still ours: forget it.  The settle below counts it
+			 * with the records not sent, unless its ack handler
+			 * has settled it already. */
 			pthread_mutex_lock(&no->mu);
-			if (slot_take(no, m))
-				pb->left--;
+			if (!slot_take(no, m))
+				i++;
 			pthread_mutex_unlock(&no->mu);
 			natsMsg_Destroy(send);
 			sem_release(no->room);
