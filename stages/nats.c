@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "csp/csp.h"
 #include "base/util.h"
@@ -85,6 +86,18 @@ static void on_down(natsConnection *nc, void *arg)
 	atomic_compare_exchange_strong(&l->down_since, &zero, csp_now());
 }
 
+/* The connection's last callback (on the library's thread). */
+static void on_closed(natsConnection *nc, void *arg)
+{
+	struct nats_link *l = arg;
+
+	(void)nc;
+	pthread_mutex_lock(&l->mu);
+	l->closed = 1;
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
 static void on_up(natsConnection *nc, void *arg)
 {
 	struct nats_link *l = arg;
@@ -120,6 +133,8 @@ int nats_link_open(struct nats_link *l, const struct nats_conf *c,
 	int secure = c->ca || c->cert;
 
 	memset(l, 0, sizeof *l);
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
 	pthread_mutex_lock(&lib_mu);
 	lib_users++;
 	pthread_mutex_unlock(&lib_mu);
@@ -174,6 +189,8 @@ int nats_link_open(struct nats_link *l, const struct nats_conf *c,
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(o, on_up, l);
 	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed, l);
+	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(o, on_error, l);
 	if (s != NATS_OK) {
 		err_set(e, "%s: %s", l->urls, nats_errtext(s));
@@ -212,11 +229,24 @@ void nats_link_close(struct nats_link *l)
 	l->js = NULL;
 	if (l->nc) {
 		natsConnection_Close(l->nc);
+		/* The disconnected and closed callbacks run later on the
+		 * library's thread, and hold l: wait for the last (a few
+		 * seconds at most; a library that never calls it leaks
+		 * nothing worse than that wait). */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 5;
+		pthread_mutex_lock(&l->mu);
+		while (!l->closed && pthread_cond_timedwait(&l->cv, &l->mu, &until) == 0)
+			;
+		pthread_mutex_unlock(&l->mu);
 		natsConnection_Destroy(l->nc);
 		l->nc = NULL;
 	}
 	free(l->urls);
 	l->urls = NULL;
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->mu);
 	pthread_mutex_lock(&lib_mu);
 	last = --lib_users == 0;
 	pthread_mutex_unlock(&lib_mu);

@@ -10,6 +10,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include <nats/nats.h>
@@ -62,6 +63,11 @@ struct nats_link {
 	int64_t reconnect_timeout;
 	_Atomic int64_t down_since;  /* 0 while connected */
 	_Atomic uint64_t reconnects;
+	/* The library's closed callback has run: no callback of the
+	 * connection runs after it, so l may go. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int closed;
 };
 
 /* Check the connection options (user with password, cert with key,
