@@ -261,14 +261,20 @@ static int parse_reply(const char *r, uint64_t *delivered, uint64_t *sseq)
 	return 0;
 }
 
-/* Put the messages of f into batches (one record each) and send them on,
- * each with a reference to f's token.  Returns what io_send returned. */
+/*
+ * Put the messages of f into batches (one record each), each with a
+ * reference to f's token, and only then send them on: once the first
+ * batch has left, f's token may end on any thread and free the messages,
+ * so none of them is read after an io_send.  Returns what io_send
+ * returned (the batches not sent are freed, their references released
+ * failed).
+ */
 static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f,
 			struct ack_token *t, uint64_t *made)
 {
 	struct nats_in_conf *c = st->conf;
 	struct nats_in *ni = st->priv;
-	struct batch *b = NULL;
+	struct batch *head = NULL, *b = NULL;
 	int r = CSP_OK;
 
 	for (int i = 0; i < f->list.Count; i++) {
@@ -289,18 +295,17 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 		if (c->meta == META_PREFIX)
 			plen = (size_t)snprintf(pre, sizeof pre, "%" PRIu64 " ", sseq);
 		size_t need = len + (c->meta == META_PREFIX ? plen + slen + 1 : 0);
-		if (b && b->n && (b->len + need + 1 > BATCH_DATA || b->n >= BATCH_RECS)) {
-			r = io_send(io, b);
-			b = NULL;
-			if (r != CSP_OK)
-				return r;
-		}
-		if (!b) {
-			b = batch_new(FRAMING_LINES, 0, 0);
-			b->origin = st->name;
-			b->first_rec = *made + 1;
+		if (!b || (b->n && (b->len + need + 1 > BATCH_DATA || b->n >= BATCH_RECS))) {
+			struct batch *nb = batch_new(FRAMING_LINES, 0, 0);
+			nb->origin = st->name;
+			nb->first_rec = *made + 1;
 			ack_token_ref(t);
-			batch_ack(b, t);
+			batch_ack(nb, t);
+			if (b)
+				b->next = nb;
+			else
+				head = nb;
+			b = nb;
 		}
 		char *dst = batch_begin_rec(b, need);
 		if (c->meta == META_PREFIX) {
@@ -314,7 +319,17 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 		batch_end_rec(b, need, b->n);
 		(*made)++;
 	}
-	return b ? io_send(io, b) : CSP_OK;
+	/* From here on f's messages are not touched. */
+	while (head) {
+		b = head;
+		head = b->next;
+		b->next = NULL;
+		if (r == CSP_OK)
+			r = io_send(io, b);
+		else
+			batch_free(b);
+	}
+	return r;
 }
 
 /* Cancellation ends a fetch that is waiting for messages at once. */
@@ -398,10 +413,11 @@ static int nats_in_run(struct stage *st, struct stage_io *io, struct err *e)
 		f->ni = ni;
 		f->list = list;
 		struct ack_token *t = ack_token_new(ni->acks, id++, f);
+		ack_token_keep(t);
 		int r = send_fetched(st, io, f, t, &made);
 		/* The batches hold their references now (or have released
 		 * them failed). */
-		ack_token_release(t, 1);
+		ack_token_let_go(t, 1);
 		if (r == CSP_CLOSED) {
 			rc = STAGE_STOP;
 			break;
