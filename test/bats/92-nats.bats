@@ -69,11 +69,16 @@ whole() {
 			"$CSPIPE" run "c$n-$i.yaml" 2> "err$n-$i" &
 			pids+=($!)
 		done
-		# Every consumer is bound before the messages come.
-		for ((i = 0; i < 500; i++)); do
-			[ "$(consumer_info "SPLIT$n" work pending 2>/dev/null)" = 0 ] && break
+		# Every process is fetching (the server holds a pull request of
+		# each) before the messages come: one that started late on a
+		# loaded machine would otherwise find them all taken.
+		local waiting=
+		for ((i = 0; i < 1500; i++)); do
+			waiting=$(consumer_info "SPLIT$n" work waiting 2>/dev/null)
+			[ "${waiting:-0}" -ge "$n" ] && break
 			sleep 0.02
 		done
+		[ "${waiting:-0}" -ge "$n" ] || { echo "only ${waiting:-0} of $n processes fetching"; cat err$n-*; false; }
 		publish "in$n.txt" "split$n.x"
 		for p in "${pids[@]}"; do
 			wait "$p" || { cat err*; false; }

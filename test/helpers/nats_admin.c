@@ -9,8 +9,9 @@
  *   nats_admin URL info STREAM [DURABLE]
  *
  * info prints "messages N" for the stream, and with a durable also
- * "ack_pending N", "pending N", "redelivered N" and "delivered N", one
- * per line.  Exit 0, or 1 with the library's message on stderr.
+ * "ack_pending N", "pending N", "redelivered N", "delivered N" and
+ * "waiting N" (the pull requests waiting for messages), one per line.
+ * Exit 0, or 1 with the library's message on stderr.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -87,8 +88,9 @@ int main(int argc, char **argv)
 				rc = fail("consumer info", s, jerr);
 			} else {
 				printf("ack_pending %" PRId64 "\npending %" PRIu64 "\nredelivered %"
-				       PRId64 "\ndelivered %" PRIu64 "\n", ci->NumAckPending,
-				       ci->NumPending, ci->NumRedelivered, ci->Delivered.Stream);
+				       PRId64 "\ndelivered %" PRIu64 "\nwaiting %" PRId64 "\n",
+				       ci->NumAckPending, ci->NumPending, ci->NumRedelivered,
+				       ci->Delivered.Stream, ci->NumWaiting);
 				jsConsumerInfo_Destroy(ci);
 			}
 		}
