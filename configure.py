@@ -66,6 +66,11 @@ CORE = [
     'src/records/pattern_scan.c',
     'src/records/pattern_lit.c',
     'src/records/template.c',
+    'src/records/json_doc.cc',
+    'src/records/jpath.c',
+    'src/records/codec.c',
+    'src/records/where.c',
+    'src/records/jedit.c',
     'src/core/graph.c',
     'src/core/graph_edit.c',
     'src/core/graph_check.c',
@@ -79,7 +84,10 @@ CORE = [
     'src/core/stats.c',
     'src/core/progress.c',
     'src/core/dot.c',
+    'src/core/observe.c',
+    'src/core/follow.c',
     'src/cli/cli.c',
+    'src/cli/pipetest.c',
 ]
 
 # The stage kinds, in the order `cspipe stages` lists them: kind NAME is
@@ -97,6 +105,7 @@ STAGES = [
     'decompress',
     'merge',
     'route',
+    'parse',
     'head',
     'rate',
     'exec',
@@ -137,6 +146,7 @@ UNIT_TESTS = [
     'test/unit/test_pattern.c',
     'test/unit/test_filter.c',
     'test/unit/test_map.c',
+    'test/unit/test_where.c',
 ]
 
 # Programs the bats tests use (built beside the unit tests).
@@ -155,6 +165,7 @@ FUZZ_TARGETS = [
     'test/fuzz/fuzz_spec.c',
     'test/fuzz/fuzz_framer.c',
     'test/fuzz/fuzz_decompress.c',
+    'test/fuzz/fuzz_records.c',
     'test/fuzz/fuzz_pipeline.c',
     'test/fuzz/fuzz_prefilter.c',
 ]
@@ -164,6 +175,8 @@ LIBS = [
     ('yaml-0.1', 'libyaml-dev', 'yaml.h'),
     ('zlib', 'zlib1g-dev', 'zlib.h'),
     ('libpcre2-8', 'libpcre2-dev', 'pcre2.h'),
+    ('simdjson', 'libsimdjson-dev', 'simdjson.h'),
+    ('libmicrohttpd', 'libmicrohttpd-dev', 'microhttpd.h'),
     ('libnats', 'libnats-dev', 'nats/nats.h'),
     ('libzstd', 'libzstd-dev', 'zstd.h'),
     ('liblzma', 'liblzma-dev', 'lzma.h'),
@@ -178,15 +191,17 @@ PLAIN_LIBS = [
 
 # Debian packages by purpose, for --install-deps.
 DEPS = {
-    'build': ['gcc', 'ninja-build', 'pkg-config', 'libyaml-dev',
-              'zlib1g-dev', 'libpcre2-dev', 'libzstd-dev', 'liblzma-dev',
-              'libbz2-dev', 'libisal-dev', 'libnats-dev'],
+    'build': ['gcc', 'g++', 'ninja-build', 'pkg-config', 'libyaml-dev',
+              'zlib1g-dev', 'libpcre2-dev', 'libsimdjson-dev', 'libzstd-dev',
+              'liblzma-dev', 'libbz2-dev', 'libisal-dev', 'libmicrohttpd-dev',
+              'libnats-dev'],
     'test': ['bats', 'libcmocka-dev', 'gzip', 'pigz', 'parallel', 'jq',
              'graphviz', 'mandoc', 'util-linux', 'valgrind', 'zstd',
-             'xz-utils', 'bzip2', 'binutils', 'git', 'man-db', 'nats-server'],
+             'xz-utils', 'bzip2', 'binutils', 'git', 'man-db', 'curl',
+             'nats-server'],
     'bench': ['hyperfine', 'ripgrep', 'pigz', 'parallel', 'golang-go',
               'time', 'zstd'],
-    'fuzz': ['clang', 'libclang-rt-14-dev'],
+    'fuzz': ['clang', 'libclang-rt-14-dev', 'libstdc++-12-dev'],
 }
 
 WARNINGS = ('-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes '
@@ -266,6 +281,23 @@ def find_cc(cc):
             return c
     die('no C compiler found; install one with: sudo apt-get install gcc'
         ' (or run ./configure.py --install-deps)')
+
+
+def find_cxx(cc):
+    """The C++ compiler that goes with cc (json_doc.cc is cspipe's only
+    C++: simdjson is a C++ library)."""
+    base = os.path.basename(cc)
+    cands = [os.environ.get('CXX')]
+    if base.startswith('clang'):
+        cands.append(cc.replace('clang', 'clang++', 1))
+    elif base.startswith('gcc'):
+        cands.append(cc.replace('gcc', 'g++', 1))
+    cands += ['c++', 'g++', 'clang++']
+    for c in cands:
+        if c and shutil.which(c):
+            return c
+    die('no C++ compiler found (simdjson is C++); install one with: '
+        'sudo apt-get install g++ (or run ./configure.py --install-deps)')
 
 
 def have_plain_lib(cc, header, flag):
@@ -434,12 +466,13 @@ def main():
         write_if_changed(os.path.join(TOP, args.registry), registry_text())
         return
     env_flags = {k: os.environ.get(k, '') for k in ('CFLAGS', 'CPPFLAGS',
-                                                     'LDFLAGS')}
+                                                     'CXXFLAGS', 'LDFLAGS')}
 
     if args.install_deps:
         install_deps([g.strip() for g in args.install_deps.split(',') if g],
                      args.cc)
     cc = find_cc(args.cc)
+    cxx = find_cxx(cc)
     cflags, libs = find_libs(cc)
     cmocka = have_cmocka()
     if not cmocka:
@@ -479,6 +512,8 @@ def main():
         opt.append('-DNDEBUG')
     user_cflags = shlex.split(env_flags['CPPFLAGS']) + \
         shlex.split(env_flags['CFLAGS'])
+    user_cxxflags = shlex.split(env_flags['CPPFLAGS']) + \
+        shlex.split(env_flags['CXXFLAGS'])
     user_ldflags = shlex.split(env_flags['LDFLAGS'])
     harden_c, harden_ld = hardening(args, opt + user_cflags)
 
@@ -495,6 +530,7 @@ def main():
     w.newline()
     w.variable('ninja_required_version', '1.10')
     w.variable('cc', cc)
+    w.variable('cxx', cxx)
     w.variable('prefix', args.prefix)
     w.variable('bindir', under(args.prefix, args.bindir))
     w.variable('mandir', under(args.prefix, args.mandir))
@@ -504,6 +540,12 @@ def main():
                (['-Werror'] if args.werror else []) +
                ['-I' + s('src')] + cflags + [shlex.quote(x) for x in
                                             user_cflags])
+    w.variable('cxxflags', ['-std=c++17', '-D_GNU_SOURCE', '-pthread',
+                            '-fno-exceptions', '-fno-rtti'] + opt + harden_c +
+               ['-Wall', '-Wextra', '-Wno-unused-parameter'] +
+               (['-Werror'] if args.werror else []) +
+               ['-I' + s('src')] + cflags + [shlex.quote(x) for x in
+                                             user_cxxflags])
     w.variable('ldflags', ['-pthread'] + [x for x in opt if
                                           x.startswith('-fsanitize')] +
                harden_ld + [shlex.quote(x) for x in user_ldflags])
@@ -512,10 +554,13 @@ def main():
     w.newline()
     w.rule('cc', '$cc -MMD -MF $out.d $cflags -c $in -o $out',
            depfile='$out.d', deps='gcc', description='CC $out')
+    w.rule('cxx', '$cxx -MMD -MF $out.d $cxxflags -c $in -o $out',
+           depfile='$out.d', deps='gcc', description='CXX $out')
     w.rule('ar', 'rm -f $out && ar crs $out $in', description='AR $out')
-    w.rule('link', '$cc $ldflags -o $out $in $libs',
+    # Linked by the C++ compiler: json_doc.cc needs the C++ runtime.
+    w.rule('link', '$cxx $ldflags -o $out $in $libs',
            description='LINK $out')
-    w.rule('link_test', '$cc $ldflags -o $out $in $cmocka_libs $libs',
+    w.rule('link_test', '$cxx $ldflags -o $out $in $cmocka_libs $libs',
            description='LINK $out')
     regen = ' '.join(shlex.quote(a) for a in sys.argv[1:]
                      if not a.startswith('--install-deps'))
@@ -528,7 +573,7 @@ def main():
            generator='1',
            description='CONFIGURE')
     w.rule('registry', 'cd %s && python3 configure.py --registry $out_abs'
-           % s('.'), description='GEN $out')
+           % s('.'), description='GEN $out', restat='1')
     unit_names = ','.join(os.path.splitext(os.path.basename(t))[0]
                           for t in UNIT_TESTS if os.path.exists(os.path.join(TOP, t)))
     w.rule('run_tests', 'cd %s && python3 test/run.py --binary $binary '
@@ -553,7 +598,11 @@ def main():
                   '-I%s %s' % (s('src'), ' '.join(cflags)))
     w.rule('fuzz_cc', 'clang -MMD -MF $out.d %s -c $in -o $out' % fuzz_flags,
            depfile='$out.d', deps='gcc', description='FUZZ-CC $out')
-    w.rule('fuzz_link', 'clang -fsanitize=fuzzer,address,undefined '
+    w.rule('fuzz_cxx', 'clang++ -MMD -MF $out.d %s -c $in -o $out'
+           % fuzz_flags.replace('-std=c11', '-std=c++17 -fno-exceptions '
+                                '-fno-rtti'),
+           depfile='$out.d', deps='gcc', description='FUZZ-CXX $out')
+    w.rule('fuzz_link', 'clang++ -fsanitize=fuzzer,address,undefined '
            '-fno-sanitize-recover=all -pthread '
            '-o $out $in %s -lm' % ' '.join(libs), description='FUZZ-LINK $out')
     w.rule('fuzz_run', 'cd %s && sh test/fuzz/run.sh $fuzzdir' % s('.'),
@@ -573,11 +622,18 @@ def main():
     lib_srcs = present(RUNTIME + CORE + STAGE_SRCS)
     objs = []
     for f in lib_srcs + [MAIN]:
-        w.build(o(f), 'cc', s(f))
+        w.build(o(f), 'cxx' if f.endswith('.cc') else 'cc', s(f))
         if f != MAIN:
             objs.append(o(f))
-    # The registry, generated from STAGES into the build folder.
+    # The registry, generated from STAGES into the build folder: written
+    # now, and again by ninja should it go missing.  It is made newer than
+    # configure.py so that ninja does not regenerate it (and relink
+    # everything) on every run.
     registry = obj + '/gen/registry.c'
+    reg_path = os.path.join(TOP, builddir, registry)
+    write_if_changed(reg_path, registry_text())
+    if os.path.getmtime(reg_path) < os.path.getmtime(os.path.join(TOP, 'configure.py')):
+        os.utime(reg_path)
     w.build(registry, 'registry', implicit=[s('configure.py')],
             variables={'out_abs': registry if src == '.'
                        else builddir + '/' + registry})
@@ -628,8 +684,11 @@ def main():
     fuzz_objs = []
     for f in lib_srcs:
         out = fuzzdir + '/obj/' + os.path.splitext(f)[0] + '.o'
-        w.build(out, 'fuzz_cc', s(f))
+        w.build(out, 'fuzz_cxx' if f.endswith('.cc') else 'fuzz_cc', s(f))
         fuzz_objs.append(out)
+    # The generated registry too: fuzz_pipeline loads pipelines with it.
+    w.build(fuzzdir + '/obj/gen/registry.o', 'fuzz_cc', registry)
+    fuzz_objs.append(fuzzdir + '/obj/gen/registry.o')
     for f in present(FUZZ_TARGETS):
         name = os.path.splitext(os.path.basename(f))[0]
         out = fuzzdir + '/' + name

@@ -47,17 +47,17 @@ _cspipe()
 	cmd=
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		run|validate|graph|stages|help) cmd=${COMP_WORDS[i]}; break ;;
+		run|validate|graph|test|stages|help) cmd=${COMP_WORDS[i]}; break ;;
 		esac
 	done
 
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W 'run validate graph stages help --version --help' -- "$cur"))
+		COMPREPLY=($(compgen -W 'run validate graph test stages help --version --help' -- "$cur"))
 		return
 	fi
 	case $cmd in
 	help)
-		COMPREPLY=($(compgen -W 'run validate graph stages' -- "$cur"))
+		COMPREPLY=($(compgen -W 'run validate graph test stages' -- "$cur"))
 		return ;;
 	stages)
 		COMPREPLY=($(compgen -W "$(_cspipe_kinds)" -- "$cur"))
@@ -110,14 +110,15 @@ _cspipe()
 	-t)
 		COMPREPLY=($(compgen -W '10s 1m 5m 1h' -- "$cur"))
 		return ;;
-	-e|--max-memory)
+	-e|--max-memory|--stats-interval|--metrics-addr)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
 		case $cmd in
-		run) COMPREPLY=($(compgen -W '-e -o -s -t --stats --stats=json --progress --progress=always --help' -- "$cur")) ;;
+		run) COMPREPLY=($(compgen -W '-e -o -s -t --stats --stats=json --stats=json: --stats-interval --metrics-addr --progress --progress=always --help' -- "$cur")) ;;
 		validate) COMPREPLY=($(compgen -W '-e -s --max-memory --help' -- "$cur")) ;;
 		graph) COMPREPLY=($(compgen -W '-e --stats= --help' -- "$cur")) ;;
+		test) COMPREPLY=($(compgen -W '--help' -- "$cur")) ;;
 		esac
 		return
 	fi
@@ -127,7 +128,7 @@ _cspipe()
 	for ((i = i + 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
 		-e) have_pipeline=1; ((i++)) ;;
-		-o|-s|-t|--max-memory) ((i++)) ;;
+		-o|-s|-t|--max-memory|--stats-interval|--metrics-addr) ((i++)) ;;
 		=) ((i++)) ;;
 		-*) ;;
 		*) have_pipeline=1 ;;

@@ -40,6 +40,7 @@ struct file_conf {
 	int append;
 	int sync;
 	char *mode;
+	struct output_conf out;
 };
 
 static const struct option file_options[] = {
@@ -53,6 +54,7 @@ static const struct option file_options[] = {
 	{ .name = "mode", .type = OPT_STRING, .offset = offsetof(struct file_conf, mode),
 	  .doc = "permissions in octal, e.g. 0640 (default: those of the file replaced, "
 		 "else 0666 less the umask)" },
+	OUTPUT_OPTIONS(struct file_conf),
 	{ .name = NULL },
 };
 
@@ -82,6 +84,8 @@ static int file_check(struct stage *st, struct diags *d)
 	fs = csp_calloc(1, sizeof *fs);
 	fs->fd = -1;
 	st->priv = fs;
+	if (output_check(st, &c->out, d))
+		return -1;
 	if (c->mode) {
 		char *end;
 		unsigned long m = strtoul(c->mode, &end, 8);
@@ -255,6 +259,7 @@ static void *file_worker_new(struct stage *st, int index)
 
 	(void)index;
 	writer_init(&fs->w, fs->fd, c->path, stage_ctx(st));
+	writer_set_codec(&fs->w, &c->out);
 	return fs;
 }
 
@@ -385,6 +390,7 @@ static void file_free(struct stage *st)
 	free(fs->temp);
 	free(fs->target);
 	free(fs);
+	output_conf_free(&((struct file_conf *)st->conf)->out);
 	st->priv = NULL;
 }
 

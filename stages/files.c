@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * files - the source that reads files (and `-` for standard input) in
- * order; glob patterns expand in sorted order.
+ * order; glob patterns expand in sorted order.  With follow: true it reads
+ * them as they grow (core/follow.c), and with checkpoint: records how far
+ * the sinks have durably written.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +17,17 @@
 
 #include "csp/csp.h"
 #include "core/fdio.h"
+#include "core/follow.h"
 #include "core/stage.h"
 
 struct files_conf {
 	struct input_conf in;
 	struct strlist paths;
 	int glob;                /* expand patterns (INPUT arguments: never) */
+	int follow;
+	int64_t flush_partial_after;
+	int64_t poll_interval;
+	char *checkpoint;
 };
 
 static const struct option files_options[] = {
@@ -29,13 +37,29 @@ static const struct option files_options[] = {
 	{ .name = "glob", .type = OPT_BOOL, .offset = offsetof(struct files_conf, glob),
 	  .def = "true", .doc = "expand *, ? and [...] in paths (false: take each path literally)" },
 	INPUT_OPTIONS(struct files_conf),
+	{ .name = "follow", .type = OPT_BOOL, .offset = offsetof(struct files_conf, follow),
+	  .def = "false", .doc = "read the files as they grow, as tail -F does, until "
+		 "stopped (rotation, truncation, new files matching a pattern)" },
+	{ .name = "flush_partial_after", .type = OPT_DURATION,
+	  .offset = offsetof(struct files_conf, flush_partial_after), .def = "0s",
+	  .doc = "follow: send an unterminated last line after it waited this long "
+		 "(0s: wait for its terminator)" },
+	{ .name = "poll_interval", .type = OPT_DURATION,
+	  .offset = offsetof(struct files_conf, poll_interval), .def = "0s",
+	  .doc = "follow: look for changes this often instead of using inotify "
+		 "(0s: inotify, polling every second where it cannot watch)" },
+	{ .name = "checkpoint", .type = OPT_STRING,
+	  .offset = offsetof(struct files_conf, checkpoint),
+	  .doc = "follow: file recording how far the sinks have durably written; "
+		 "a restart resumes there" },
 	{ .name = NULL },
 };
 
-/* The expanded list, made at start. */
+/* The expanded list, made at start; or the follower. */
 struct files_state {
 	char **paths;
 	size_t n;
+	struct follower *follow;
 };
 
 static int has_glob(const char *s)
@@ -62,7 +86,46 @@ static int files_check(struct stage *st, struct diags *d)
 		diag_at(d, stage_pos(st), "files: no paths given");
 		return -1;
 	}
-	return 0;
+	if (!c->follow) {
+		const char *k = c->checkpoint ? "checkpoint" :
+				c->flush_partial_after ? "flush_partial_after" :
+				c->poll_interval ? "poll_interval" : NULL;
+		if (k) {
+			diag_at(d, stage_opt_pos(st, k), "files: %s needs follow: true", k);
+			return -1;
+		}
+	} else {
+		for (size_t i = 0; i < c->paths.n; i++)
+			if (!strcmp(c->paths.v[i], "-")) {
+				diag_at(d, c->paths.at[i], "files: cannot follow standard input (-)");
+				return -1;
+			}
+		if (c->checkpoint && !c->checkpoint[0]) {
+			diag_at(d, stage_opt_pos(st, "checkpoint"), "files: empty checkpoint path");
+			return -1;
+		}
+	}
+	/* Made here, filled by start: free then runs after a validate too,
+	 * and releases the compiled columns. */
+	if (!st->priv)
+		st->priv = csp_calloc(1, sizeof(struct files_state));
+	return input_check(st, &c->in, d);
+}
+
+/* follow: files need not exist yet (tail -F waits for them); say so. */
+static int follow_start(struct stage *st, struct files_state *fs, struct err *e)
+{
+	struct files_conf *c = st->conf;
+	struct follow_opts o = { c->paths.v, c->paths.n, input_opts_of(&c->in),
+				 c->flush_partial_after, c->poll_interval, c->checkpoint };
+	struct stat sb;
+
+	for (size_t i = 0; i < c->paths.n; i++)
+		if (!has_glob(c->paths.v[i]) && stat(c->paths.v[i], &sb) != 0)
+			fprintf(stderr, "cspipe: warning: %s: %s: following it from when it "
+				"appears\n", c->paths.v[i], strerror(errno));
+	fs->follow = follow_new(&o, e);
+	return fs->follow ? 0 : -1;
 }
 
 /*
@@ -73,9 +136,10 @@ static int files_check(struct stage *st, struct diags *d)
 static int files_start(struct stage *st, struct err *e)
 {
 	struct files_conf *c = st->conf;
-	struct files_state *fs = csp_calloc(1, sizeof *fs);
+	struct files_state *fs = st->priv;
 
-	st->priv = fs;
+	if (c->follow)
+		return follow_start(st, fs, e);
 	for (size_t i = 0; i < c->paths.n; i++) {
 		const char *p = c->paths.v[i];
 		if (!strcmp(p, "-")) {
@@ -127,6 +191,8 @@ static int files_run(struct stage *st, struct stage_io *io, struct err *e)
 	struct files_state *fs = st->priv;
 	struct input_opts o = input_opts_of(&c->in);
 
+	if (fs->follow)
+		return follow_run(fs->follow, io, e);
 	for (size_t i = 0; i < fs->n; i++) {
 		const char *p = fs->paths[i];
 		int fd = strcmp(p, "-") ? open(p, O_RDONLY | O_CLOEXEC) : 0;
@@ -145,10 +211,22 @@ static int files_run(struct stage *st, struct stage_io *io, struct err *e)
 	return STAGE_OK;
 }
 
-static void files_free(struct stage *st)
+/* The sinks closed first: record where they got. */
+static int files_close(struct stage *st, enum stage_outcome outcome, struct err *e)
 {
 	struct files_state *fs = st->priv;
 
+	(void)outcome;
+	return fs ? follow_close(fs->follow, e) : 0;
+}
+
+static void files_free(struct stage *st)
+{
+	struct files_state *fs = st->priv;
+	struct files_conf *c = st->conf;
+
+	input_conf_free(&c->in);
+	follow_free(fs->follow);
 	for (size_t i = 0; i < fs->n; i++)
 		free(fs->paths[i]);
 	free(fs->paths);
@@ -175,5 +253,6 @@ const struct stage_kind kind_files = {
 	.check = files_check,
 	.start = files_start,
 	.run = files_run,
+	.close = files_close,
 	.free = files_free,
 };

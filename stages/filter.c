@@ -28,17 +28,23 @@
  */
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "csp/csp.h"
+#include "records/json_doc.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
+#include "records/where.h"
 #include "core/stage.h"
 
 enum { ON_ERROR_FAIL, ON_ERROR_DROP, ON_ERROR_KEEP };
 
 struct filter_conf {
 	char *pattern;
+	char *where;
+	char *field;
 	int ignore_case;
 	int invert;
 	int fixed;
@@ -52,8 +58,11 @@ static const char *const on_error_names[] = { "fail", "drop", "keep", NULL };
 static const struct option filter_options[] = {
 	{ .name = "pattern", .type = OPT_STRING,
 	  .offset = offsetof(struct filter_conf, pattern),
-	  .doc = "PCRE2 pattern (or fixed string) searched for in each record",
-	  .flags = OPT_REQUIRED },
+	  .doc = "PCRE2 pattern (or fixed string) searched for in each record" },
+	{ .name = "where", .type = OPT_STRING, .offset = offsetof(struct filter_conf, where),
+	  .doc = "keep the structured records for which this expression is true" },
+	{ .name = "field", .type = OPT_STRING, .offset = offsetof(struct filter_conf, field),
+	  .doc = "match the pattern against this field's text (a path such as .Content)" },
 	{ .name = "ignore_case", .type = OPT_BOOL,
 	  .offset = offsetof(struct filter_conf, ignore_case), .def = "false",
 	  .doc = "match ASCII letters regardless of case" },
@@ -65,7 +74,7 @@ static const struct option filter_options[] = {
 	  .doc = "the pattern is a literal string (grep -F)" },
 	{ .name = "on_error", .type = OPT_ENUM,
 	  .offset = offsetof(struct filter_conf, on_error), .def = "fail",
-	  .doc = "a record that hits a match limit: fail the run, drop it, or keep it",
+	  .doc = "a record that hits a match limit (or, with where, is not JSON): fail the run, drop it, or keep it",
 	  .choices = on_error_names },
 	{ .name = "match_limit", .type = OPT_INT,
 	  .offset = offsetof(struct filter_conf, match_limit), .def = "10000000",
@@ -78,50 +87,125 @@ static const struct option filter_options[] = {
 	{ .name = NULL },
 };
 
-/* Where a bad pattern is reported: the pattern's own value. */
-static struct pos pattern_pos(const struct stage *st)
+/* Where a bad pattern or expression is reported: its own value. */
+static struct pos option_pos(const struct stage *st, const char *key)
 {
-	struct pos at = stage_opt_pos(st, "pattern");
+	struct pos at = stage_opt_pos(st, key);
 
 	return at.file ? at : stage_pos(st);
 }
 
-/* Compile the pattern, so that `cspipe validate` reports a bad one at its
- * position.  Returns 0, or -1 after a diagnostic. */
+/* What check compiles: one of the two (the pattern first: test_filter
+ * reads it). */
+struct filter_priv {
+	struct pattern *pattern;
+	struct where *where;
+	struct jpath field;      /* n == 0 and no text: the whole record */
+	int by_field;
+};
+
+/* Compile the pattern or the expression, so that `cspipe validate`
+ * reports a bad one at its position.  Returns 0, or -1 after a
+ * diagnostic. */
 static int filter_check(struct stage *st, struct diags *d)
 {
 	const struct filter_conf *c = st->conf;
 	unsigned flags = (c->ignore_case ? PAT_ICASE : 0) | (c->fixed ? PAT_FIXED : 0);
+	struct filter_priv *fp;
 	char msg[256];
 	size_t off = 0;
-	struct pattern *p;
 
-	p = pattern_compile(c->pattern, strlen(c->pattern), flags, msg, sizeof msg,
-			    &off);
+	if (!c->pattern == !c->where) {
+		diag_at(d, stage_pos(st), c->pattern
+			 ? "filter takes pattern or where, not both"
+			 : "missing required option 'pattern' for filter");
+		return -1;
+	}
+	if (!st->priv)
+		st->priv = csp_calloc(1, sizeof(struct filter_priv));
+	fp = st->priv;
+	jpath_free(&fp->field);
+	fp->by_field = 0;
+	if (c->field) {
+		if (c->where) {
+			diag_at(d, option_pos(st, "field"), "field goes with pattern; "
+				 "where names its fields itself");
+			return -1;
+		}
+		if (field_path(&fp->field, c->field, msg, sizeof msg, &off)) {
+			diag_at(d, option_pos(st, "field"), "field: bad path '%s': %s at column %zu",
+				 c->field, msg, off + 1);
+			return -1;
+		}
+		fp->by_field = 1;
+	}
+	if (c->where) {
+		struct where *w = where_compile(c->where, strlen(c->where), msg, sizeof msg, &off);
+		if (!w) {
+			diag_at(d, option_pos(st, "where"),
+				 "bad where expression at column %zu: %s", off, msg);
+			return -1;
+		}
+		where_free(fp->where);
+		fp->where = w;
+		return 0;
+	}
+	struct pattern *p = pattern_compile(c->pattern, strlen(c->pattern), flags, msg,
+					    sizeof msg, &off);
 	if (!p) {
-		diag_at(d, pattern_pos(st), "bad pattern: %s at offset %zu", msg, off);
+		diag_at(d, option_pos(st, "pattern"), "bad pattern: %s at offset %zu", msg, off);
 		return -1;
 	}
 	pattern_set_limits(p, (uint32_t)c->match_limit, (uint32_t)c->depth_limit);
-	pattern_free(st->priv);
-	st->priv = p;
+	pattern_free(fp->pattern);
+	fp->pattern = p;
 	return 0;
 }
 
 static void filter_free(struct stage *st)
 {
-	pattern_free(st->priv);
+	struct filter_priv *fp = st->priv;
+
+	pattern_free(fp->pattern);
+	where_free(fp->where);
+	jpath_free(&fp->field);
+	free(fp);
 	st->priv = NULL;
 }
 
+/* A worker's state: match data, or for where a JSON document. */
+struct filter_worker {
+	struct pattern_match *m;
+	struct where_match *wm;
+	struct jdoc *doc;
+	struct field_reader *fr;  /* with field */
+};
+
 static void *filter_worker_new(struct stage *st, int index)
 {
-	return pattern_match_new(st->priv);
+	const struct filter_priv *fp = st->priv;
+	struct filter_worker *fw = csp_calloc(1, sizeof *fw);
+
+	if (fp->where) {
+		fw->wm = where_match_new(fp->where);
+		fw->doc = jdoc_new();
+	} else {
+		fw->m = pattern_match_new(fp->pattern);
+	}
+	if (fp->by_field)
+		fw->fr = field_reader_new();
+	return fw;
 }
 
 static void filter_worker_free(struct stage *st, void *state)
 {
-	pattern_match_free(state);
+	struct filter_worker *fw = state;
+
+	pattern_match_free(fw->m);
+	where_match_free(fw->wm);
+	jdoc_free(fw->doc);
+	field_reader_free(fw->fr);
+	free(fw);
 }
 
 /* Does record s[0..len) match?  1, 0, or PAT_LIMIT / PAT_ERROR. */
@@ -140,6 +224,7 @@ static int record_matches(const struct pattern *p, struct pattern_match *m,
 struct pass {
 	const struct filter_conf *c;
 	struct pattern_match *m;
+	const char *why;            /* with where: why a record failed */
 	struct batch *b;
 	uint32_t kept;              /* records compacted so far */
 	uint64_t filtered, dropped;
@@ -171,9 +256,12 @@ static int outcome(struct pass *ps, uint32_t i, int r, struct err *e)
 			char where[768];
 
 			batch_rec_where(where, sizeof where, b, i);
-			err_set(e, "%s: %s (match_limit %" PRId64 ", depth_limit %" PRId64 ")",
-				where, pattern_errtext(ps->m), ps->c->match_limit,
-				ps->c->depth_limit);
+			if (ps->why)
+				err_set(e, "%s: %s", where, ps->why);
+			else
+				err_set(e, "%s: %s (match_limit %" PRId64 ", depth_limit %" PRId64 ")",
+					where, pattern_errtext(ps->m), ps->c->match_limit,
+					ps->c->depth_limit);
 			return -1;
 		}
 		}
@@ -215,14 +303,62 @@ static int batch_scannable(const struct batch *b, size_t *end)
 static int filter_process(struct worker *w, struct batch *b, struct outq *out,
 			  struct err *e)
 {
-	const struct pattern *p = w->stage->priv;
-	struct pass ps = { w->stage->conf, w->state, b, 0, 0, 0 };
-	int scan = pattern_scan_kind(p);
+	const struct filter_priv *fp = w->stage->priv;
+	const struct pattern *p = fp->pattern;
+	struct filter_worker *fw = w->state;
+	struct pass ps = { w->stage->conf, fw->m, NULL, b, 0, 0, 0 };
+	int scan = p ? pattern_scan_kind(p) : PAT_SCAN_NONE;
 	size_t end = 0;
 	int rc = STAGE_OK;
 	uint32_t i = 0;
 
-	if (scan != PAT_SCAN_NONE && batch_scannable(b, &end)) {
+	if (fp->where) {
+		char why[256];
+		for (; i < b->n; i++) {
+			const struct rec *r = &b->recs[i];
+			struct jval root;
+			int res;
+
+			ps.why = NULL;			if (jdoc_parse(fw->doc, b->data + r->off, r->len,
+				       b->cap - r->off - r->len) != 0) {
+				snprintf(why, sizeof why, "not JSON (%s), so where cannot read it",
+					 jdoc_error(fw->doc));
+				ps.why = why;
+				res = PAT_ERROR;
+			} else {
+				jdoc_root(fw->doc, &root);
+				res = where_eval(fp->where, fw->wm, &root);
+				if (res < 0) {
+					snprintf(why, sizeof why, "%s", where_errtext(fw->wm));
+					ps.why = why;
+				}
+			}
+			if (outcome(&ps, i, res, e) < 0)
+				goto fail;
+		}
+	} else if (fp->by_field) {
+		char why[256];
+		for (; i < b->n; i++) {
+			const struct rec *r = &b->recs[i];
+			const char *t;
+			size_t tl;
+			int res;
+
+			ps.why = NULL;
+			res = field_read(fw->fr, &fp->field, b->data + r->off, r->len,
+					     b->cap - r->off - r->len, &t, &tl);
+			if (res < 0) {
+				snprintf(why, sizeof why, "not JSON (%s), so its field %s cannot "
+					 "be read", field_reader_error(fw->fr), fp->field.text);
+				ps.why = why;
+				res = PAT_ERROR;
+			} else if (res > 0) {
+				res = record_matches(p, ps.m, scan, t, tl);
+			}
+			if (outcome(&ps, i, res, e) < 0)
+				goto fail;
+		}
+	} else if (scan != PAT_SCAN_NONE && batch_scannable(b, &end)) {
 		size_t pos = b->recs[0].off;
 		while (i < b->n) {
 			const char *h = pattern_scan(p, b->data + pos, end - pos);
@@ -277,7 +413,7 @@ fail:
 
 const struct stage_kind kind_filter = {
 	.name = "filter",
-	.summary = "keep the records that match a pattern (as grep -P)",
+	.summary = "keep the records that match a pattern (as grep -P) or a where expression",
 	.role = ROLE_TRANSFORM,
 	.flags = 0,
 	.options = filter_options,

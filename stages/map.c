@@ -27,6 +27,7 @@
 
 #include "csp/csp.h"
 #include "core/stage.h"
+#include "records/json_doc.h"
 #include "map_int.h"
 
 static const struct option map_options[] = {
@@ -56,6 +57,8 @@ struct map_worker {
 	struct buf scratch[2];
 	uint32_t *fb;                 /* field bounds: start, end pairs */
 	size_t fbcap;                 /* in pairs */
+	struct jdoc *doc;             /* structured operations */
+	struct buf jtmp, jdyn, jtext;
 };
 
 static void *map_worker_new(struct stage *st, int index)
@@ -64,6 +67,7 @@ static void *map_worker_new(struct stage *st, int index)
 	struct map_worker *mw = csp_calloc(1, sizeof *mw);
 
 	mw->m = csp_calloc(c->ops.n ? c->ops.n : 1, sizeof *mw->m);
+	mw->doc = jdoc_new();
 	for (size_t i = 0; i < c->ops.n; i++)
 		if (c->ops.v[i].pat)
 			mw->m[i] = pattern_match_new(c->ops.v[i].pat);
@@ -82,6 +86,10 @@ static void map_worker_free(struct stage *st, void *state)
 	free(mw->m);
 	buf_free(&mw->scratch[0]);
 	buf_free(&mw->scratch[1]);
+	buf_free(&mw->jtmp);
+	buf_free(&mw->jdyn);
+	buf_free(&mw->jtext);
+	jdoc_free(mw->doc);
 	free(mw->fb);
 	free(mw);
 }
@@ -299,6 +307,67 @@ static inline int is_space(unsigned char c)
 	return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+/* A structured operation on a record that is not a JSON object. */
+static void not_object(struct err *e, const struct batch *b, uint32_t i,
+		       const struct map_op *op, const char *why)
+{
+	char where[512];
+
+	batch_rec_where(where, sizeof where, b, i);
+	err_set(e, "%s: %s, so %s cannot change it", where, why, op_names[op->kind]);
+}
+
+/*
+ * Run a structured operation (set, delete, rename, keep, or replace and
+ * case on a field) on cur[0..n) (room: bytes readable after it), writing
+ * the new record into out.  Returns R_SAME, R_CHANGED, or R_ERROR after
+ * err_set (the record is not a JSON object, a pattern's limit).
+ */
+static int op_structured(struct map_worker *mw, const struct map_op *op,
+			 struct pattern_match *m, const char *cur, size_t n, size_t room,
+			 struct buf *out, const struct batch *in, uint32_t i, struct err *e)
+{
+	struct jval root, v;
+	char why[160];
+	int r;
+
+	if (jdoc_parse(mw->doc, cur, n, room) != 0) {
+		snprintf(why, sizeof why, "it is not JSON (%s)", jdoc_error(mw->doc));
+		not_object(e, in, i, op, why);
+		return R_ERROR;
+	}
+	jdoc_root(mw->doc, &root);
+	if (root.type != JT_OBJECT) {
+		not_object(e, in, i, op, "it is not a JSON object");
+		return R_ERROR;
+	}
+	if (op->kind == OP_REPLACE || op->kind == OP_CASE) {
+		/* The field's text, changed, is set back as a string. */
+		if (!jpath_eval(&op->field, &root, &v) || v.type == JT_NULL)
+			return R_SAME;
+		mw->jtext.len = 0;
+		json_put_text(&mw->jtext, &v);
+		if (op->kind == OP_REPLACE) {
+			r = op_replace(op, m, mw->jtext.p, mw->jtext.len, &mw->jtmp);
+			if (r == R_ERROR) {
+				limit_error(e, in, i, op, m);
+				return R_ERROR;
+			}
+			if (r == R_SAME)
+				return R_SAME;
+			mw->jdyn.len = 0;
+			json_put_string(&mw->jdyn, mw->jtmp.p, mw->jtmp.len);
+		} else {
+			change_case(mw->jtext.p, mw->jtext.len,
+				    op->c.which_case == CASE_UPPER ? 'a' : 'A');
+			mw->jdyn.len = 0;
+			json_put_string(&mw->jdyn, mw->jtext.p, mw->jtext.len);
+		}
+	}
+	jedits_apply(&op->ed, &root, out, &mw->jtmp, &mw->jdyn);
+	return R_CHANGED;
+}
+
 /*
  * Run every operation on record i of in.  *p and *len hold the record on entry
  * and its new value on return (in a scratch buffer or in place in the
@@ -317,6 +386,22 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 		struct buf *out = &mw->scratch[which];
 		int r = R_SAME;
 
+		if (op->ed.n) {
+			/* Bytes readable after cur: the rest of the input
+			 * batch, or none in a scratch buffer. */
+			size_t room = cur >= in->data && cur < in->data + in->cap
+				? (size_t)(in->data + in->cap - (cur + n)) : 0;
+			r = op_structured(mw, op, mw->m[k], cur, n, room, out, in, i, e);
+			if (r == R_ERROR)
+				return R_ERROR;
+			if (r == R_CHANGED) {
+				cur = out->p;
+				n = out->len;
+				which ^= 1;
+				changed = 1;
+			}
+			continue;
+		}
 		switch (op->kind) {
 		case OP_REPLACE:
 			r = op_replace(op, mw->m[k], cur, n, out);
@@ -405,17 +490,6 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 	return changed ? R_CHANGED : R_SAME;
 }
 
-/* A fresh output batch carrying in's provenance. */
-static struct batch *out_batch(const struct batch *in)
-{
-	struct batch *o = batch_new((enum framing)in->framing, 0, 0);
-
-	o->origin = in->origin;
-	o->first_rec = in->first_rec;
-	o->offset = in->offset;
-	return o;
-}
-
 /*
  * Map batch in into new batches of the standard size, pushed on out in
  * order.  Takes ownership of in (freed).  Records dropped by a template's
@@ -427,8 +501,7 @@ static int map_process(struct worker *w, struct batch *in, struct outq *out,
 {
 	const struct map_conf *c = w->stage->conf;
 	struct map_worker *mw = w->state;
-	struct batch *o = out_batch(in);
-	size_t term = batch_term_len(in);
+	struct batch *o = NULL;
 	uint64_t filtered = 0;
 	int rc = STAGE_OK;
 
@@ -445,32 +518,21 @@ static int map_process(struct worker *w, struct batch *in, struct outq *out,
 			filtered++;
 			continue;
 		}
-		/* Keep batches at the pooled size: start a new one rather
-		 * than grow this one. */
-		if (o->n > 0 && (o->len + len + term > o->cap || o->n == o->rcap)) {
-			if (outq_push(out, o) != 0) {
-				o = NULL;
-				rc = STAGE_STOP;
-				break;
-			}
-			o = out_batch(in);
+		if (outq_add(out, &o, in, p, len, in->recs[i].tag) != 0) {
+			rc = STAGE_STOP;
+			break;
 		}
-		batch_add(o, p, len, in->recs[i].tag);
 	}
 	wstat_add(&w->stats->filtered, filtered);
-	if (rc == STAGE_OK && o && o->n > 0) {
-		if (outq_push(out, o) != 0)
-			rc = STAGE_STOP;
-		o = NULL;
-	}
-	batch_free(o);
+	if (outq_done(out, &o, rc != STAGE_OK) != 0)
+		rc = STAGE_STOP;
 	batch_free(in);
 	return rc;
 }
 
 const struct stage_kind kind_map = {
 	.name = "map",
-	.summary = "rewrite each record: replace, fields, template, case, trim, prefix, suffix",
+	.summary = "rewrite each record: replace, fields, template, case, trim, prefix, suffix; set, delete, rename, keep fields",
 	.role = ROLE_TRANSFORM,
 	.flags = KIND_SHORTHAND_ANY,
 	.options = map_options,

@@ -11,11 +11,13 @@
 #include <stdint.h>
 
 #include "pipeline/config.h"
+#include "records/jedit.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
 #include "records/template.h"
 
 enum op_kind { OP_REPLACE, OP_FIELDS, OP_TEMPLATE, OP_CASE, OP_TRIM, OP_PREFIX,
-	       OP_SUFFIX, OP_KINDS };
+	       OP_SUFFIX, OP_SET, OP_DELETE, OP_RENAME, OP_KEEP, OP_KINDS };
 
 
 /* One field selector: a field (negative: from the end) or a range. */
@@ -47,6 +49,9 @@ struct op_conf {
 	int which_case;
 	int trim;
 	char *prefix, *suffix;
+	char *field;              /* replace, case: the field they change */
+	struct jedits set, rename;
+	struct strlist del, keep;
 };
 
 struct map_op {
@@ -57,6 +62,9 @@ struct map_op {
 	int tmpl_literal;
 	const char *text;         /* prefix / suffix / join / delimiter bytes */
 	size_t text_len;
+	struct jedits ed;         /* set, delete, rename, keep; with field: one
+				     set of the field's new value */
+	struct jpath field;       /* replace, case with field */
 };
 
 struct map_ops {

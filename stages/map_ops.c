@@ -13,13 +13,17 @@
 #include "map_int.h"
 
 const char *const op_names[] = {
-	"replace", "fields", "template", "case", "trim", "prefix", "suffix", NULL,
+	"replace", "fields", "template", "case", "trim", "prefix", "suffix",
+	"set", "delete", "rename", "keep", NULL,
 };
 
 /* ---- option tables ------------------------------------------------------ */
 
 static int fields_parse(const struct optval *v, void *dst, struct diags *d);
 static void fields_free(void *dst);
+static int set_parse(const struct optval *v, void *dst, struct diags *d);
+static int rename_parse(const struct optval *v, void *dst, struct diags *d);
+static void edits_free(void *dst);
 
 static const char *const nomatch_names[] = { "keep", "drop", "fail", NULL };
 static const char *const case_names[] = { "upper", "lower", NULL };
@@ -37,6 +41,8 @@ static const struct option replace_opts[] = {
 	  .def = "false", .doc = "match ASCII letters regardless of case" },
 	{ .name = "fixed", .type = OPT_BOOL, .offset = OFF(fixed), .def = "false",
 	  .doc = "the pattern is a literal string" },
+	{ .name = "field", .type = OPT_STRING, .offset = OFF(field),
+	  .doc = "replace in this field's text (a path such as .Content), not the record" },
 	{ .name = NULL },
 };
 
@@ -75,6 +81,8 @@ static const struct option case_opts[] = {
 	{ .name = "case", .type = OPT_ENUM, .offset = OFF(which_case),
 	  .doc = "ASCII letters to upper or lower case", .choices = case_names,
 	  .flags = OPT_REQUIRED },
+	{ .name = "field", .type = OPT_STRING, .offset = OFF(field),
+	  .doc = "change this field's text (a path such as .Level), not the record" },
 	{ .name = NULL },
 };
 
@@ -96,18 +104,243 @@ static const struct option suffix_opts[] = {
 	{ .name = NULL },
 };
 
+static const struct option set_opts[] = {
+	{ .name = "set", .type = OPT_CUSTOM, .offset = OFF(set),
+	  .doc = "fields to set: {.path: value or template with $.path}",
+	  .parse = set_parse, .free = edits_free, .type_name = "mapping of paths to values",
+	  .flags = OPT_REQUIRED },
+	{ .name = NULL },
+};
+
+static const struct option delete_opts[] = {
+	{ .name = "delete", .type = OPT_STRLIST, .offset = OFF(del),
+	  .doc = "fields to remove (paths)", .flags = OPT_REQUIRED },
+	{ .name = NULL },
+};
+
+static const struct option rename_opts[] = {
+	{ .name = "rename", .type = OPT_CUSTOM, .offset = OFF(rename),
+	  .doc = "fields to rename: {.old: .new}",
+	  .parse = rename_parse, .free = edits_free, .type_name = "mapping of paths to paths",
+	  .flags = OPT_REQUIRED },
+	{ .name = NULL },
+};
+
+static const struct option keep_opts[] = {
+	{ .name = "keep", .type = OPT_STRLIST, .offset = OFF(keep),
+	  .doc = "the only fields kept, in this order (paths)", .flags = OPT_REQUIRED },
+	{ .name = NULL },
+};
+
 #undef OFF
 
 static const struct option *const op_tables[OP_KINDS] = {
 	replace_opts, fields_opts, template_opts, case_opts, trim_opts,
-	prefix_opts, suffix_opts,
+	prefix_opts, suffix_opts, set_opts, delete_opts, rename_opts, keep_opts,
 };
 
 static const char *const op_what[OP_KINDS] = {
 	"a replace operation", "a fields operation", "a template operation",
 	"a case operation", "a trim operation", "a prefix operation",
-	"a suffix operation",
+	"a suffix operation", "a set operation", "a delete operation",
+	"a rename operation", "a keep operation",
 };
+
+/* ---- structured operations --------------------------------------------- */
+
+/* Compile the path s (written at `at`) into p: a member path (.a, .a.b),
+ * as set, delete, rename and keep take.  Returns 0, or -1 after a
+ * diagnostic. */
+static int member_path(struct jpath *p, const char *s, size_t len, struct pos at,
+		       const char *what, struct diags *d)
+{
+	char msg[96];
+	size_t used = 0, off = 0;
+
+	if (jpath_parse(p, s, len, 1, &used, msg, sizeof msg, &off)) {
+		diag_at(d, at, "%s: bad path '%s': %s at column %zu", what, s, msg, off + 1);
+		return -1;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->steps[i].key)
+			goto bad;
+	if (p->n == 0)
+		goto bad;
+	return 0;
+bad:
+	diag_at(d, at, "%s: '%s' is not a field: %s takes member paths such as .a or .a.b",
+		what, s, what);
+	jpath_free(p);
+	return -1;
+}
+
+static struct jedit *edit_add(struct jedits *e, enum jedit_kind kind)
+{
+	struct jedit *ed;
+
+	e->v = csp_realloc(e->v, (e->n + 1) * sizeof *e->v);
+	ed = &e->v[e->n++];
+	memset(ed, 0, sizeof *ed);
+	ed->kind = kind;
+	return ed;
+}
+
+/* A mapping of paths to something, of at most JEDIT_MAX entries. */
+static int edit_map(const struct optval *v, const char *what, struct diags *d)
+{
+	if (optval_type(v) != OPTVAL_TABLE || optval_count(v) == 0) {
+		diag_at(d, optval_pos(v), "%s: expected a mapping such as {.a: value}, got %s",
+			what, optval_type(v) == OPTVAL_TABLE ? "an empty one"
+			: optval_type_name(v));
+		return -1;
+	}
+	if (optval_count(v) > JEDIT_MAX) {
+		diag_at(d, optval_pos(v), "%s: at most %d fields in one operation", what,
+			JEDIT_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* OPT_CUSTOM parse for `set`: {.path: value, ...}. */
+static int set_parse(const struct optval *v, void *dst, struct diags *d)
+{
+	struct jedits *e = dst;
+	char msg[128];
+	size_t at = 0;
+
+	memset(e, 0, sizeof *e);
+	if (edit_map(v, "set", d))
+		return -1;
+	for (size_t i = 0; i < optval_count(v); i++) {
+		const struct optval *k = optval_key(v, i), *val = optval_value(v, i);
+		size_t klen, vlen;
+		const char *ks = optval_str(k, &klen), *vs;
+		struct jedit *ed = edit_add(e, JE_SET);
+		if (member_path(&ed->path, ks, klen, optval_pos(k), "set", d))
+			goto fail;
+		if (optval_type(val) != OPTVAL_SCALAR) {
+			diag_at(d, optval_pos(val), "set: %s: expected a value or a template, "
+				"got %s", ks, optval_type_name(val));
+			goto fail;
+		}
+		vs = optval_is_null(val) ? "null" : optval_str(val, &vlen);
+		if (optval_is_null(val))
+			vlen = 4;
+		if (jedit_value(ed, vs, vlen, optval_is_plain(val), msg, sizeof msg, &at)) {
+			diag_at(d, optval_pos(val), "set: %s: bad template: %s at offset %zu", ks,
+				msg, at);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	jedits_free(e);
+	return -1;
+}
+
+/* OPT_CUSTOM parse for `rename`: {.old: .new, ...}.  A one-step pair is
+ * renamed in place; a longer one becomes a delete and a set. */
+static int rename_parse(const struct optval *v, void *dst, struct diags *d)
+{
+	struct jedits *e = dst;
+
+	memset(e, 0, sizeof *e);
+	if (edit_map(v, "rename", d))
+		return -1;
+	for (size_t i = 0; i < optval_count(v); i++) {
+		const struct optval *k = optval_key(v, i), *val = optval_value(v, i);
+		size_t klen, vlen;
+		const char *ks = optval_str(k, &klen), *vs;
+		struct jpath from, to;
+		struct jedit *ed;
+		if (optval_type(val) != OPTVAL_SCALAR || optval_is_null(val)) {
+			diag_at(d, optval_pos(val), "rename: %s: expected the new path, got %s",
+				ks, optval_type(val) == OPTVAL_SCALAR ? "nothing"
+				: optval_type_name(val));
+			goto fail;
+		}
+		vs = optval_str(val, &vlen);
+		if (member_path(&from, ks, klen, optval_pos(k), "rename", d))
+			goto fail;
+		if (member_path(&to, vs, vlen, optval_pos(val), "rename", d)) {
+			jpath_free(&from);
+			goto fail;
+		}
+		if (from.n == 1 && to.n == 1) {
+			ed = edit_add(e, JE_RENAME);
+			ed->from = from;
+			ed->path = to;
+			continue;
+		}
+		ed = edit_add(e, JE_DELETE);
+		ed->path = from;
+		ed = edit_add(e, JE_SET);
+		ed->path = to;
+		ed->src = JS_COPY;
+		if (jpath_parse(&ed->from, from.text, strlen(from.text), 1, NULL, NULL, 0, NULL))
+			abort();   /* it parsed a moment ago */
+		if (e->n > JEDIT_MAX) {
+			diag_at(d, optval_pos(v), "rename: at most %d fields in one operation",
+				JEDIT_MAX / 2);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	jedits_free(e);
+	return -1;
+}
+
+static void edits_free(void *dst)
+{
+	jedits_free(dst);
+}
+
+/* delete and keep: a list of paths (the option written at `at`) into
+ * edits. */
+static int edit_list(struct jedits *e, const struct strlist *l, enum op_kind kind,
+		     struct pos at, struct diags *d)
+{
+	const char *what = op_names[kind];
+
+	memset(e, 0, sizeof *e);
+	e->keep = kind == OP_KEEP;
+	if (l->n == 0 || l->n > JEDIT_MAX) {
+		diag_at(d, at, "%s: expected 1 to %d paths, got %zu", what, JEDIT_MAX, l->n);
+		return -1;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		struct pos p = l->at && l->at[i].file ? l->at[i] : at;
+		struct jedit *ed = edit_add(e, kind == OP_KEEP ? JE_SET : JE_DELETE);
+		if (member_path(&ed->path, l->v[i], strlen(l->v[i]), p, what, d))
+			goto fail;
+		if (kind == OP_KEEP) {
+			ed->src = JS_COPY;
+			if (jpath_parse(&ed->from, l->v[i], strlen(l->v[i]), 1, NULL, NULL, 0, NULL))
+				abort();   /* it parsed a moment ago */
+		}
+	}
+	return 0;
+fail:
+	jedits_free(e);
+	return -1;
+}
+
+/* replace and case with field: the field's path, and one set of it. */
+static int field_edit(struct map_op *op, struct pos at, struct diags *d)
+{
+	struct jedit *ed;
+
+	if (member_path(&op->field, op->c.field, strlen(op->c.field), at, "field", d))
+		return -1;
+	ed = edit_add(&op->ed, JE_SET);
+	if (jpath_parse(&ed->path, op->c.field, strlen(op->c.field), 1, NULL, NULL, 0, NULL))
+		abort();   /* it parsed a moment ago */
+	ed->src = JS_CONST;
+	ed->dynamic = 1;
+	return 0;
+}
 
 /* ---- parsing ------------------------------------------------------------ */
 
@@ -243,6 +476,8 @@ static void op_clear(struct map_op *op)
 	config_free(op_tables[op->kind], &op->c);
 	pattern_free(op->pat);
 	tmpl_free(op->tmpl);
+	jedits_free(&op->ed);
+	jpath_free(&op->field);
 	memset(op, 0, sizeof *op);
 }
 
@@ -323,7 +558,8 @@ static int op_parse(const struct optval *v, struct map_op *op, struct diags *d)
 	}
 	if (second) {
 		diag_at(d, optval_pos(second), "an operation has exactly one of replace, "
-			"fields, template, case, trim, prefix and suffix; this one has both "
+			"fields, template, case, trim, prefix, suffix, set, delete, rename and "
+			"keep; this one has both "
 			"'%s' and '%s' (make it a list: [{...}, {...}])", op_names[kind],
 			optval_str(second, NULL));
 		return -1;
@@ -341,7 +577,7 @@ static int op_parse(const struct optval *v, struct map_op *op, struct diags *d)
 				optval_str(k, NULL), DYM_ARGS(hint));
 		else
 			diag_at(d, optval_pos(k), "an operation needs one of replace, fields, "
-				"template, case, trim, prefix or suffix");
+				"template, case, trim, prefix, suffix, set, delete, rename or keep");
 		return -1;
 	}
 	op->kind = (enum op_kind)kind;
@@ -381,9 +617,23 @@ static int op_parse(const struct optval *v, struct map_op *op, struct diags *d)
 		op->text = op->c.suffix;
 		op->text_len = strlen(op->text);
 		break;
+	case OP_SET:
+	case OP_RENAME:
+		/* The loader's value moves to the operation. */
+		op->ed = op->kind == OP_SET ? op->c.set : op->c.rename;
+		memset(op->kind == OP_SET ? &op->c.set : &op->c.rename, 0, sizeof op->ed);
+		break;
+	case OP_DELETE:
+	case OP_KEEP:
+		if (edit_list(&op->ed, op->kind == OP_KEEP ? &op->c.keep : &op->c.del,
+			      op->kind, op_at(op, where, op_names[op->kind]), d))
+			goto fail;
+		break;
 	default:
 		break;
 	}
+	if (op->c.field && field_edit(op, op_at(op, where, "field"), d))
+		goto fail;
 	return 0;
 fail:
 	op_clear(op);

@@ -37,18 +37,66 @@ static const char *const unsorted_names[] = { "fail", "warn", NULL };
 /* ---- the key option ------------------------------------------------ */
 
 /* What the key mapping loads into before it is checked. */
+struct key_field {
+	int64_t n;              /* a field number */
+	struct jpath *path;     /* or a path */
+};
+
 struct key_conf {
-	int64_t field;
+	struct key_field field;
 	int delimiter;
 	char *pattern;
 	int numeric;
 	int reverse;
 };
 
+static void key_field_free(void *dst)
+{
+	struct key_field *f = dst;
+
+	if (f->path)
+		jpath_free(f->path);
+	free(f->path);
+	memset(f, 0, sizeof *f);
+}
+
+/* OPT_CUSTOM parse for key's field: a number (sort -k N), or a path to a
+ * structured record's field (.LineId). */
+static int key_field_parse(const struct optval *v, void *dst, struct diags *d)
+{
+	struct key_field *f = dst;
+	const char *why = NULL, *s = optval_type(v) == OPTVAL_SCALAR ? optval_str(v, NULL) : "";
+	char msg[128];
+	size_t at = 0;
+
+	memset(f, 0, sizeof *f);
+	if (optval_type(v) == OPTVAL_SCALAR && !optval_is_null(v) && s[0] == '.') {
+		f->path = csp_calloc(1, sizeof *f->path);
+		if (field_path(f->path, s, msg, sizeof msg, &at)) {
+			diag_at(d, optval_pos(v), "key: field: bad path '%s': %s at column %zu", s,
+				msg, at + 1);
+			key_field_free(f);
+			return -1;
+		}
+		return 0;
+	}
+	if (optval_type(v) != OPTVAL_SCALAR || optval_is_null(v) || parse_int(s, &f->n, &why) ||
+	    f->n < 0 || f->n > 1000000) {
+		diag_at(d, optval_pos(v), "key: field: expected a field number (0 to 1000000) "
+			"or a path such as .LineId, got %s%s%s",
+			optval_type(v) == OPTVAL_SCALAR ? "'" : "",
+			optval_type(v) == OPTVAL_SCALAR ? s : optval_type_name(v),
+			optval_type(v) == OPTVAL_SCALAR ? "'" : "");
+		return -1;
+	}
+	return 0;
+}
+
 static const struct option key_options[] = {
-	{ .name = "field", .type = OPT_INT, .offset = offsetof(struct key_conf, field),
-	  .def = "0", .min = 0, .max = 1000000,
-	  .doc = "1-based field number (0: not by field)" },
+	{ .name = "field", .type = OPT_CUSTOM, .offset = offsetof(struct key_conf, field),
+	  .parse = key_field_parse, .free = key_field_free,
+	  .type_name = "field number or path",
+	  .doc = "1-based field number (0: not by field), or a path such as .LineId" },
 	{ .name = "delimiter", .type = OPT_CHAR, .offset = offsetof(struct key_conf, delimiter),
 	  .doc = "field separator (default: runs of blanks)" },
 	{ .name = "pattern", .type = OPT_STRING, .offset = offsetof(struct key_conf, pattern),
@@ -68,6 +116,9 @@ static void key_free(void *dst)
 		return;
 	free(k->pattern);
 	pattern_free(k->re);
+	if (k->path)
+		jpath_free(k->path);
+	free(k->path);
 	free(k);
 	*(struct merge_key **)dst = NULL;
 }
@@ -95,16 +146,18 @@ static int key_parse(const struct optval *v, void *dst, struct diags *d)
 		goto out;
 	del = optval_get(v, "delimiter");
 	pat = optval_get(v, "pattern");
-	if (kc.field && pat) {
+	if ((kc.field.n || kc.field.path) && pat) {
 		diag_at(d, optval_pos(pat), "key: give either field or pattern, not both");
 		goto out;
 	}
-	if (del && !kc.field) {
+	if (del && !kc.field.n) {
 		diag_at(d, optval_pos(del), "key: delimiter goes with field");
 		goto out;
 	}
 	k = csp_calloc(1, sizeof *k);
-	k->field = kc.field;
+	k->field = kc.field.n;
+	k->path = kc.field.path;
+	kc.field.path = NULL;
 	k->delimiter = kc.delimiter;
 	k->has_delim = del != NULL;
 	k->numeric = kc.numeric;
@@ -438,6 +491,8 @@ static int merge_run(struct stage *st, struct stage_io *io, struct err *e)
 		rc = STAGE_STOP;
 
 	for (size_t i = 0; i < mg.n; i++) {
+		field_reader_free(mg.in[i].fr[0]);
+		field_reader_free(mg.in[i].fr[1]);
 		batch_free(mg.in[i].b);
 		while (mg.in[i].queue) {
 			struct batch *b = mg.in[i].queue;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/stage.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
 
 enum merge_mode { MODE_INTERLEAVE, MODE_CONCAT, MODE_SORTED };
@@ -28,6 +29,7 @@ enum { M_END = 1, M_GONE = 2, M_FAILED = 3 };
 /* The sort key: a field, a pattern's capture, or the whole record. */
 struct merge_key {
 	int64_t field;          /* 1-based; 0: not by field */
+	struct jpath *path;     /* a structured record's field, or NULL */
 	int delimiter;          /* the field separator byte; with has_delim */
 	int has_delim;          /* 0: fields are separated by blanks, as sort's */
 	char *pattern;          /* the source, for messages */
@@ -56,6 +58,10 @@ struct input {
 	uint64_t nrec;                   /* records taken so far: the head's number */
 	struct batch *queue, **qtail;    /* taken early (coupled inputs) */
 	int closed;                      /* its channel has ended */
+	/* A path key: two readers, used in turn, so that the previous head's
+	 * key stays valid while the next one's is read. */
+	struct field_reader *fr[2];
+	int which;
 	uint64_t acked_into;             /* sorted: the output batch (by number)
 					    that holds references to b's acks */
 };

@@ -12,6 +12,7 @@
 
 #include "csp/csp.h"
 #include "merge_int.h"
+#include "records/ack.h"
 
 /* ---- sorted ---------------------------------------------------------- */
 
@@ -31,12 +32,24 @@ static int is_blank(int ch)
  * does not match or group 1 took no part.  Returns 0, or PAT_LIMIT /
  * PAT_ERROR from the pattern.
  */
-static int record_key(struct merger *mg, const char *s, size_t len, const char **key,
-		      size_t *klen)
+static int record_key(struct merger *mg, struct input *in, const char *s, size_t len,
+		      size_t room, const char **key, size_t *klen)
 {
 	const struct merge_key *k = mg->c->key;
 	const char *p = s, *end = s + len, *beg;
 
+	if (k && k->path) {
+		/* A structured record's field; missing, null or not JSON: the
+		 * empty key. */
+		in->which ^= 1;
+		if (!in->fr[in->which])
+			in->fr[in->which] = field_reader_new();
+		if (field_read(in->fr[in->which], k->path, s, len, room, key, klen) != 1) {
+			*key = s;
+			*klen = 0;
+		}
+		return 0;
+	}
 	if (!k || (!k->field && !k->re)) {
 		*key = s;
 		*klen = len;
@@ -269,7 +282,9 @@ static int advance(struct merger *mg, size_t i, struct err *e)
 			batch_acks_done(old);
 	}
 	in->nrec++;
-	r = record_key(mg, rec_ptr(in->b, in->i), in->b->recs[in->i].len, &in->key, &in->klen);
+	r = record_key(mg, in, rec_ptr(in->b, in->i), in->b->recs[in->i].len,
+		       in->b->cap - in->b->recs[in->i].off - in->b->recs[in->i].len, &in->key,
+		       &in->klen);
 	if (r < 0) {
 		key_error(mg, i, e);
 		r = M_FAILED;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "csp/csp.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
 #include "core/stage.h"
 
@@ -45,6 +46,7 @@ struct route_conf {
 	struct route_cases *cases;
 	char *def;
 	int ignore_case;
+	char *field;
 };
 
 static void cases_free(void *dst)
@@ -156,6 +158,8 @@ static const struct option route_options[] = {
 	{ .name = "ignore_case", .type = OPT_BOOL,
 	  .offset = offsetof(struct route_conf, ignore_case), .def = "false",
 	  .doc = "match ASCII letters regardless of case" },
+	{ .name = "field", .type = OPT_STRING, .offset = offsetof(struct route_conf, field),
+	  .doc = "match every case against this field's text (a path such as .Level)" },
 	{ .name = NULL },
 };
 
@@ -164,6 +168,8 @@ struct route_state {
 	struct pattern **pats;
 	size_t n;
 	unsigned def_port;     /* NO_PORT: none */
+	struct jpath field;
+	int by_field;
 };
 
 static void route_free(struct stage *st)
@@ -175,6 +181,7 @@ static void route_free(struct stage *st)
 	for (size_t i = 0; i < rs->n; i++)
 		pattern_free(rs->pats[i]);
 	free(rs->pats);
+	jpath_free(&rs->field);
 	free(rs);
 	st->priv = NULL;
 }
@@ -201,6 +208,17 @@ static int route_check(struct stage *st, struct diags *d)
 	rs->n = c->cases->n;
 	rs->def_port = NO_PORT;
 	st->priv = rs;
+	if (c->field) {
+		char msg[128];
+		size_t at = 0;
+		if (field_path(&rs->field, c->field, msg, sizeof msg, &at)) {
+			struct pos fp = stage_opt_pos(st, "field");
+			diag_at(d, fp.file ? fp : stage_pos(st),
+				"field: bad path '%s': %s at column %zu", c->field, msg, at + 1);
+			bad = 1;
+		}
+		rs->by_field = 1;
+	}
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct route_case *rc = &c->cases->v[i];
 		char msg[256];
@@ -249,6 +267,7 @@ static int route_check(struct stage *st, struct diags *d)
 /* A worker's match data per pattern and its scratch arrays. */
 struct route_worker {
 	struct pattern_match **m;
+	struct field_reader *fr;   /* with field */
 	uint16_t *port;        /* per record of the batch in hand */
 	size_t cap;
 	uint32_t count[MAX_PORTS + 1];
@@ -262,6 +281,8 @@ static void *route_worker_new(struct stage *st, int index)
 	rw->m = csp_calloc(rs->n, sizeof *rw->m);
 	for (size_t i = 0; i < rs->n; i++)
 		rw->m[i] = pattern_match_new(rs->pats[i]);
+	if (rs->by_field)
+		rw->fr = field_reader_new();
 	(void)index;
 	return rw;
 }
@@ -276,6 +297,7 @@ static void route_worker_free(struct stage *st, void *state)
 	for (size_t i = 0; i < rs->n; i++)
 		pattern_match_free(rw->m[i]);
 	free(rw->m);
+	field_reader_free(rw->fr);
 	free(rw->port);
 	free(rw);
 }
@@ -327,7 +349,26 @@ static int route_process(struct worker *w, struct batch *b, struct outq *out, st
 	memset(rw->count, 0, (nports + 1) * sizeof *rw->count);
 	for (uint32_t i = 0; i < b->n; i++) {
 		size_t which = 0;
-		int p = classify(rs, rw, rec_ptr(b, i), b->recs[i].len, &which);
+		const char *s = rec_ptr(b, i);
+		size_t len = b->recs[i].len;
+		int p, missing = 0;
+
+		if (rs->by_field) {
+			int f = field_read(rw->fr, &rs->field, s, len,
+					   b->cap - b->recs[i].off - len, &s, &len);
+			if (f < 0) {
+				err_set(e, "%s: record %" PRIu64 ": not JSON (%s), so its field "
+					"%s cannot be read", b->origin ? b->origin : "input",
+					b->first_rec ? b->first_rec + b->recs[i].tag
+					: (uint64_t)i + 1, field_reader_error(rw->fr),
+					rs->field.text);
+				batch_free(b);
+				return STAGE_ERROR;
+			}
+			/* A missing or null field matches no case. */
+			missing = f == 0;
+		}
+		p = missing ? (int)rs->def_port : classify(rs, rw, s, len, &which);
 		if (p < 0) {
 			err_set(e, "%s: record %" PRIu64 ": case '%s': %s",
 				b->origin ? b->origin : "input",

@@ -16,6 +16,21 @@ static const struct option stdin_options[] = {
 	{ .name = NULL },
 };
 
+static int stdin_check(struct stage *st, struct diags *d)
+{
+	struct stdin_conf *c = st->conf;
+
+	st->priv = c;   /* so that free runs and releases the columns */
+	return input_check(st, &c->in, d);
+}
+
+static void stdin_free(struct stage *st)
+{
+	struct stdin_conf *c = st->conf;
+
+	input_conf_free(&c->in);
+}
+
 static int stdin_run(struct stage *st, struct stage_io *io, struct err *e)
 {
 	struct stdin_conf *c = st->conf;
@@ -40,5 +55,7 @@ const struct stage_kind kind_stdin = {
 	.shorthand = "format",
 	.example = "- stdin: {format: nul}",
 	.worker_mem = 192 * 1024,
+	.check = stdin_check,
 	.run = stdin_run,
+	.free = stdin_free,
 };

@@ -13,9 +13,29 @@
 #include "core/fdio.h"
 #include "core/stage.h"
 
+struct stdout_conf {
+	struct output_conf out;
+};
+
 static const struct option stdout_options[] = {
+	OUTPUT_OPTIONS(struct stdout_conf),
 	{ .name = NULL },
 };
+
+static int stdout_check(struct stage *st, struct diags *d)
+{
+	struct stdout_conf *c = st->conf;
+
+	st->priv = c;   /* so that free runs and releases the columns */
+	return output_check(st, &c->out, d);
+}
+
+static void stdout_free(struct stage *st)
+{
+	struct stdout_conf *c = st->conf;
+
+	output_conf_free(&c->out);
+}
 
 static void *stdout_worker_new(struct stage *st, int index)
 {
@@ -23,6 +43,7 @@ static void *stdout_worker_new(struct stage *st, int index)
 
 	(void)index;
 	writer_init(w, 1, "stdout", stage_ctx(st));
+	writer_set_codec(w, &((struct stdout_conf *)st->conf)->out);
 	return w;
 }
 
@@ -56,9 +77,12 @@ const struct stage_kind kind_stdout = {
 	.role = ROLE_SINK,
 	.flags = KIND_BYTES_IN,
 	.options = stdout_options,
-	.conf_size = 0,
-	.example = "- stdout: {}",
+	.conf_size = sizeof(struct stdout_conf),
+	.shorthand = "codec",
+	.example = "- stdout: {codec: csv, columns: [.LineId, .Level]}",
 	.worker_mem = 64 * 1024,
+	.check = stdout_check,
+	.free = stdout_free,
 	.worker_new = stdout_worker_new,
 	.process = stdout_process,
 	.flush = stdout_flush,

@@ -80,5 +80,16 @@ if [ "$n" -ne "$want" ]; then
 	fail=$((fail + 1))
 	echo "FAIL valgrind: route, merge and stats: $n records, expected $want"
 fi
+structured=${LOGHUB_STRUCTURED:-$logs/../loghub-structured}
+vg "structured records: codecs, where, field edits, parse" "$bin" run -e '{stages: [
+	{files: {paths: ['"$structured"'/Hadoop_2k.jsonl], codec: json}},
+	{filter: {where: ".Level != \"INFO\" || .Content =~ \"(?i)fail\""}, workers: 2},
+	{map: [{set: {.where: "$.Component/$.Process"}}, {delete: [.EventTemplate]},
+	       {rename: {.Content: .msg}}, {replace: "\\d+", with: N, field: .msg}]},
+	{parse: {regex: "(?<first>\\S+)", field: .msg, on_error: keep}},
+	{stdout: {codec: csv, columns: [.LineId, .Level, .where, .msg.first]}}]}'
+vg "structured records: CSV in, logfmt out" "$bin" run -e '{stages: [
+	{files: {paths: ['"$structured"'/Mac_2k.log_structured.csv], codec: csv}},
+	{stdout: logfmt}]}'
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

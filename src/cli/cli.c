@@ -3,9 +3,12 @@
  * cli.c - the command line: parse argv, pick the subcommand.
  *
  *   cspipe run [-o FILE] [-s STAGE.KEY=VALUE]... [-t DURATION]
- *              [--stats[=json]] [--progress[=always]] PIPELINE|-e YAML [INPUT...]
+ *              [--stats[=json|=json:FILE]] [--stats-interval DURATION]
+ *              [--metrics-addr HOST:PORT]
+ *              [--progress[=always]] PIPELINE|-e YAML [INPUT...]
  *   cspipe validate [--max-memory SIZE] PIPELINE|-e YAML
  *   cspipe graph [--stats=FILE.json] PIPELINE|-e YAML
+ *   cspipe test PIPELINE...
  *   cspipe stages [KIND]
  *   cspipe --version | --help | help COMMAND
  *
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/pipetest.h"
 #include "csp/csp.h"
 #include "core/dot.h"
 #include "core/engine.h"
@@ -40,6 +44,7 @@ static const char usage_main[] =
 	"  run PIPELINE [INPUT...]   run a pipeline (INPUT files replace its source)\n"
 	"  validate PIPELINE         check a pipeline file; print its memory bound\n"
 	"  graph PIPELINE            print the stage graph as Graphviz DOT\n"
+	"  test PIPELINE...          run the pipeline files' tests: cases\n"
 	"  stages [KIND]             list the stage kinds, or one kind's options\n"
 	"  help COMMAND              show a command's options\n"
 	"\n"
@@ -59,6 +64,11 @@ static const char usage_run[] =
 	"  -t DURATION          deadline for the run (e.g. 30s), exit 124 when it passes\n"
 	"  --stats              print per-stage statistics on stderr at exit\n"
 	"  --stats=json         the same as one JSON object\n"
+	"  --stats=json:FILE    write the JSON object to FILE (atomically), whatever\n"
+	"                       the outcome\n"
+	"  --stats-interval DURATION  rewrite that FILE this often during the run\n"
+	"  --metrics-addr HOST:PORT   serve /metrics (Prometheus), /healthz and /stats\n"
+	"                       (port 0: any free port, printed on stderr)\n"
 	"  --progress           live view on stderr when it is a terminal\n"
 	"  --progress=always    live view even when stderr is not a terminal\n";
 
@@ -76,6 +86,14 @@ static const char usage_graph[] =
 	"\n"
 	"Print the stage graph as Graphviz DOT (render with dot -Tsvg).\n"
 	"  --stats=FILE.json    draw a finished run's figures (from run --stats=json)\n";
+
+static const char usage_test[] =
+	"usage: cspipe test PIPELINE...\n"
+	"\n"
+	"Run each file's tests: cases (input records in, expected records out,\n"
+	"in memory: sinks write nothing); print a diff for each failing case and\n"
+	"'N passed, N failed' last.  Exit 0 when every case passed, 1 when one\n"
+	"failed, 2 when a file has errors.  A PIPELINE of - is read from stdin.\n";
 
 static const char usage_stages[] =
 	"usage: cspipe stages [KIND]\n"
@@ -110,7 +128,9 @@ struct args {
 	int timeout_set;
 	enum stats_mode stats;
 	int progress;
-	const char *stats_file;      /* graph --stats=FILE */
+	const char *stats_file;      /* graph --stats=FILE; run --stats=json:FILE */
+	int64_t stats_interval;      /* run --stats-interval */
+	const char *metrics_addr;    /* run --metrics-addr */
 	uint64_t max_memory;
 	const char **inputs;
 	size_t ninputs;
@@ -208,7 +228,7 @@ static int parse_args(struct args *a, int argc, char **argv)
 			if (add_override(a, val))
 				return EXIT_USAGE;
 		} else if (!strncmp(arg, "-t", 2) && !strcmp(a->cmd, "run")) {
-			const char *why;
+			const char *why = NULL;
 			NEEDS_VALUE();
 			/* 0 means no deadline, as in the file and for
 			 * timeout(1). */
@@ -220,11 +240,13 @@ static int parse_args(struct args *a, int argc, char **argv)
 		} else if (!strncmp(arg, "--stats=", 8) && !strcmp(a->cmd, "run")) {
 			if (!strcmp(arg + 8, "json"))
 				a->stats = STATS_JSON;
+			else if (!strncmp(arg + 8, "json:", 5) && arg[13])
+				a->stats_file = arg + 13;
 			else if (!strcmp(arg + 8, "table"))
 				a->stats = STATS_TABLE;
 			else
-				return usage_error(a->cmd, "--stats takes 'json' or 'table', got '%s'",
-						   arg + 8);
+				return usage_error(a->cmd, "--stats takes 'json', 'json:FILE' or "
+						   "'table', got '%s'", arg + 8);
 		} else if (!strncmp(arg, "--stats", 7) && (arg[7] == '=' || arg[7] == '\0') &&
 			   !strcmp(a->cmd, "graph")) {
 			/* graph's --stats always names a file: --stats FILE too. */
@@ -234,12 +256,33 @@ static int parse_args(struct args *a, int argc, char **argv)
 				a->stats_file = argv[++i];
 			else
 				return usage_error(a->cmd, "option --stats needs a file");
+		} else if (!strncmp(arg, "--stats-interval", 16) &&
+			   (arg[16] == '=' || arg[16] == '\0') && !strcmp(a->cmd, "run")) {
+			const char *why = NULL;
+			if (arg[16] == '=')
+				val = arg + 17;
+			else if (i + 1 < argc)
+				val = argv[++i];
+			else
+				return usage_error(a->cmd, "option --stats-interval needs a value");
+			if (parse_duration(val, &a->stats_interval, &why) || a->stats_interval <= 0)
+				return usage_error(a->cmd, "--stats-interval: bad duration '%s': %s",
+						   val, a->stats_interval <= 0 && !why ?
+						   "must be more than 0" : why);
+		} else if (!strncmp(arg, "--metrics-addr", 14) &&
+			   (arg[14] == '=' || arg[14] == '\0') && !strcmp(a->cmd, "run")) {
+			if (arg[14] == '=')
+				a->metrics_addr = arg + 15;
+			else if (i + 1 < argc)
+				a->metrics_addr = argv[++i];
+			else
+				return usage_error(a->cmd, "option --metrics-addr needs HOST:PORT");
 		} else if (!strcmp(arg, "--progress") && !strcmp(a->cmd, "run")) {
 			a->progress = 1;
 		} else if (!strcmp(arg, "--progress=always") && !strcmp(a->cmd, "run")) {
 			a->progress = 2;
 		} else if (!strncmp(arg, "--max-memory", 12) && !strcmp(a->cmd, "validate")) {
-			const char *why;
+			const char *why = NULL;
 			if (arg[12] == '=')
 				val = arg + 13;
 			else if (arg[12] == '\0' && i + 1 < argc)
@@ -255,9 +298,11 @@ static int parse_args(struct args *a, int argc, char **argv)
 		}
 #undef NEEDS_VALUE
 	}
+	if (a->stats_interval && !a->stats_file)
+		return usage_error(a->cmd, "--stats-interval needs --stats=json:FILE");
 	if (!a->file && !a->inline_yaml)
 		return usage_error(a->cmd, "no pipeline given (a file, or -e YAML)");
-	if (strcmp(a->cmd, "run") && a->ninputs)
+	if (strcmp(a->cmd, "run") && strcmp(a->cmd, "test") && a->ninputs)
 		return usage_error(a->cmd, "unexpected argument '%s'", a->inputs[0]);
 	return 0;
 }
@@ -284,6 +329,10 @@ static struct pipeline *load(struct args *a, struct spec **specp)
 		go.timeout = a->timeout;
 		go.timeout_set = a->timeout_set;
 		p = pipeline_load(spec, &go, &d);
+		if (p && pipetest_check(spec_root(spec), p, NULL, NULL, &d)) {
+			pipeline_free(p);
+			p = NULL;
+		}
 	}
 	diag_print(&d);
 	diags_free(&d);
@@ -311,6 +360,9 @@ static int cmd_run(struct args *a)
 	}
 	o.stats = a->stats;
 	o.progress = a->progress;
+	o.stats_file = a->stats_file;
+	o.stats_interval = a->stats_interval;
+	o.metrics_addr = a->metrics_addr ? a->metrics_addr : p->metrics_addr;
 	code = engine_run(p, &o);
 	pipeline_free(p);
 	spec_free(spec);
@@ -325,7 +377,7 @@ static int cmd_validate(struct args *a)
 	struct pipeline *p = load(a, &spec);
 	uint64_t bound, limit = a->max_memory ? a->max_memory : (uint64_t)1 << 30;
 	char b[32], l[32];
-	const char *name = a->file ? a->file : "-e";
+	const char *name = !a->file ? "-e" : strcmp(a->file, "-") ? a->file : "stdin";
 
 	if (!p)
 		return EXIT_USAGE;
@@ -363,6 +415,23 @@ static int cmd_graph(struct args *a)
 	pipeline_free(p);
 	spec_free(spec);
 	return rc ? EXIT_USAGE : EXIT_OK;
+}
+
+static int cmd_test(struct args *a)
+{
+	const char **files = csp_calloc(a->ninputs + 1, sizeof *files);
+	int code;
+
+	if (a->inline_yaml || a->output || a->nov) {
+		free(files);
+		return usage_error(a->cmd, "takes pipeline files only (no -e, -o, -s)");
+	}
+	files[0] = a->file;
+	for (size_t i = 0; i < a->ninputs; i++)
+		files[i + 1] = a->inputs[i];
+	code = pipetest_main(a->kinds, files, a->ninputs + 1);
+	free(files);
+	return code;
 }
 
 static void print_options(const struct option *opts)
@@ -435,6 +504,8 @@ static int help(const char *cmd)
 		fputs(usage_graph, stdout);
 	else if (!strcmp(cmd, "stages"))
 		fputs(usage_stages, stdout);
+	else if (!strcmp(cmd, "test"))
+		fputs(usage_test, stdout);
 	else if (!strcmp(cmd, "help"))
 		fputs("usage: cspipe help COMMAND\n", stdout);
 	else
@@ -476,9 +547,11 @@ int cli_main(int argc, char **argv, const struct stage_registry *kinds)
 					      : help(argc > 2 ? argv[2] : NULL));
 	if (!strcmp(cmd, "stages"))
 		return finish_stdout(cmd_stages(kinds, argc - 2, argv + 2));
-	if (strcmp(cmd, "run") && strcmp(cmd, "validate") && strcmp(cmd, "graph")) {
-		static const char *const cmds[] = { "run", "validate", "graph", "stages", "help" };
-		const char *dym = did_you_mean(cmd, cmds, 5);
+	if (strcmp(cmd, "run") && strcmp(cmd, "validate") && strcmp(cmd, "graph") &&
+	    strcmp(cmd, "test")) {
+		static const char *const cmds[] = { "run", "validate", "graph", "stages", "help",
+						    "test" };
+		const char *dym = did_you_mean(cmd, cmds, 6);
 		if (cmd[0] == '-')
 			return usage_error(NULL, "unknown option '%s'", cmd);
 		return usage_error(NULL, "unknown command '%s'%s%s%s", cmd,
@@ -499,6 +572,8 @@ int cli_main(int argc, char **argv, const struct stage_registry *kinds)
 		code = cmd_run(&a);
 	else if (!strcmp(cmd, "validate"))
 		code = cmd_validate(&a);
+	else if (!strcmp(cmd, "test"))
+		code = cmd_test(&a);
 	else
 		code = cmd_graph(&a);
 	args_free(&a);

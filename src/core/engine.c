@@ -44,8 +44,10 @@
 #include <string.h>
 
 #include "core/engine_rt.h"
+#include "core/observe.h"
 #include "core/oom.h"
 #include "core/progress.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
 #include "records/shard.h"
 
@@ -124,6 +126,8 @@ static int start_threads(struct engine *eng, struct err *e)
 				rt->wins[w] = chan_new(sizeof(struct batch *), SHARD_BUFFER);
 			if (st->shard->pattern)
 				rt->shard_m = pattern_match_new(st->shard->pattern);
+			if (st->shard->path)
+				rt->shard_fr = field_reader_new();
 		}
 		if (!run_style && nw > 1 && st->ordered) {
 			uint64_t zero = 0;
@@ -215,11 +219,18 @@ static enum phase_end wait_phase(struct engine *eng, struct ctx *ctx, struct cha
 			{ sig, SEL_RECV, NULL, 0 },
 			{ eng->o->usr1, SEL_RECV, &signo, 0 },
 		};
-		struct ctx *t = pg ? ctx_with_timeout(ctx, PROGRESS_INTERVAL) : ctx;
+		int64_t tick = pg ? PROGRESS_INTERVAL : 0, due = observe_next(eng->obs);
+		if (due) {
+			int64_t left = due - csp_now();
+			left = left > 0 ? left : 1;
+			tick = tick && tick < left ? tick : left;
+		}
+		struct ctx *t = tick ? ctx_with_timeout(ctx, tick) : ctx;
 		int r = chan_select(c, 3, 0, t);
 
 		if (t != ctx)
 			ctx_release(t);
+		observe_tick(eng->obs);
 		if (r == 0)
 			return PHASE_DONE;
 		if (r == 1)
@@ -361,6 +372,17 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	eng.run = deadline ? ctx_with_deadline(eng.drain, eng.start_ns + deadline)
 			   : ctx_with_cancel(eng.drain);
 	eng.done = chan_new(1, 0);
+	{
+		struct observe_opts oo = { o->stats_file, o->stats_interval, o->metrics_addr };
+		eng.obs = observe_new(&oo, &e);
+		if (!eng.obs) {
+			/* Before anything started: nothing to undo. */
+			fprintf(stderr, "cspipe: %s\n", e.msg);
+			code = EXIT_RUNTIME;
+			wire(&eng);
+			goto free_wiring;
+		}
+	}
 
 	for (; started < p->n; started++) {
 		struct stage *st = p->stages[started];
@@ -378,7 +400,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 				p->stages[i]->kind->close(p->stages[i], OUTCOME_ABORTED, &ce);
 		}
 		fprintf(stderr, "cspipe: %s\n", eng.first.msg);
-		code = EXIT_RUNTIME;
+		code = engine_print_report(&eng, "error", EXIT_RUNTIME);
 		goto free_wiring;
 	}
 	if (o->progress)
@@ -390,6 +412,15 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 			eng.first = e;
 		}
 		pthread_mutex_unlock(&eng.mu);
+	}
+	if (observe_serve(eng.obs, engine_snapshot, &eng, &e)) {
+		pthread_mutex_lock(&eng.mu);
+		if (!eng.failed) {
+			eng.failed = 1;
+			eng.first = e;
+		}
+		pthread_mutex_unlock(&eng.mu);
+		ctx_cancel_cause(eng.drain, CSP_CANCELED, 1, "error");
 	}
 
 	/* Phase 1: running, until the end, a signal, an error, the pipeline's
@@ -426,6 +457,7 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	}
 	/* Phase 2: draining after a signal or the deadline, within
 	 * shutdown_timeout; a second signal or the timer aborts. */
+	observe_draining(eng.obs);
 	if (!abort_run) {
 		struct ctx *timer = ctx_with_timeout(NULL, p->shutdown_timeout);
 		stop_pacing(&eng);
@@ -550,10 +582,13 @@ joined:
 		fprintf(stderr, "cspipe: a %ssignal while draining: aborted, file "
 			"outputs discarded\n", abort_signal == 2 ? "second " : "");
 	}
-	if (!stuck)
-		engine_print_report(&eng, outcome, code);
-	if (stuck)
-		return code;   /* threads still run: leave the memory to them */
+	code = engine_print_report(&eng, outcome, code);
+	if (stuck) {
+		/* Threads still run: leave the memory to them, but close the
+		 * server, which reads it. */
+		observe_free(eng.obs);
+		return code;
+	}
 
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage *st = p->stages[i];
@@ -564,6 +599,8 @@ joined:
 				st->kind->worker_free(st, rt->workers[w].state);
 	}
 free_wiring:
+	/* The server reads the stages' counters: it goes first. */
+	observe_free(eng.obs);
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage_rt *rt = p->stages[i]->rt;
 		if (!rt)
@@ -578,6 +615,7 @@ free_wiring:
 			chan_free(rt->wins[w]);
 		free(rt->wins);
 		pattern_match_free(rt->shard_m);
+		field_reader_free(rt->shard_fr);
 		sem_free(rt->window);
 		for (size_t port = 0; port < rt->nports; port++)
 			free(rt->out[port]);

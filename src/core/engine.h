@@ -18,6 +18,9 @@ struct run_opts {
 	int progress;            /* 0 off, 1 when stderr is a terminal, 2 forced */
 	struct ctx *signals;     /* cancelled by SIGINT/SIGTERM (ctx_with_signals) */
 	struct chan *usr1;       /* receives SIGUSR1 (prints stats), or NULL */
+	const char *stats_file;  /* --stats=json:FILE: the JSON stats, atomically */
+	int64_t stats_interval;  /* ns: rewrite stats_file this often (0: at the end) */
+	const char *metrics_addr; /* HOST:PORT: serve /metrics, /healthz, /stats */
 };
 
 /* The worst-case memory a run of p can hold, in bytes (channel
@@ -34,7 +37,8 @@ void engine_setup(struct run_opts *o);
 void engine_teardown(struct run_opts *o);
 
 /* Run p to the end and return the exit status (util.h's EXIT_*), having
- * printed any error and the requested statistics on stderr. */
+ * printed any error and the requested statistics on stderr (and written
+ * the stats file, whatever the outcome, once the stages were set up). */
 int engine_run(struct pipeline *p, const struct run_opts *o);
 
 /* For tests only: called while a batch is being sent, after its readers

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/engine_rt.h"
+#include "core/observe.h"
 
 /* ---- reporting -------------------------------------------------------- */
 
@@ -120,18 +121,34 @@ void engine_discard_written(struct stage_rt *rt)
 	}
 }
 
-void engine_print_report(struct engine *eng, const char *outcome, int code)
+/* The last report: on stderr as asked, and into the stats file.  Returns
+ * code, or EXIT_RUNTIME when a successful run's stats file cannot be
+ * written. */
+int engine_print_report(struct engine *eng, const char *outcome, int code)
 {
 	struct run_report r;
+	struct err e = { 0 };
 
-	if (eng->o->stats == STATS_NONE)
-		return;
+	if (eng->o->stats == STATS_NONE && !eng->o->stats_file)
+		return code;
 	engine_build_report(eng, &r);
 	r.outcome = outcome;
 	r.exit_code = code;
 	if (eng->o->stats == STATS_JSON)
 		stats_print_json(stderr, &r);
-	else
+	else if (eng->o->stats == STATS_TABLE)
 		stats_print_table(stderr, &r);
+	if (observe_finish(eng->obs, &r, &e)) {
+		fprintf(stderr, "cspipe: %s\n", e.msg);
+		if (code == EXIT_OK)
+			code = EXIT_RUNTIME;
+	}
 	report_free(&r);
+	return code;
+}
+
+/* A live report, for the observer's server thread. */
+void engine_snapshot(void *arg, struct run_report *r)
+{
+	engine_build_report(arg, r);
 }

@@ -58,6 +58,7 @@ struct stage_rt {
 	struct chan **wins;       /* shard_by: each worker's own input */
 	uint32_t nshards;         /* shard_by: workers sharing the input, else 0 */
 	struct pattern_match *shard_m; /* the dispatcher's, for a pattern key */
+	struct field_reader *shard_fr; /* the dispatcher's, for a path key */
 	struct sem *window;
 	int window_size;
 	atomic_int live;          /* workers still running */
@@ -70,6 +71,8 @@ struct stage_rt {
 	size_t nthreads;
 	struct err err;
 };
+
+struct observer;
 
 struct engine {
 	struct pipeline *p;
@@ -86,6 +89,7 @@ struct engine {
 	int64_t deadline_ns;
 	int64_t start_ns;
 	atomic_int cut;           /* the drain ran short: waiting stages were cut */
+	struct observer *obs;     /* the stats file and the metrics server */
 };
 
 /* The depth of each worker's own input under shard_by, in batches. */
@@ -125,6 +129,7 @@ void engine_balance(struct stage_rt *rt);
 /* A sink's output was taken back: what it wrote counts as dropped. */
 void engine_discard_written(struct stage_rt *rt);
 /* Print the final report as the run options ask (none, table, JSON). */
-void engine_print_report(struct engine *eng, const char *outcome, int code);
+int engine_print_report(struct engine *eng, const char *outcome, int code);
+void engine_snapshot(void *eng, struct run_report *r);   /* for the observer */
 
 #endif

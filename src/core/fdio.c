@@ -132,12 +132,26 @@ struct input {
 	int regular;
 	int sent;            /* io_send's last result */
 	const char *origin;
+	struct decoder *dec; /* NULL for text */
+	struct err *e;
+	int failed;          /* the decoder refused a record: e says why */
 };
 
 static int send_batch(void *arg, struct batch *b)
 {
 	struct input *in = arg;
-	int r = io_send(in->io, b);
+	int r;
+
+	if (in->dec) {
+		b = decoder_batch(in->dec, b, io_stats(in->io), in->e);
+		if (!b && in->e->set) {
+			in->failed = 1;
+			return 1;
+		}
+		if (!b)
+			return 0;
+	}
+	r = io_send(in->io, b);
 
 	in->sent = r;
 	return r == CSP_OK ? 0 : 1;
@@ -173,10 +187,10 @@ static int idle_flush(struct input *in, ssize_t got, size_t asked)
 /* What a framer result means for the source. */
 static int framed(struct input *in, int rc)
 {
+	if (in->failed || rc < 0)
+		return STAGE_ERROR;
 	if (rc == 0)
 		return STAGE_OK;
-	if (rc < 0)
-		return STAGE_ERROR;
 	return in->sent == CSP_CLOSED ? STAGE_STOP : STAGE_OK;
 }
 
@@ -372,7 +386,7 @@ out:
 int input_read(struct stage_io *io, int fd, const char *origin,
 	       const struct input_opts *o, struct err *e)
 {
-	struct input in = { .io = io, .fd = fd, .origin = origin };
+	struct input in = { .io = io, .fd = fd, .origin = origin, .e = e };
 	size_t rawcap = BATCH_DATA;
 	char *raw = NULL;
 	ssize_t got;
@@ -388,6 +402,7 @@ int input_read(struct stage_io *io, int fd, const char *origin,
 		return STAGE_ERROR;
 	}
 	in.regular = is_regular(fd);
+	in.dec = decoder_new((enum codec)o->codec, o->on_error, o->cols);
 	raw = csp_malloc(rawcap);
 	/* Enough bytes to see the magic, or the end. */
 	while (have < 2 || (gunzip && have < UNPACK_MAGIC_MAX &&
@@ -412,7 +427,11 @@ int input_read(struct stage_io *io, int fd, const char *origin,
 		rc = read_unpack(&in, fmt, raw, rawcap, have, e);
 	else
 		rc = read_plain(&in, raw, have, e);
+	if (rc == STAGE_OK && in.dec && !ctx_err(io_ctx(io)) &&
+	    decoder_finish(in.dec, origin, e) != 0)
+		rc = STAGE_ERROR;
 out:
+	decoder_free(in.dec);
 	framer_discard(&in.fr);
 	fdwait_fini(&in.fw);
 	free(raw);
@@ -495,7 +514,8 @@ static int writev_all(struct writer *w, struct iovec *iov, int n)
  * batch.h's invariant); a batch with little to write is gathered into the
  * pending buffer, a large one goes out with one writev.
  */
-int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, struct err *e)
+static int write_records(struct writer *w, const struct batch *b, struct wstats *ws,
+			 struct err *e)
 {
 	size_t t = batch_term_len(b);
 	size_t total = 0, runs = 0;
@@ -558,8 +578,89 @@ stopped:
 	return r;
 }
 
+/* Write b's records, encoded first when the sink has a codec. */
+int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, struct err *e)
+{
+	struct batch *enc;
+	int r;
+
+	if (!w->enc)
+		return write_records(w, b, ws, e);
+	if (!(enc = encoder_batch(w->enc, b, w->name, e)))
+		return STAGE_ERROR;
+	r = write_records(w, enc, ws, e);
+	batch_free(enc);
+	return r;
+}
+
+void writer_set_codec(struct writer *w, const struct output_conf *c)
+{
+	encoder_free(w->enc);
+	w->enc = encoder_new((enum codec)c->codec, &c->cols, (_Atomic int *)&c->header_claim);
+}
+
 void writer_fini(struct writer *w)
 {
+	encoder_free(w->enc);
+	w->enc = NULL;
 	fdwait_fini(&w->fw);
 	buf_free(&w->pending);
+}
+
+/* ---- codec options of sources and sinks -------------------------------- */
+
+/* Compile the columns of a source or sink with codec `codec`.  Returns 0,
+ * or -1 after a positioned diagnostic. */
+static int check_columns(struct stage *st, int codec, const struct strlist *l,
+			 struct columns *cols, struct diags *d)
+{
+	char msg[128];
+	size_t bad = 0, at = 0;
+
+	columns_free(cols);
+	if (l->n && codec != CODEC_CSV) {
+		diag_at(d, l->at && l->at[0].file ? l->at[0] : stage_pos(st),
+			"columns: only codec csv takes columns");
+		return -1;
+	}
+	if (columns_compile(cols, l->v, l->n, msg, sizeof msg, &bad, &at)) {
+		diag_at(d, l->at && l->at[bad].file ? l->at[bad] : stage_pos(st),
+			"columns: item %zu: bad path '%s': %s at column %zu", bad + 1,
+			l->v[bad], msg, at + 1);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Compile a source's columns and check that its codec and framing go
+ * together.  Returns 0, or -1 after a positioned diagnostic.
+ */
+int input_check(struct stage *st, struct input_conf *c, struct diags *d)
+{
+	if (c->codec != CODEC_TEXT && c->format != FRAMING_LINES) {
+		diag_at(d, stage_pos(st), "codec %s reads lines: it cannot be used with format %s",
+			codec_names[c->codec], input_format_names[c->format]);
+		return -1;
+	}
+	return check_columns(st, c->codec, &c->columns, &c->cols, d);
+}
+
+void input_conf_free(struct input_conf *c)
+{
+	columns_free(&c->cols);
+}
+
+/*
+ * Compile a sink's columns.  Returns 0, or -1 after a positioned
+ * diagnostic.
+ */
+int output_check(struct stage *st, struct output_conf *c, struct diags *d)
+{
+	return check_columns(st, c->codec, &c->columns, &c->cols, d);
+}
+
+void output_conf_free(struct output_conf *c)
+{
+	columns_free(&c->cols);
 }

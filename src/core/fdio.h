@@ -15,12 +15,15 @@
 #include <sys/types.h>
 
 #include "records/batch.h"
+#include "records/codec.h"
+#include "pipeline/config.h"
 #include "base/util.h"
 
 struct ctx;
 struct stage_io;
 struct wstats;
 struct ctx_func;
+struct output_conf;
 
 struct fdwait {
 	int efd;                 /* eventfd written on cancellation */
@@ -43,6 +46,9 @@ struct input_opts {
 	uint64_t chunk_size;
 	uint64_t max_record;
 	int gunzip;              /* GUNZIP_*: auto = for lines and nul, not chunk */
+	int codec;               /* enum codec */
+	int on_error;            /* CODEC_FAIL, _DROP, _KEEP */
+	const struct columns *cols;
 };
 /* The options every reading source has, for its table. */
 extern const char *const input_format_names[];
@@ -65,8 +71,11 @@ struct writer {
 	struct buf pending;
 	uint64_t written;        /* bytes */
 	int cancelled;           /* the last write stopped because ctx ended */
+	struct encoder *enc;     /* NULL: records written as they are */
 };
 int writer_init(struct writer *w, int fd, const char *name, struct ctx *ctx);
+/* Encode what follows with the sink's codec (writer_fini frees it). */
+void writer_set_codec(struct writer *w, const struct output_conf *c);
 /* Write b's records (counting them written in ws).  Returns STAGE_OK,
  * STAGE_STOP when the reader went away (EPIPE: b's records count as
  * filtered) or the context ended (an abort: they count as dropped), or
@@ -84,6 +93,10 @@ struct input_conf {
 	uint64_t chunk_size;
 	uint64_t max_record;
 	int gunzip;
+	int codec;
+	int on_error;
+	struct strlist columns;
+	struct columns cols;     /* columns, compiled by input_check */
 };
 #define INPUT_OPTIONS(T)                                                        \
 	{ .name = "format", .type = OPT_ENUM, .offset = offsetof(T, in.format),     \
@@ -97,12 +110,47 @@ struct input_conf {
 	  .doc = "longest record accepted; a longer one is an error" },               \
 	{ .name = "gunzip", .type = OPT_ENUM, .offset = offsetof(T, in.gunzip),     \
 	  .def = "auto", .choices = input_gunzip_names,                               \
-	  .doc = "decompress gzip, zstd, xz, bzip2 input (auto: by magic bytes, except for chunk)" }
+	  .doc = "decompress gzip, zstd, xz, bzip2 input (auto: by magic bytes, except for chunk)" }, \
+	{ .name = "codec", .type = OPT_ENUM, .offset = offsetof(T, in.codec),       \
+	  .def = "text", .choices = codec_names,                                      \
+	  .doc = "decode records: text (as read), json (JSON Lines), csv (RFC 4180) or logfmt" }, \
+	{ .name = "on_error", .type = OPT_ENUM, .offset = offsetof(T, in.on_error), \
+	  .def = "fail", .choices = codec_on_error_names,                             \
+	  .doc = "a record invalid for its codec: fail the run, drop it, or keep it as text" }, \
+	{ .name = "columns", .type = OPT_STRLIST, .offset = offsetof(T, in.columns), \
+	  .doc = "csv: the field names (paths such as .a); the first row is then data" }
 
 static inline struct input_opts input_opts_of(const struct input_conf *c)
 {
-	struct input_opts o = { c->format, c->chunk_size, c->max_record, c->gunzip };
+	struct input_opts o = { c->format, c->chunk_size, c->max_record, c->gunzip,
+				c->codec, c->on_error, &c->cols };
 	return o;
 }
 
+/* The encoding options of sinks (stdout, file), as rows of their tables;
+ * `type` holds a struct output_conf named `out`. */
+struct output_conf {
+	int codec;
+	struct strlist columns;
+	struct columns cols;     /* compiled by output_check */
+	_Atomic int header_claim; /* the CSV header is written once */
+};
+#define OUTPUT_OPTIONS(T)                                                        \
+	{ .name = "codec", .type = OPT_ENUM, .offset = offsetof(T, out.codec),      \
+	  .def = "text", .choices = codec_names,                                      \
+	  .doc = "encode records: text (as they are), json (compact JSON Lines), csv (header, then rows) or logfmt" }, \
+	{ .name = "columns", .type = OPT_STRLIST, .offset = offsetof(T, out.columns), \
+	  .doc = "csv: the fields written, in order (paths such as .a); default: the first record's keys" }
+
+struct stage;
+struct diags;
+/* Check a sink's codec options (compile its columns); for its check
+ * callback.  Returns 0, or -1 after a diagnostic. */
+int output_check(struct stage *st, struct output_conf *c, struct diags *d);
+void output_conf_free(struct output_conf *c);
+/* Check a source's codec options (compile its columns); for its check
+ * callback.  Returns 0, or -1 after a diagnostic. */
+int input_check(struct stage *st, struct input_conf *c, struct diags *d);
+/* Release what input_check made; for its free callback. */
+void input_conf_free(struct input_conf *c);
 #endif

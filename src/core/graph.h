@@ -18,6 +18,7 @@
 #include "core/pipeline.h"
 
 struct spec;
+struct node;
 struct stage;
 struct diags;
 

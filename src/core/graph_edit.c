@@ -60,9 +60,17 @@ static void copy_options(struct spec *s, struct node *to, const struct node *fro
 			spec_map_set(s, to, from_kind->shorthand, (struct node *)from);
 		return;
 	}
+	/* Files given in place of the source are read, not followed: the
+	 * pipeline's follow options stay with the files it names. */
+	static const char *const not_copied[] = { "follow", "checkpoint",
+						  "flush_partial_after", "poll_interval" };
 	for (size_t i = 0; i < from->n; i++) {
 		const char *key = from->keys[i]->str;
-		if (strcmp(key, skip) && config_find(kind->options, key))
+		size_t k = 0;
+		while (k < sizeof not_copied / sizeof *not_copied && strcmp(key, not_copied[k]))
+			k++;
+		if (strcmp(key, skip) && k == sizeof not_copied / sizeof *not_copied &&
+		    config_find(kind->options, key))
 			spec_map_set(s, to, key, from->vals[i]);
 	}
 }

@@ -9,6 +9,7 @@
 
 #include "csp/csp.h"
 #include "core/graph_int.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
 #include "records/shard.h"
 
@@ -41,7 +42,22 @@ int graph_parse_shard(const struct optval *v, void *dst, struct diags *d)
 		diag_at(d, optval_pos(v), "shard_by: give exactly one of 'field' and 'pattern'");
 		goto out;
 	}
-	if (f) {
+	if (f && optval_type(f) == OPTVAL_SCALAR && optval_str(f, NULL)[0] == '.') {
+		/* A path: a structured record's field. */
+		char msg[128];
+		size_t at = 0;
+		if (del) {
+			diag_at(d, optval_pos(del), "shard_by: delimiter goes with a field number, "
+				"not a path");
+			goto out;
+		}
+		k->path = csp_calloc(1, sizeof *k->path);
+		if (field_path(k->path, optval_str(f, NULL), msg, sizeof msg, &at)) {
+			diag_at(d, optval_pos(f), "shard_by: field: bad path '%s': %s at column %zu",
+				optval_str(f, NULL), msg, at + 1);
+			goto out;
+		}
+	} else if (f) {
 		int64_t n;
 		const char *why;
 		if (optval_type(f) != OPTVAL_SCALAR ||
@@ -97,6 +113,9 @@ void graph_free_shard(void *dst)
 		return;
 	free(k->delimiter);
 	pattern_free(k->pattern);
+	if (k->path)
+		jpath_free(k->path);
+	free(k->path);
 	free(k);
 	*(struct shard_key **)dst = NULL;
 }

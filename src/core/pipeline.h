@@ -14,12 +14,16 @@
 
 struct stage;
 
+struct node;
+
 struct pipeline {
 	const char *file;            /* as given; "-e" for inline */
 	char *name;
 	int64_t timeout;             /* ns, 0: none */
 	int64_t shutdown_timeout;    /* ns */
 	const char *timeout_from;    /* "timeout" or "-t" (for messages) */
+	char *metrics_addr;          /* metrics_addr: HOST:PORT, or NULL */
+	const struct node *metrics_addr_at;
 	struct stage **stages;       /* in file order; implicit stages included */
 	size_t n;
 };

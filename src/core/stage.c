@@ -6,6 +6,7 @@
  */
 #include "core/pipeline.h"
 #include "core/stage.h"
+#include "records/ack.h"
 #include "csp/csp.h"
 
 #include <stdlib.h>
@@ -87,4 +88,50 @@ struct stage *pipeline_find(const struct pipeline *p, const char *name)
 		if (!strcmp(p->stages[i]->name, name))
 			return p->stages[i];
 	return NULL;
+}
+
+/* A fresh output batch carrying in's provenance. */
+static struct batch *batch_like(const struct batch *in)
+{
+	struct batch *o = batch_new((enum framing)in->framing, 0, 0);
+
+	o->origin = in->origin;
+	o->first_rec = in->first_rec;
+	o->offset = in->offset;
+	return o;
+}
+
+/*
+ * Append a record to *o (see stage.h).  A full batch goes on first: new
+ * batches keep the pooled size rather than grow.
+ */
+int outq_add(struct outq *q, struct batch **o, const struct batch *in, const void *p,
+	     size_t len, uint32_t tag)
+{
+	struct batch *b = *o;
+
+	if (b && b->n > 0 && (b->len + len + batch_term_len(b) > b->cap || b->n == b->rcap)) {
+		*o = NULL;
+		if (outq_push(q, b) != 0)
+			return 1;
+		b = NULL;
+	}
+	if (!b)
+		b = *o = batch_like(in);
+	batch_add(b, p, len, tag);
+	return 0;
+}
+
+int outq_done(struct outq *q, struct batch **o, int stopped)
+{
+	struct batch *b = *o;
+
+	*o = NULL;
+	if (!b)
+		return 0;
+	if (stopped || b->n == 0) {
+		batch_free(b);
+		return 0;
+	}
+	return outq_push(q, b);
 }

@@ -183,6 +183,16 @@ struct outq {
 };
 int outq_push(struct outq *q, struct batch *b);
 
+/* For a stage that writes new records for those of an input batch (map,
+ * parse): batches of the standard size, made like `in` (framing, origin,
+ * first record), pushed on q as they fill.  Start with *o = NULL.
+ * outq_add appends one record (keeping tag); outq_done pushes the last
+ * batch, or frees it when the stage stopped.  Both return 0, or non-zero
+ * when the batch could not go on (the stage must stop; *o is then NULL). */
+int outq_add(struct outq *q, struct batch **o, const struct batch *in, const void *p,
+	     size_t len, uint32_t tag);
+int outq_done(struct outq *q, struct batch **o, int stopped);
+
 /* A figure of a kind's own for --stats (nats_in: redelivered). */
 struct stage_counter {
 	const char *name;

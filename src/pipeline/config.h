@@ -32,6 +32,8 @@ enum optval_type { OPTVAL_SCALAR, OPTVAL_LIST, OPTVAL_TABLE };
 enum optval_type optval_type(const struct optval *v);
 /* A scalar written as nothing: `key:`, `key: ~`, `key: null`. */
 int optval_is_null(const struct optval *v);
+/* A scalar written without quotes (so `5` may be a number, '5' is text). */
+int optval_is_plain(const struct optval *v);
 /* A scalar's text, NUL-terminated; it may hold NUL bytes (use *len). */
 const char *optval_str(const struct optval *v, size_t *len);
 size_t optval_len(const struct optval *v);

@@ -112,8 +112,10 @@ int expand_text(struct expand *x, const struct textpos *tp, const char *raw,
 
 	while (i < to) {
 		const char *dollar = memchr(raw + i, '$', to - i);
-		size_t j, k, name_end, close;
+		size_t j, k, name_end, close, word;
 		const char *val;
+		int colon;
+		char op;
 
 		if (!dollar) {
 			buf_append(out, raw + i, to - i);
@@ -153,16 +155,24 @@ int expand_text(struct expand *x, const struct textpos *tp, const char *raw,
 		}
 		if (raw[k] == '}') {
 			close = k;
-		} else if (raw[k] == ':' && k + 1 < to && raw[k + 1] == '-') {
-			close = find_close(raw, k + 2, to);
+			op = '}';
+			colon = 0;
+			word = k;
+		} else if ((raw[k] == '-' || raw[k] == '?') ||
+			   (raw[k] == ':' && k + 1 < to && (raw[k + 1] == '-' || raw[k + 1] == '?'))) {
+			colon = raw[k] == ':';
+			op = raw[k + colon];
+			word = k + colon + 1;
+			close = find_close(raw, word, to);
 			if (close == SIZE_MAX) {
 				expand_error(x, tp, raw, j, "unterminated '${' (add "
 					     "'}', or write '$${' for a literal '${')");
 				return -1;
 			}
-		} else if (strchr("-=?+:", raw[k])) {
+		} else if (strchr("=+:", raw[k])) {
 			expand_error(x, tp, raw, j, "unsupported form '${%s%c' (use "
-				     "${%s} or ${%s:-default})", show, raw[k], show, show);
+				     "${%s}, ${%s:-default}, ${%s-default} or ${%s:?message})",
+				     show, raw[k], show, show, show, show);
 			return -1;
 		} else {
 			char c[8];
@@ -176,16 +186,26 @@ int expand_text(struct expand *x, const struct textpos *tp, const char *raw,
 		x->name.len = 0;
 		buf_append(&x->name, raw + j + 2, name_end - (j + 2));
 		val = getenv(buf_cstr(&x->name));
-		if (raw[k] == '}') {
-			if (!val) {
-				expand_error(x, tp, raw, j, "environment variable "
-					     "'%s' is not set", show);
-				unset = 1;
-			} else {
-				buf_append(out, val, strlen(val));
-			}
-		} else if (val && *val) {
+		/* With a colon, an empty value counts as unset (as in sh). */
+		if (val && (*val || !colon)) {
 			buf_append(out, val, strlen(val));
+		} else if (op == '}') {
+			expand_error(x, tp, raw, j, "environment variable "
+				     "'%s' is not set", show);
+			unset = 1;
+		} else if (op == '?') {
+			struct buf msg = { 0 };
+			if (expand_text(x, tp, raw, word, close, &msg, depth + 1) < 0) {
+				buf_free(&msg);
+				return -1;
+			}
+			if (msg.len)
+				expand_error(x, tp, raw, j, "%s: %s", show, buf_cstr(&msg));
+			else
+				expand_error(x, tp, raw, j, "environment variable "
+					     "'%s' is %s", show, val ? "empty" : "not set");
+			buf_free(&msg);
+			unset = 1;
 		} else {
 			if (depth >= EXPAND_MAX_DEPTH) {
 				expand_error(x, tp, raw, j, "defaults nested too "
@@ -193,7 +213,7 @@ int expand_text(struct expand *x, const struct textpos *tp, const char *raw,
 					     EXPAND_MAX_DEPTH);
 				return -1;
 			}
-			if (expand_text(x, tp, raw, k + 2, close, out, depth + 1) < 0)
+			if (expand_text(x, tp, raw, word, close, out, depth + 1) < 0)
 				return -1;
 		}
 		i = close + 1;

@@ -28,7 +28,9 @@ struct expand {
 
 /*
  * Expand raw[from..to) into out: ${VAR}, ${VAR:-default} (default when
- * unset or empty, itself expanded), $${ -> ${; any other $ stays.  Returns
+ * unset or empty, itself expanded), ${VAR-default} (only when unset),
+ * ${VAR:?message} (an error "VAR: message" when unset or empty),
+ * ${VAR?message} (only when unset), $${ -> ${; any other $ stays.  Returns
  * 0, or -1 after positioned errors: every unset variable is reported
  * (a user fixes them all at once), while the first syntax error ends the
  * scalar's expansion.  depth is 0 for a scalar.

@@ -41,6 +41,11 @@ int optval_is_null(const struct optval *v)
 	return N(v)->type == NODE_SCALAR && N(v)->is_null;
 }
 
+int optval_is_plain(const struct optval *v)
+{
+	return N(v)->type == NODE_SCALAR && N(v)->plain;
+}
+
 const char *optval_str(const struct optval *v, size_t *len)
 {
 	const struct node *n = N(v);

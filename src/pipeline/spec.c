@@ -794,13 +794,15 @@ struct spec *spec_load_string(const char *name, const char *text, size_t len,
 /*
  * Load a pipeline file: at most SPEC_MAX_BYTES are read (one more byte
  * tells that the file is too large).  NULL with "PATH: cannot open: ..."
- * and the like when it cannot be read.
+ * and the like when it cannot be read.  "-" reads standard input, named
+ * "stdin" in messages.
  */
 struct spec *spec_load_file(const char *path, struct diags *d)
 {
 	struct buf b = {0};
 	struct spec *s = NULL;
-	FILE *f = fopen(path, "rb");
+	int is_stdin = !strcmp(path, "-");
+	FILE *f = is_stdin ? stdin : fopen(path, "rb");
 
 	if (!f) {
 		diag_addf(d, path, "cannot open: %s", strerror(errno));
@@ -816,12 +818,13 @@ struct spec *spec_load_file(const char *path, struct diags *d)
 			break;
 	}
 	if (ferror(f)) {
-		diag_addf(d, path, "cannot read: %s", strerror(errno));
+		diag_addf(d, is_stdin ? "stdin" : path, "cannot read: %s", strerror(errno));
 		goto out;
 	}
-	s = spec_load_string(path, b.p ? b.p : "", b.len, d);
+	s = spec_load_string(is_stdin ? "stdin" : path, b.p ? b.p : "", b.len, d);
 out:
-	fclose(f);
+	if (!is_stdin)
+		fclose(f);
 	buf_free(&b);
 	return s;
 }

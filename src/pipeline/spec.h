@@ -17,7 +17,9 @@
  *  - Keys are unique after expansion and are scalars; merge keys (<<) are
  *    refused.  Tags are ignored (a tagged scalar is never null).
  *  - Expansion: ${NAME} (unset: error), ${NAME:-default} (when unset or
- *    empty; the default is expanded too), $${ -> ${; any other $ ($1,
+ *    empty; the default is expanded too), ${NAME-default} (only when
+ *    unset), ${NAME:?message} (unset or empty: an error "NAME: message"),
+ *    ${NAME?message} (only when unset), $${ -> ${; any other $ ($1,
  *    $name, $$) stays as written.  NAME is [A-Za-z_][A-Za-z0-9_]*.
  *    Expansion runs on parsed scalars, so in flow style ([ ], { }) a value
  *    with ${...} must be quoted: the braces are YAML syntax there.
@@ -45,7 +47,8 @@
  *   unterminated '${' (add '}', or write '$${' for a literal '${')
  *   missing variable name after '${' (write ${NAME}, or '$${' for a literal '${')
  *   invalid variable name '1' (a name starts with a letter or '_'; ...)
- *   unsupported form '${X-' (use ${X} or ${X:-default})
+ *   unsupported form '${X=' (use ${X}, ${X:-default}, ${X-default} or ${X:?message})
+ *   X: message                                     (${X:?message})
  *   too many errors (stopping after 100)           ("FILE: ..." only)
  * A load's diagnostics come in file order.
  */
@@ -77,7 +80,7 @@ struct node {
 
 struct spec;
 
-/* Load a pipeline file.  On YAML or expansion errors returns NULL and adds
+/* Load a pipeline file ("-": standard input, named "stdin").  On YAML or expansion errors returns NULL and adds
  * positioned diagnostics.  The spec owns every node. */
 struct spec *spec_load_file(const char *path, struct diags *d);
 /* The same from memory; name is used in positions ("-e" for inline). */

@@ -276,3 +276,22 @@ const char *pattern_errtext(const struct pattern_match *m)
 {
 	return m->errtext;
 }
+
+/* The i-th entry of the name table (0-based, in name order): its name
+ * (NUL-terminated, the pattern's) and group number.  Returns 0, or -1
+ * past the end. */
+int pattern_name(const struct pattern *p, uint32_t i, const char **name, int *group)
+{
+	uint32_t count = 0, size = 0;
+	PCRE2_SPTR table;
+
+	if (!p->code || pcre2_pattern_info(p->code, PCRE2_INFO_NAMECOUNT, &count) != 0 ||
+	    i >= count)
+		return -1;
+	pcre2_pattern_info(p->code, PCRE2_INFO_NAMEENTRYSIZE, &size);
+	pcre2_pattern_info(p->code, PCRE2_INFO_NAMETABLE, &table);
+	table += (size_t)i * size;
+	*group = (table[0] << 8) | table[1];
+	*name = (const char *)table + 2;
+	return 0;
+}

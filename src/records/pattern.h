@@ -35,6 +35,9 @@ uint32_t pattern_captures(const struct pattern *p);   /* number of capture group
 /* The group number of a named group, or -1. */
 int pattern_group(const struct pattern *p, const char *name, size_t len);
 const char *pattern_source(const struct pattern *p);
+/* The i-th named group (name order): 0 with its name and number, or -1
+ * past the last. */
+int pattern_name(const struct pattern *p, uint32_t i, const char **name, int *group);
 
 struct pattern_match *pattern_match_new(const struct pattern *p);
 void pattern_match_free(struct pattern_match *m);

@@ -14,6 +14,7 @@
 #include "csp/csp.h"
 #include "records/ack.h"
 #include "records/batch.h"
+#include "records/jpath.h"
 #include "records/pattern.h"
 #include "records/shard.h"
 
@@ -33,12 +34,21 @@ static int blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* The key of one record, as a span of it (empty when absent). */
-static void record_key(const struct shard_key *k, struct pattern_match *m, const char *s,
-		       size_t len, const char **key, size_t *klen)
+/* The key of one record, as a span of it (empty when absent; for a path,
+ * also when the record is not JSON).  room: bytes readable after s. */
+static void record_key(const struct shard_key *k, struct pattern_match *m,
+		       struct field_reader *fr, const char *s, size_t len, size_t room,
+		       const char **key, size_t *klen)
 {
 	*key = s;
 	*klen = 0;
+	if (k->path) {
+		if (field_read(fr, k->path, s, len, room, key, klen) != 1) {
+			*key = s;
+			*klen = 0;
+		}
+		return;
+	}
 	if (k->pattern) {
 		if (pattern_exec(k->pattern, m, s, len, 0) == 1) {
 			const size_t *ov = pattern_ovector(m);
@@ -78,8 +88,8 @@ static void record_key(const struct shard_key *k, struct pattern_match *m, const
 	}
 }
 
-void shard_split(const struct shard_key *k, struct pattern_match *m, struct batch *in,
-		 struct batch **parts, uint32_t n)
+void shard_split(const struct shard_key *k, struct pattern_match *m,
+		 struct field_reader *fr, struct batch *in, struct batch **parts, uint32_t n)
 {
 	struct ackset *acks = batch_take_acks(in);
 
@@ -97,7 +107,7 @@ void shard_split(const struct shard_key *k, struct pattern_match *m, struct batc
 	for (uint32_t r = 0; r < in->n; r++) {
 		const char *s = in->data + in->recs[r].off, *key;
 		size_t len = in->recs[r].len, klen;
-		record_key(k, m, s, len, &key, &klen);
+		record_key(k, m, fr, s, len, in->cap - in->recs[r].off - len, &key, &klen);
 		struct batch *p = parts[fnv1a(key, klen) % n];
 		batch_add(p, s, len, in->recs[r].tag);
 	}

@@ -91,7 +91,7 @@ unexercised() {
 		grep -q "^\.It Ic $key " "$TOP/man/cspipe-pipeline.5" ||
 			{ echo "missing $key"; false; }
 	done
-	for key in name timeout shutdown_timeout defaults stages; do
+	for key in name timeout shutdown_timeout defaults stages tests metrics_addr; do
 		grep -q "^\.It Ic $key " "$TOP/man/cspipe-pipeline.5" ||
 			{ echo "missing top-level $key"; false; }
 	done

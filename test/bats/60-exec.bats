@@ -104,7 +104,8 @@ YAML
 stages:
   - exec: [grep, ERROR]
 YAML
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: 'grep ERROR' exited with status 1 on records 1-3 of stdin" ]
 }
@@ -114,7 +115,8 @@ YAML
 stages:
   - exec: [false]
 YAML
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: 'false' exited with status 1 on records 1-3 of stdin" ]
 }
@@ -125,7 +127,8 @@ stages:
   - name: enrich
     exec: [sh, -c, 'exit 3']
 YAML
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: enrich: 'sh -c exit 3' exited with status 3 on records 1-3 of stdin" ]
 }
@@ -135,7 +138,8 @@ YAML
 stages:
   - exec: 'kill -USR1 $$'
 YAML
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: 'kill -USR1 \$\$' was killed by SIGUSR1 on records 1-3 of stdin" ]
 }
@@ -145,7 +149,8 @@ YAML
 stages:
   - exec: [nosuchcmd, -x]
 YAML
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: cannot run 'nosuchcmd': No such file or directory on records 1-3 of stdin" ]
 }
@@ -212,7 +217,8 @@ failing_command() {
 stages:
   - exec: {command: [./fail.sh], retries: 2}
 YAML
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: './fail.sh' exited with status 2 on records 1-3 of stdin (3 attempts)" ]
 	[ "$(wc -l < runs)" -eq 3 ]
@@ -224,7 +230,8 @@ stages:
   - exec: {command: [sleep, '10.0731'], timeout: 100ms}
 YAML
 	start=$(date +%s)
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	end=$(date +%s)
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: 'sleep 10.0731' timed out after 100ms on records 1-3 of stdin" ]
@@ -240,7 +247,8 @@ stages:
   - exec: {command: 'sleep 10.0732 2>/dev/null | cat; echo done', timeout: 200ms}
 YAML
 	start=$(date +%s)
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	end=$(date +%s)
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: 'sleep 10.0732 2>/dev/null | cat; echo done' timed out after 200ms on records 1-3 of stdin" ]
@@ -254,7 +262,8 @@ stages:
   - exec: {command: 'trap "" TERM; sleep 10.0733', timeout: 100ms}
 YAML
 	start=$(date +%s)
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	end=$(date +%s)
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"timed out after 100ms on records 1-3 of stdin" ]]
@@ -271,7 +280,8 @@ stages:
       retries: 2
       breaker: {failures: 2, cooldown: 1h}
 YAML
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: circuit open after 2 consecutive failures of './fail.sh' (last: './fail.sh' exited with status 1); not run on records 1-3 of stdin" ]
 	[ "$(wc -l < runs)" -eq 2 ]
@@ -288,7 +298,8 @@ stages:
 YAML
 	# Two runs open the circuit; the third attempt is refused, the fourth
 	# (the probe after the cooldown) runs and fails: 4 attempts, 3 runs.
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: './fail.sh' exited with status 2 on records 1-3 of stdin (4 attempts, 1 refused by the breaker)" ]
 	[ "$(wc -l < runs)" -eq 3 ]
@@ -345,7 +356,8 @@ YAML
 stages:
   - exec: 'yes | head -n 2'
 YAML
-	run cspipe run y.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run y.yaml < three.txt
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'y\ny')" ]
 }
@@ -498,7 +510,8 @@ PY
 stages:
   - exec: {command: 'head -c 5000 /dev/zero | tr "\0" x', max_record: 1KiB}
 YAML
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: 'head -c 5000 /dev/zero | tr \"\\0\" x' wrote a record longer than max_record (1KiB) on records 1-3 of stdin" ]
 }
@@ -508,7 +521,8 @@ YAML
 stages:
   - exec: {command: [yes], max_output: 1MiB}
 YAML
-	run cspipe run p.yaml < <(three_lines)
+	three_lines > three.txt
+	run cspipe run p.yaml < three.txt
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: exec: 'yes' wrote more than max_output (1MiB) for one batch on records 1-3 of stdin" ]
 }

@@ -228,7 +228,8 @@ EOF
 		printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' '
 	}
 	[ "$(complete_words cspipe va)" = "validate " ]
-	[ "$(complete_words cspipe run --st)" = "--stats --stats=json " ]
+	[ "$(complete_words cspipe run --st)" = "--stats --stats-interval --stats=json --stats=json: " ]
+	[ "$(complete_words cspipe te)" = "test " ]
 	[ "$(complete_words cspipe stages com)" = "compress " ]
 	[ "$(complete_words cspipe run '')" = "a.yaml b.yml sub " ]
 	[ "$(complete_words cspipe run a.yaml no)" = "notes.txt " ]

@@ -6,6 +6,8 @@
 CSPIPE=${CSPIPE:-$BATS_TEST_DIRNAME/../../cspipe}
 LOGHUB=${LOGHUB:-$BATS_TEST_DIRNAME/../../../shared/data/loghub}
 TOP=${CSPIPE_TOP:-$BATS_TEST_DIRNAME/../..}
+# The same samples in Loghub's structured form: CSV and JSON Lines.
+STRUCT=${LOGHUB_STRUCTURED:-$LOGHUB/../loghub-structured}
 export LC_ALL=C
 
 setup() {

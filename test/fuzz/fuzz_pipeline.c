@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "core/engine.h"
 #include "core/graph.h"
+#include "core/stage.h"
 #include "pipeline/spec.h"
 #include "base/util.h"
 
@@ -17,14 +19,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct diags d = { 0 };
-	struct graph_opts go = { 0 };
+	struct graph_opts go = { .kinds = &stage_registry };
 	struct spec *s = spec_load_string("fuzz.yaml", (const char *)data, size, &d);
 	struct pipeline *p = s ? pipeline_load(s, &go, &d) : NULL;
 
 	if (!p && d.n == 0)
 		abort();   /* a refused file always says why */
 	if (p)
-		(void)pipeline_memory_bound(p);
+		(void)engine_memory_bound(p);
 	pipeline_free(p);
 	spec_free(s);
 	diags_free(&d);

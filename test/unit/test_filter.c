@@ -363,7 +363,8 @@ static void test_differential(void **state)
 			struct fx f;
 			snprintf(yaml, sizeof yaml, "{pattern: '%s'%s}", pats[k], opts[o]);
 			fx_open(&f, yaml);
-			const struct pattern *p = f.st.priv;
+			/* The stage's compiled pattern leads its private state. */
+			const struct pattern *p = *(struct pattern *const *)f.st.priv;
 			struct pattern_match *m = pattern_match_new(p);
 			int invert = o == 1;
 			for (int t = 0; t < 60; t++) {

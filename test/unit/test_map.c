@@ -400,14 +400,15 @@ static void test_parse_errors(void **state)
 		   "p.yaml:1:2: unknown operation 'replce' (did you mean 'replace'?)");
 	load_fails("{frobnicate: x}",
 		   "p.yaml:1:2: an operation needs one of replace, fields, template, "
-		   "case, trim, prefix or suffix");
+		   "case, trim, prefix, suffix, set, delete, rename or keep");
 	load_fails("{replace: x, with: y, case: upper}",
 		   "p.yaml:1:23: an operation has exactly one of replace, fields, "
-		   "template, case, trim, prefix and suffix; this one has both "
+		   "template, case, trim, prefix, suffix, set, delete, rename and keep; "
+		   "this one has both "
 		   "'replace' and 'case' (make it a list: [{...}, {...}])");
 	load_fails("{replace: x, whit: y}",
 		   "p.yaml:1:14: unknown option 'whit' for a replace operation (known "
-		   "options: replace, with, first, ignore_case, fixed)");
+		   "options: replace, with, first, ignore_case, fixed, field)");
 	load_fails("{replace: x}",
 		   "p.yaml:1:1: missing required option 'with' for a replace operation");
 	load_fails("{replace: '(x', with: y}",

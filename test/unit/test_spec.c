@@ -903,6 +903,13 @@ static void t_expand(void **state)
 	expands_to("v: 'x $${name}y'\n", "x ${name}y");
 	expands_to("v: $1 $name $$ $ $x{y} $\n", "$1 $name $$ $ $x{y} $");
 	expands_to("v: ${CSPIPE_T_UNSET:-$1}\n", "$1");
+	/* without the colon, a default only for an unset variable */
+	expands_to("v: ${CSPIPE_T_UNSET-dflt}\n", "dflt");
+	expands_to("v: ${CSPIPE_T_EMPTY-dflt}x\n", "x");
+	expands_to("v: ${CSPIPE_T_X-dflt}\n", "hello");
+	expands_to("v: ${CSPIPE_T_UNSET-}\n", "");
+	expands_to("v: ${CSPIPE_T_X:?needed}\n", "hello");
+	expands_to("v: ${CSPIPE_T_EMPTY?needed}x\n", "x");
 	/* keys too */
 	expands_to("${CSPIPE_T_X}: 1\nv: ${CSPIPE_T_X}\n", "hello");
 	{
@@ -924,6 +931,8 @@ static void t_expand(void **state)
 
 static void t_expand_errors(void **state)
 {
+	setenv("CSPIPE_T_X", "hello", 1);
+	setenv("CSPIPE_T_EMPTY", "", 1);
 	unsetenv("CSPIPE_T_UNSET");
 	unsetenv("CSPIPE_T_UNSET2");
 	load_fails("v: ${CSPIPE_T_UNSET}\n", "p.yaml:1:4: environment variable "
@@ -958,10 +967,18 @@ static void t_expand_errors(void **state)
 		   "(write ${NAME}, or '$${' for a literal '${')");
 	load_fails("v: ${1}\n", "p.yaml:1:4: invalid variable name '1' (a name "
 		   "starts with a letter or '_'; write '$${' for a literal '${')");
-	load_fails("v: ${A-b}\n", "p.yaml:1:4: unsupported form '${A-' (use ${A} "
-		   "or ${A:-default})");
+	load_fails("v: ${A=b}\n", "p.yaml:1:4: unsupported form '${A=' (use ${A}, "
+		   "${A:-default}, ${A-default} or ${A:?message})");
 	load_fails("v: ${A:=b}\n", "p.yaml:1:4: unsupported form '${A:' (use "
-		   "${A} or ${A:-default})");
+		   "${A}, ${A:-default}, ${A-default} or ${A:?message})");
+	load_fails("v: x ${CSPIPE_T_UNSET:?set it to the log folder}\n",
+		   "p.yaml:1:6: CSPIPE_T_UNSET: set it to the log folder");
+	load_fails("v: ${CSPIPE_T_EMPTY:?}\n", "p.yaml:1:4: environment variable "
+		   "'CSPIPE_T_EMPTY' is empty");
+	load_fails("v: ${CSPIPE_T_UNSET?}\n", "p.yaml:1:4: environment variable "
+		   "'CSPIPE_T_UNSET' is not set");
+	load_fails("v: ${CSPIPE_T_UNSET:?no ${CSPIPE_T_X:-x}}\n",
+		   "p.yaml:1:4: CSPIPE_T_UNSET: no hello");
 	load_fails("v: ${A.b}\n", "p.yaml:1:4: invalid character '.' in variable "
 		   "name after '${A' (a name is letters, digits and '_')");
 }

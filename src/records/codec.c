@@ -1,0 +1,913 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * codec.c - JSON Lines and CSV decoders and encoders (codec.h).
+ *
+ * CSV is read by our own RFC 4180 reader rather than libcsv: libcsv calls
+ * back once per field and once per row and owns the row's bytes, while
+ * cspipe needs a row as (offset, length) pairs over bytes it already holds
+ * in a batch, turned at once into one JSON object; the reader below is a
+ * single pass over the row's bytes with no callbacks and no copies but
+ * the output.
+ */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csp/csp.h"
+#include "core/stage.h"
+#include "records/codec.h"
+#include "records/json_doc.h"
+#include "records/jpath.h"
+
+const char *const codec_names[] = { "text", "json", "csv", "logfmt", NULL };
+const char *const codec_on_error_names[] = { "fail", "drop", "keep", NULL };
+
+int columns_compile(struct columns *c, char *const *v, size_t n, char *msg, size_t msglen,
+		    size_t *bad, size_t *at)
+{
+	memset(c, 0, sizeof *c);
+	c->paths = csp_calloc(n ? n : 1, sizeof *c->paths);
+	for (size_t i = 0; i < n; i++) {
+		if (jpath_parse(&c->paths[i], v[i], strlen(v[i]), 1, NULL, msg, msglen, at)) {
+			*bad = i;
+			c->n = i;
+			columns_free(c);
+			return -1;
+		}
+		c->n = i + 1;
+	}
+	return 0;
+}
+
+void columns_free(struct columns *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		jpath_free(&c->paths[i]);
+	free(c->paths);
+	memset(c, 0, sizeof *c);
+}
+
+/* A column's name in a CSV header: its path without the leading dot
+ * (".a.b" -> "a.b", as mlr flattens), or the key of a one-step path. */
+static void column_name(struct buf *b, const struct jpath *p)
+{
+	if (p->n == 1 && p->steps[0].key)
+		jbuf_append(b, p->steps[0].key, p->steps[0].klen);
+	else
+		jbuf_append(b, p->text + (p->text[0] == '.' && p->text[1] ? 1 : 0),
+			   strlen(p->text) - (p->text[0] == '.' && p->text[1] ? 1 : 0));
+}
+
+/* ---- decoding --------------------------------------------------------- */
+
+struct decoder {
+	enum codec codec;
+	int on_error;
+	const struct columns *cols;
+	struct jdoc *doc;
+	uint64_t recno;             /* records decoded so far in this input */
+	/* CSV */
+	int have_header;
+	struct buf header;          /* field names, each as a JSON string + ':' */
+	size_t *hoff;               /* offset of each name in header */
+	size_t nh;
+	struct buf row;             /* a row spanning lines, so far */
+	uint64_t row_line;          /* line number where it began */
+	struct buf out;             /* one record's JSON */
+	struct buf unq;             /* a quoted field, unquoted */
+	size_t *foff, *flen;        /* fields of the current row */
+	size_t fcap;
+};
+
+struct decoder *decoder_new(enum codec codec, int on_error, const struct columns *cols)
+{
+	struct decoder *d;
+
+	if (codec == CODEC_TEXT)
+		return NULL;
+	d = csp_calloc(1, sizeof *d);
+	d->codec = codec;
+	d->on_error = on_error;
+	d->cols = cols;
+	if (codec == CODEC_JSON)
+		d->doc = jdoc_new();
+	return d;
+}
+
+void decoder_free(struct decoder *d)
+{
+	if (!d)
+		return;
+	jdoc_free(d->doc);
+	buf_free(&d->header);
+	buf_free(&d->row);
+	buf_free(&d->out);
+	buf_free(&d->unq);
+	free(d->hoff);
+	free(d->foff);
+	free(d->flen);
+	free(d);
+}
+
+static int blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
+	return 1;
+}
+
+/* The line number of record i of b in its origin (0: unknown). */
+static uint64_t line_of(const struct batch *b, uint32_t i)
+{
+	return b->first_rec ? b->first_rec + b->recs[i].tag : 0;
+}
+
+static void bad_record(struct err *e, const char *origin, uint64_t recno, uint64_t line,
+		       const char *what, const char *why)
+{
+	if (line)
+		err_set(e, "%s: record %" PRIu64 " (line %" PRIu64 "): %s: %s",
+			origin ? origin : "input", recno, line, what, why);
+	else
+		err_set(e, "%s: record %" PRIu64 ": %s: %s", origin ? origin : "input",
+			recno, what, why);
+}
+
+/*
+ * JSON Lines, in place: blank lines leave, a CR before the newline is
+ * dropped, each record is validated.  Kept records keep their bytes.
+ */
+static struct batch *decode_json(struct decoder *d, struct batch *b, struct wstats *ws,
+				 struct err *e)
+{
+	uint32_t kept = 0;
+	uint64_t dropped = 0;
+
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct rec r = b->recs[i];
+		char *p = b->data + r.off;
+		if (r.len && p[r.len - 1] == '\r' && batch_term_len(b)) {
+			/* The terminator moves onto the CR: batch.h's
+			 * invariant holds, and the CR is no longer data. */
+			p[r.len - 1] = (char)framing_term((enum framing)b->framing);
+			r.len--;
+		}
+		if (blank(p, r.len))
+			continue;
+		d->recno++;
+		if (jdoc_parse(d->doc, p, r.len, b->cap - r.off - r.len) != 0) {
+			if (d->on_error == CODEC_DROP) {
+				dropped++;
+				continue;
+			}
+			if (d->on_error == CODEC_FAIL) {
+				bad_record(e, b->origin, d->recno, line_of(b, i), "invalid JSON",
+					   jdoc_error(d->doc));
+				batch_free(b);
+				return NULL;
+			}
+		}
+		b->recs[kept++] = r;
+	}
+	if (dropped) {
+		wstat_add(&ws->rec_in, dropped);
+		wstat_add(&ws->dropped, dropped);
+	}
+	b->n = kept;
+	b->records = kept;
+	if (kept == 0) {
+		batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Does s[0..n) close every quote it opens (counting from a row's start)? */
+static int quotes_even(const char *s, size_t n, int odd)
+{
+	for (const char *q = memchr(s, '"', n); q; q = memchr(q + 1, '"', n - (size_t)(q + 1 - s)))
+		odd = !odd;
+	return !odd;
+}
+
+/*
+ * Split a complete CSV row s[0..n) into fields (d->foff/flen hold each
+ * field's raw bytes, quotes included).  Returns the number of fields, or
+ * -1 when a quote is misplaced (text after a closing quote).
+ */
+static long csv_split(struct decoder *d, const char *s, size_t n)
+{
+	size_t nf = 0, i = 0;
+
+	if (n && s[n - 1] == '\r')
+		n--;
+	for (;;) {
+		size_t start = i;
+		if (nf == d->fcap) {
+			d->fcap = d->fcap ? d->fcap * 2 : 32;
+			d->foff = csp_realloc(d->foff, d->fcap * sizeof *d->foff);
+			d->flen = csp_realloc(d->flen, d->fcap * sizeof *d->flen);
+		}
+		if (i < n && s[i] == '"') {
+			i++;
+			for (;;) {
+				const char *q = memchr(s + i, '"', n - i);
+				if (!q)
+					return -1;
+				i = (size_t)(q - s) + 1;
+				if (i < n && s[i] == '"') {
+					i++;
+					continue;
+				}
+				break;
+			}
+			if (i < n && s[i] != ',')
+				return -1;
+		} else {
+			const char *c = memchr(s + i, ',', n - i);
+			i = c ? (size_t)(c - s) : n;
+		}
+		d->foff[nf] = start;
+		d->flen[nf] = i - start;
+		nf++;
+		if (i >= n)
+			break;
+		i++;   /* the comma */
+		if (i == n) {
+			/* A trailing comma: one more, empty field. */
+			if (nf == d->fcap) {
+				d->fcap *= 2;
+				d->foff = csp_realloc(d->foff, d->fcap * sizeof *d->foff);
+				d->flen = csp_realloc(d->flen, d->fcap * sizeof *d->flen);
+			}
+			d->foff[nf] = n;
+			d->flen[nf] = 0;
+			nf++;
+			break;
+		}
+	}
+	return (long)nf;
+}
+
+/* Append field f (raw, maybe quoted) as a JSON string. */
+static void csv_field_json(struct buf *out, struct buf *tmp, const char *f, size_t n)
+{
+	if (n >= 2 && f[0] == '"') {
+		/* Unquote ("" -> ") into tmp, then write that. */
+		const char *s = f + 1, *end = f + n - 1;
+		if (!memchr(s, '"', (size_t)(end - s))) {
+			json_put_string(out, s, (size_t)(end - s));
+			return;
+		}
+		tmp->len = 0;
+		while (s < end) {
+			const char *q = memchr(s, '"', (size_t)(end - s));
+			size_t k = q ? (size_t)(q - s) + 1 : (size_t)(end - s);
+			jbuf_append(tmp, s, k);
+			s += k + (q ? 1 : 0);
+		}
+		json_put_string(out, tmp->p, tmp->len);
+		return;
+	}
+	json_put_string(out, f, n);
+}
+
+/* Take a header row (fields of s). */
+static void csv_header(struct decoder *d, const char *s, size_t nf)
+{
+	struct buf name = { 0 };
+
+	d->header.len = 0;
+	d->hoff = csp_realloc(d->hoff, (nf + 1) * sizeof *d->hoff);
+	for (size_t i = 0; i < nf; i++) {
+		d->hoff[i] = d->header.len;
+		name.len = 0;
+		csv_field_json(&name, &d->unq, s + d->foff[i], d->flen[i]);
+		jbuf_append(&d->header, name.p, name.len);
+		jbuf_put(&d->header, ':');
+	}
+	d->hoff[nf] = d->header.len;
+	d->nh = nf;
+	d->have_header = 1;
+	buf_free(&name);
+}
+
+static void columns_header(struct decoder *d)
+{
+	struct buf name = { 0 };
+
+	d->hoff = csp_realloc(d->hoff, (d->cols->n + 1) * sizeof *d->hoff);
+	for (size_t i = 0; i < d->cols->n; i++) {
+		d->hoff[i] = d->header.len;
+		name.len = 0;
+		column_name(&name, &d->cols->paths[i]);
+		json_put_string(&d->header, name.p, name.len);
+		jbuf_put(&d->header, ':');
+	}
+	d->hoff[d->cols->n] = d->header.len;
+	d->nh = d->cols->n;
+	d->have_header = 1;
+	buf_free(&name);
+}
+
+/* The row whose nf fields csv_split found in s, as a JSON object in
+ * d->out. */
+static void csv_object(struct decoder *d, const char *s, size_t nf)
+{
+	d->out.len = 0;
+	jbuf_put(&d->out, '{');
+	for (size_t i = 0; i < nf; i++) {
+		if (i)
+			jbuf_put(&d->out, ',');
+		jbuf_append(&d->out, d->header.p + d->hoff[i], d->hoff[i + 1] - d->hoff[i]);
+		csv_field_json(&d->out, &d->unq, s + d->foff[i], d->flen[i]);
+	}
+	jbuf_put(&d->out, '}');
+}
+
+/*
+ * One complete CSV row s[0..n): the header, or a record appended to out.
+ * Returns 1 when a record was added, 0 when none (header, blank), -1 when
+ * the row is bad (e set, or counted, per on_error).
+ */
+static int csv_row(struct decoder *d, const char *s, size_t n, uint64_t line,
+		   const char *origin, struct batch *out, uint32_t tag, struct err *e,
+		   uint64_t *dropped)
+{
+	long nf;
+	const char *why = NULL;
+	char tmp[96];
+
+	if (blank(s, n) && !(n && s[0] == '"'))
+		return 0;
+	nf = csv_split(d, s, n);
+	if (nf < 0)
+		why = "a quote inside an unquoted field, or text after a closing quote";
+	if (!why && !d->have_header) {
+		csv_header(d, s, (size_t)nf);
+		return 0;
+	}
+	d->recno++;
+	if (!why && (size_t)nf != d->nh) {
+		snprintf(tmp, sizeof tmp, "%ld fields, the header has %zu", nf, d->nh);
+		why = tmp;
+	}
+	if (why) {
+		if (d->on_error == CODEC_DROP) {
+			(*dropped)++;
+			return 0;
+		}
+		if (d->on_error == CODEC_KEEP) {
+			batch_add(out, s, n, tag);
+			return 1;
+		}
+		bad_record(e, origin, d->recno, line, "invalid CSV", why);
+		return -1;
+	}
+	csv_object(d, s, (size_t)nf);
+	batch_add(out, d->out.p, d->out.len, tag);
+	return 1;
+}
+
+static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstats *ws,
+				struct err *e)
+{
+	struct batch *out = batch_new(FRAMING_LINES, b->len + b->len / 2 + 64, b->n);
+	uint64_t dropped = 0;
+	uint32_t tag = 0;
+
+	if (!d->have_header && d->cols && d->cols->n)
+		columns_header(d);
+	out->origin = b->origin;
+	out->offset = b->offset;
+	out->first_rec = d->recno + 1;
+	for (uint32_t i = 0; i < b->n; i++) {
+		const char *p = b->data + b->recs[i].off;
+		size_t n = b->recs[i].len;
+		int r;
+
+		if (d->row.len || !quotes_even(p, n, 0)) {
+			/* Inside quotes: the newline is data; gather lines
+			 * until the quotes balance. */
+			if (d->row.len == 0)
+				d->row_line = line_of(b, i);
+			jbuf_append(&d->row, p, n);
+			if (!quotes_even(d->row.p, d->row.len, 0)) {
+				jbuf_put(&d->row, '\n');
+				continue;
+			}
+			r = csv_row(d, d->row.p, d->row.len, d->row_line, b->origin, out, tag,
+				    e, &dropped);
+			d->row.len = 0;
+		} else {
+			r = csv_row(d, p, n, line_of(b, i), b->origin, out, tag, e, &dropped);
+		}
+		if (r < 0) {
+			batch_free(out);
+			batch_free(b);
+			return NULL;
+		}
+		tag += (uint32_t)r;
+	}
+	if (dropped) {
+		wstat_add(&ws->rec_in, dropped);
+		wstat_add(&ws->dropped, dropped);
+	}
+	batch_free(b);
+	out->records = out->n;
+	if (out->n == 0) {
+		batch_free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* ---- logfmt ---- */
+
+static int lf_key_byte(unsigned char c)
+{
+	return c > ' ' && c != '=' && c != '"' && c != 0x7f;
+}
+
+/*
+ * Decode the quoted logfmt value at s[0..n) (s[0] is the quote) into tmp.
+ * Returns the bytes taken, or 0 when it is not closed or holds a bad
+ * escape.
+ */
+static size_t lf_quoted(struct buf *tmp, const char *s, size_t n)
+{
+	size_t i = 1;
+
+	tmp->len = 0;
+	while (i < n && s[i] != '"') {
+		if (s[i] != '\\') {
+			jbuf_put(tmp, s[i++]);
+			continue;
+		}
+		if (i + 1 >= n)
+			return 0;
+		switch (s[i + 1]) {
+		case '"': case '\\': case '/': jbuf_put(tmp, s[i + 1]); break;
+		case 'n': jbuf_put(tmp, '\n'); break;
+		case 't': jbuf_put(tmp, '\t'); break;
+		case 'r': jbuf_put(tmp, '\r'); break;
+		case 'b': jbuf_put(tmp, '\b'); break;
+		case 'f': jbuf_put(tmp, '\f'); break;
+		case 'u': {
+			unsigned u = 0;
+			char c8[4];
+			size_t k;
+			if (i + 6 > n)
+				return 0;
+			for (k = 2; k < 6; k++) {
+				char h = s[i + k];
+				u = u * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0'
+					: h >= 'a' && h <= 'f' ? h - 'a' + 10
+					: h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
+				if (u > 0xffff)
+					return 0;
+			}
+			if (u < 0x80) {
+				jbuf_put(tmp, (char)u);
+			} else if (u < 0x800) {
+				c8[0] = (char)(0xc0 | (u >> 6));
+				c8[1] = (char)(0x80 | (u & 0x3f));
+				jbuf_append(tmp, c8, 2);
+			} else {
+				c8[0] = (char)(0xe0 | (u >> 12));
+				c8[1] = (char)(0x80 | ((u >> 6) & 0x3f));
+				c8[2] = (char)(0x80 | (u & 0x3f));
+				jbuf_append(tmp, c8, 3);
+			}
+			i += 6;
+			continue;
+		}
+		default:
+			return 0;
+		}
+		i += 2;
+	}
+	return i < n ? i + 1 : 0;
+}
+
+/*
+ * One logfmt line s[0..n) into d->out as a JSON object.  Returns 0, or
+ * -1 with *why.
+ */
+static int lf_line(struct decoder *d, const char *s, size_t n, const char **why)
+{
+	size_t i = 0;
+	int first = 1;
+
+	if (n && s[n - 1] == '\r')
+		n--;
+	d->out.len = 0;
+	jbuf_put(&d->out, '{');
+	for (;;) {
+		while (i < n && (unsigned char)s[i] <= ' ')
+			i++;
+		if (i >= n)
+			break;
+		size_t k = i;
+		while (k < n && lf_key_byte((unsigned char)s[k]))
+			k++;
+		if (k == i) {
+			*why = s[i] == '=' ? "a '=' without a key" : "a '\"' where a key should be";
+			return -1;
+		}
+		if (!first)
+			jbuf_put(&d->out, ',');
+		first = 0;
+		json_put_string(&d->out, s + i, k - i);
+		jbuf_put(&d->out, ':');
+		i = k;
+		if (i >= n || s[i] != '=') {
+			/* A bare key. */
+			if (i < n && s[i] == '"') {
+				*why = "a '\"' inside a key";
+				return -1;
+			}
+			jbuf_append(&d->out, "true", 4);
+			continue;
+		}
+		i++;
+		if (i < n && s[i] == '"') {
+			size_t used = lf_quoted(&d->unq, s + i, n - i);
+			if (!used) {
+				*why = "a quoted value is not closed, or holds a bad escape";
+				return -1;
+			}
+			json_put_string(&d->out, d->unq.p, d->unq.len);
+			i += used;
+			if (i < n && (unsigned char)s[i] > ' ') {
+				*why = "text right after a closing quote";
+				return -1;
+			}
+			continue;
+		}
+		k = i;
+		while (k < n && (unsigned char)s[k] > ' ') {
+			if (s[k] == '=' || s[k] == '"') {
+				*why = s[k] == '=' ? "a '=' inside an unquoted value"
+					: "a '\"' inside an unquoted value";
+				return -1;
+			}
+			k++;
+		}
+		json_put_string(&d->out, s + i, k - i);
+		i = k;
+	}
+	jbuf_put(&d->out, '}');
+	return 0;
+}
+
+static struct batch *decode_logfmt(struct decoder *d, struct batch *b, struct wstats *ws,
+				   struct err *e)
+{
+	struct batch *out = batch_new(FRAMING_LINES, b->len * 2 + 64, b->n);
+	uint64_t dropped = 0;
+
+	out->origin = b->origin;
+	out->offset = b->offset;
+	out->first_rec = d->recno + 1;
+	for (uint32_t i = 0; i < b->n; i++) {
+		const char *p = b->data + b->recs[i].off, *why = NULL;
+		size_t n = b->recs[i].len;
+
+		if (blank(p, n))
+			continue;
+		d->recno++;
+		if (lf_line(d, p, n, &why) == 0) {
+			batch_add(out, d->out.p, d->out.len, out->n);
+			continue;
+		}
+		if (d->on_error == CODEC_DROP) {
+			dropped++;
+		} else if (d->on_error == CODEC_KEEP) {
+			batch_add(out, p, n, out->n);
+		} else {
+			bad_record(e, b->origin, d->recno, line_of(b, i), "invalid logfmt", why);
+			batch_free(out);
+			batch_free(b);
+			return NULL;
+		}
+	}
+	if (dropped) {
+		wstat_add(&ws->rec_in, dropped);
+		wstat_add(&ws->dropped, dropped);
+	}
+	batch_free(b);
+	out->records = out->n;
+	if (out->n == 0) {
+		batch_free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/*
+ * Decode one text s[0..n) (a record or a field's text) as one value of
+ * the decoder's codec: JSON (checked, returned as it is), a CSV row under
+ * the decoder's columns, or a logfmt line.  Returns 0 with *json and
+ * *jlen (valid until the next call), or -1 with *why.
+ */
+int decoder_one(struct decoder *d, const char *s, size_t n, const char **json, size_t *jlen,
+		const char **why)
+{
+	long nf;
+
+	switch (d->codec) {
+	case CODEC_JSON:
+		if (jdoc_parse(d->doc, s, n, 0) != 0) {
+			*why = jdoc_error(d->doc);
+			return -1;
+		}
+		*json = s;
+		*jlen = n;
+		return 0;
+	case CODEC_CSV:
+		if (!d->have_header)
+			columns_header(d);
+		if (n && s[n - 1] == '\r')
+			n--;
+		nf = csv_split(d, s, n);
+		if (nf < 0) {
+			*why = "a quote inside an unquoted field, or text after a closing quote";
+			return -1;
+		}
+		if ((size_t)nf != d->nh) {
+			*why = "the number of fields is not that of the columns";
+			return -1;
+		}
+		csv_object(d, s, (size_t)nf);
+		break;
+	default:
+		if (lf_line(d, s, n, why) != 0)
+			return -1;
+		break;
+	}
+	*json = d->out.p;
+	*jlen = d->out.len;
+	return 0;
+}
+
+struct batch *decoder_batch(struct decoder *d, struct batch *b, struct wstats *ws,
+			    struct err *e)
+{
+	if (d->codec == CODEC_JSON)
+		return decode_json(d, b, ws, e);
+	if (d->codec == CODEC_LOGFMT)
+		return decode_logfmt(d, b, ws, e);
+	return decode_csv(d, b, ws, e);
+}
+
+int decoder_finish(struct decoder *d, const char *origin, struct err *e)
+{
+	if (d->codec == CODEC_CSV && d->row.len) {
+		bad_record(e, origin, d->recno + 1, d->row_line, "invalid CSV",
+			   "a quoted field is not closed before the end of the input");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- encoding --------------------------------------------------------- */
+
+struct encoder {
+	enum codec codec;
+	const struct columns *cols;
+	_Atomic int *header_claim;
+	int header_done;
+	struct jdoc *doc;
+	struct buf out, tmp;
+	char **keys;                /* CSV without columns: the first record's keys */
+	size_t *klen, nk;
+};
+
+struct encoder *encoder_new(enum codec codec, const struct columns *cols, _Atomic int *header_claim)
+{
+	struct encoder *en;
+
+	if (codec == CODEC_TEXT)
+		return NULL;
+	en = csp_calloc(1, sizeof *en);
+	en->codec = codec;
+	en->cols = cols && cols->n ? cols : NULL;
+	en->header_claim = header_claim;
+	en->doc = jdoc_new();
+	return en;
+}
+
+void encoder_free(struct encoder *en)
+{
+	if (!en)
+		return;
+	jdoc_free(en->doc);
+	buf_free(&en->out);
+	buf_free(&en->tmp);
+	for (size_t i = 0; i < en->nk; i++)
+		free(en->keys[i]);
+	free(en->keys);
+	free(en->klen);
+	free(en);
+}
+
+/* Append s[0..n) as a CSV field, quoted only when it must be. */
+static void csv_put(struct buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r')
+			break;
+	if (i == n) {
+		jbuf_append(b, s, n);
+		return;
+	}
+	jbuf_put(b, '"');
+	for (i = 0; i < n; i++) {
+		if (s[i] == '"')
+			jbuf_put(b, '"');
+		jbuf_put(b, s[i]);
+	}
+	jbuf_put(b, '"');
+}
+
+static void csv_put_value(struct buf *b, struct buf *tmp, const struct jval *v)
+{
+	if (v->type == JT_STRING) {
+		csv_put(b, v->str, v->len);
+		return;
+	}
+	tmp->len = 0;
+	json_put_text(tmp, v);
+	csv_put(b, tmp->p, tmp->len);
+}
+
+/* The header row, once per sink. */
+static void csv_header_row(struct encoder *en, struct batch *out, const struct jval *first)
+{
+	struct buf h = { 0 }, name = { 0 };
+
+	if (!en->cols && first && first->type == JT_OBJECT) {
+		struct jiter it;
+		struct jval v;
+		const char *k;
+		size_t kl;
+		jval_iter(first, &it);
+		while (jval_next(&it, first, &k, &kl, &v)) {
+			en->keys = csp_realloc(en->keys, (en->nk + 1) * sizeof *en->keys);
+			en->klen = csp_realloc(en->klen, (en->nk + 1) * sizeof *en->klen);
+			en->keys[en->nk] = csp_malloc(kl + 1);
+			memcpy(en->keys[en->nk], k, kl);
+			en->keys[en->nk][kl] = '\0';
+			en->klen[en->nk++] = kl;
+		}
+	}
+	en->header_done = 1;
+	if (en->header_claim && atomic_exchange(en->header_claim, 1))
+		return;
+	if (en->cols) {
+		for (size_t i = 0; i < en->cols->n; i++) {
+			if (i)
+				jbuf_put(&h, ',');
+			name.len = 0;
+			column_name(&name, &en->cols->paths[i]);
+			csv_put(&h, name.p, name.len);
+		}
+	} else {
+		for (size_t i = 0; i < en->nk; i++) {
+			if (i)
+				jbuf_put(&h, ',');
+			csv_put(&h, en->keys[i], en->klen[i]);
+		}
+	}
+	batch_add(out, h.p, h.len, 0);
+	buf_free(&h);
+	buf_free(&name);
+}
+
+/* Append s[0..n) as a logfmt value: bare when it can be, else quoted
+ * with JSON's escapes (which Go's logfmt reads). */
+static void logfmt_put(struct buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == '=' || s[i] == '"' || s[i] == 0x7f)
+			break;
+	if (i == n && n > 0) {
+		jbuf_append(b, s, n);
+		return;
+	}
+	json_put_string(b, s, n);
+}
+
+/* One record as a logfmt line in en->out: 0, or -1 when it is not an
+ * object. */
+static int logfmt_record(struct encoder *en, const struct jval *root)
+{
+	struct jiter it;
+	struct jval v;
+	const char *k;
+	size_t kl;
+	int first = 1;
+
+	if (root->type != JT_OBJECT)
+		return -1;
+	en->out.len = 0;
+	jval_iter(root, &it);
+	while (jval_next(&it, root, &k, &kl, &v)) {
+		if (!first)
+			jbuf_put(&en->out, ' ');
+		first = 0;
+		jbuf_append(&en->out, k, kl);
+		jbuf_put(&en->out, '=');
+		if (v.type == JT_STRING) {
+			logfmt_put(&en->out, v.str, v.len);
+		} else {
+			en->tmp.len = 0;
+			json_put_value(&en->tmp, &v);
+			logfmt_put(&en->out, en->tmp.p, en->tmp.len);
+		}
+	}
+	return 0;
+}
+
+struct batch *encoder_batch(struct encoder *en, const struct batch *b, const char *name,
+			    struct err *e)
+{
+	struct batch *out = batch_new(FRAMING_LINES, b->len + b->len / 4 + 256, b->n + 1);
+	struct buf *tmp = &en->tmp;
+
+	out->records = b->records;
+	out->origin = b->origin;
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct rec *r = &b->recs[i];
+		const char *p = b->data + r->off;
+		struct jval root, v;
+
+		if (jdoc_parse(en->doc, p, r->len, b->cap - r->off - r->len) != 0) {
+			if (b->first_rec)
+				err_set(e, "%s: record %" PRIu64 " of %s is not JSON (%s), so it "
+					"cannot be written as %s", name, line_of(b, i),
+					b->origin ? b->origin : "its input", jdoc_error(en->doc),
+					codec_names[en->codec]);
+			else
+				err_set(e, "%s: a record is not JSON (%s), so it cannot be "
+					"written as %s", name, jdoc_error(en->doc),
+					codec_names[en->codec]);
+			goto fail;
+		}
+		if (en->codec == CODEC_JSON) {
+			char *dst = batch_begin_rec(out, r->len + JDOC_PADDING);
+			batch_end_rec(out, jdoc_minify(p, r->len, dst), r->tag);
+			continue;
+		}
+		jdoc_root(en->doc, &root);
+		if (en->codec == CODEC_LOGFMT) {
+			if (logfmt_record(en, &root) != 0) {
+				err_set(e, "%s: record %" PRIu64 " of %s is not a JSON object, so it "
+					"cannot be written as logfmt", name, line_of(b, i),
+					b->origin ? b->origin : "its input");
+				goto fail;
+			}
+			batch_add(out, en->out.p, en->out.len, r->tag);
+			continue;
+		}
+		if (!en->header_done)
+			csv_header_row(en, out, &root);
+		en->out.len = 0;
+		if (en->cols) {
+			for (size_t k = 0; k < en->cols->n; k++) {
+				if (k)
+					jbuf_put(&en->out, ',');
+				jpath_eval(&en->cols->paths[k], &root, &v);
+				csv_put_value(&en->out, tmp, &v);
+			}
+		} else {
+			size_t found = 0;
+			for (size_t k = 0; k < en->nk; k++) {
+				if (k)
+					jbuf_put(&en->out, ',');
+				found += (size_t)jval_key(&root, en->keys[k], en->klen[k], &v);
+				csv_put_value(&en->out, tmp, &v);
+			}
+			if (found < jval_size(&root) || root.type != JT_OBJECT) {
+				err_set(e, "%s: record %" PRIu64 " of %s has fields the CSV header "
+					"(the first record's keys) lacks; name the fields with "
+					"columns: [...]", name, line_of(b, i),
+					b->origin ? b->origin : "its input");
+				goto fail;
+			}
+		}
+		batch_add(out, en->out.p, en->out.len, r->tag);
+	}
+	return out;
+fail:
+	batch_free(out);
+	return NULL;
+}

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+/*
+ * json_doc.cc - the JSON reader behind json_doc.h: simdjson's DOM parser,
+ * one per worker, wrapped for C.  This is cspipe's only C++: it throws
+ * nothing (simdjson's error-code interface) and allocates only when a
+ * record is larger than every one before it.
+ */
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <simdjson.h>
+
+#include "records/json_doc.h"
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+using simdjson::dom::array;
+
+static_assert(sizeof(element) <= sizeof(((struct jval *)0)->el),
+	      "jval.el holds a simdjson element");
+static_assert(sizeof(object::iterator) <= sizeof(((struct jiter *)0)->pos),
+	      "jiter.pos holds an object iterator");
+static_assert(sizeof(array::iterator) <= sizeof(((struct jiter *)0)->pos),
+	      "jiter.pos holds an array iterator");
+static_assert(JDOC_PADDING >= simdjson::SIMDJSON_PADDING, "padding");
+
+struct jdoc {
+	simdjson::dom::parser parser;
+	element root;
+	char *scratch = nullptr;     // a padded copy, when the record has no room
+	size_t scratch_cap = 0;
+	const char *err = "no document";
+};
+
+/* Room for n bytes plus padding in the scratch buffer. */
+static char *scratch(struct jdoc *d, size_t n)
+{
+	if (d->scratch_cap < n + JDOC_PADDING) {
+		size_t cap = (n + JDOC_PADDING) * 2;
+		char *p = static_cast<char *>(std::realloc(d->scratch, cap));
+		if (!p)
+			std::abort();
+		d->scratch = p;
+		d->scratch_cap = cap;
+	}
+	return d->scratch;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+extern "C" struct jdoc *jdoc_new(void)
+{
+	struct jdoc *d = new (std::nothrow) jdoc();
+	if (!d)
+		std::abort();
+	return d;
+}
+
+extern "C" void jdoc_free(struct jdoc *d)
+{
+	if (!d)
+		return;
+	std::free(d->scratch);
+	delete d;
+}
+
+/*
+ * Parse one record.  A record with invalid UTF-8 is parsed again from a
+ * copy in which each invalid byte is U+FFFD, so that bytes carried in
+ * from text are read, not refused; any other error refuses the record.
+ * Returns 0 or -1 (jdoc_error).  Cannot fail otherwise.
+ */
+extern "C" int jdoc_parse(struct jdoc *d, const char *p, size_t len, size_t room)
+{
+	const char *text = p;
+
+	if (room < JDOC_PADDING) {
+		char *s = scratch(d, len);
+		std::memcpy(s, p, len);
+		text = s;
+	}
+	auto r = d->parser.parse(text, len, false);
+	if (r.error() == simdjson::UTF8_ERROR) {
+		char *s = scratch(d, len * 3);
+		size_t n = 0;
+		for (size_t i = 0; i < len;) {
+			size_t k = utf8_seq(reinterpret_cast<const unsigned char *>(p) + i, len - i);
+			if (k == 0) {
+				std::memcpy(s + n, "\xef\xbf\xbd", 3);
+				n += 3;
+				i++;
+			} else {
+				std::memcpy(s + n, p + i, k);
+				n += k;
+				i += k;
+			}
+		}
+		r = d->parser.parse(s, n, false);
+	}
+	if (r.error()) {
+		d->err = simdjson::error_message(r.error());
+		return -1;
+	}
+	d->root = r.value_unsafe();
+	d->err = nullptr;
+	return 0;
+}
+
+extern "C" const char *jdoc_error(const struct jdoc *d)
+{
+	return d->err ? d->err : "no error";
+}
+
+/* Describe element e as a jval. */
+static void describe(const element &e, struct jval *v)
+{
+	std::memset(v, 0, sizeof *v);
+	std::memcpy(v->el, &e, sizeof e);
+	switch (e.type()) {
+	case simdjson::dom::element_type::ARRAY:
+		v->type = JT_ARRAY;
+		break;
+	case simdjson::dom::element_type::OBJECT:
+		v->type = JT_OBJECT;
+		break;
+	case simdjson::dom::element_type::INT64:
+		v->type = JT_NUMBER;
+		v->is_int = 1;
+		v->i = e.get_int64().value_unsafe();
+		v->num = static_cast<double>(v->i);
+		break;
+	case simdjson::dom::element_type::UINT64:
+		v->type = JT_NUMBER;
+		v->num = static_cast<double>(e.get_uint64().value_unsafe());
+		break;
+	case simdjson::dom::element_type::DOUBLE:
+		v->type = JT_NUMBER;
+		v->num = e.get_double().value_unsafe();
+		break;
+	case simdjson::dom::element_type::STRING: {
+		std::string_view s = e.get_string().value_unsafe();
+		v->type = JT_STRING;
+		v->str = s.data();
+		v->len = s.size();
+		break;
+	}
+	case simdjson::dom::element_type::BOOL:
+		v->type = e.get_bool().value_unsafe() ? JT_TRUE : JT_FALSE;
+		break;
+	case simdjson::dom::element_type::NULL_VALUE:
+		v->type = JT_NULL;
+		break;
+	}
+}
+
+static element elem(const struct jval *v)
+{
+	element e;
+	std::memcpy(static_cast<void *>(&e), v->el, sizeof e);
+	return e;
+}
+
+extern "C" void jdoc_root(struct jdoc *d, struct jval *out)
+{
+	describe(d->root, out);
+}
+
+static int null_out(struct jval *out)
+{
+	std::memset(out, 0, sizeof *out);
+	out->type = JT_NULL;
+	return 0;
+}
+
+extern "C" int jval_key(const struct jval *v, const char *key, size_t klen, struct jval *out)
+{
+	if (v->type != JT_OBJECT)
+		return null_out(out);
+	object o = elem(v).get_object().value_unsafe();
+	auto r = o.at_key(std::string_view(key, klen));
+	if (r.error())
+		return null_out(out);
+	describe(r.value_unsafe(), out);
+	return 1;
+}
+
+extern "C" int jval_index(const struct jval *v, int64_t index, struct jval *out)
+{
+	if (v->type != JT_ARRAY)
+		return null_out(out);
+	array a = elem(v).get_array().value_unsafe();
+	if (index < 0) {
+		index += static_cast<int64_t>(a.size());
+		if (index < 0)
+			return null_out(out);
+	}
+	auto r = a.at(static_cast<size_t>(index));
+	if (r.error())
+		return null_out(out);
+	describe(r.value_unsafe(), out);
+	return 1;
+}
+
+extern "C" size_t jval_size(const struct jval *v)
+{
+	if (v->type == JT_OBJECT)
+		return elem(v).get_object().value_unsafe().size();
+	if (v->type == JT_ARRAY)
+		return elem(v).get_array().value_unsafe().size();
+	return 0;
+}
+
+extern "C" void jval_iter(const struct jval *v, struct jiter *it)
+{
+	std::memset(it, 0, sizeof *it);
+	if (v->type == JT_OBJECT) {
+		object::iterator i = elem(v).get_object().value_unsafe().begin();
+		std::memcpy(it->pos, static_cast<void *>(&i), sizeof i);
+	} else if (v->type == JT_ARRAY) {
+		array::iterator i = elem(v).get_array().value_unsafe().begin();
+		std::memcpy(it->pos, static_cast<void *>(&i), sizeof i);
+	}
+}
+
+extern "C" int jval_next(struct jiter *it, const struct jval *v, const char **key,
+			 size_t *klen, struct jval *out)
+{
+	if (it->i >= jval_size(v))
+		return 0;
+	if (v->type == JT_OBJECT) {
+		object::iterator i;
+		std::memcpy(static_cast<void *>(&i), it->pos, sizeof i);
+		std::string_view k = i.key();
+		*key = k.data();
+		*klen = k.size();
+		describe(i.value(), out);
+		++i;
+		std::memcpy(it->pos, static_cast<void *>(&i), sizeof i);
+	} else {
+		array::iterator i;
+		std::memcpy(static_cast<void *>(&i), it->pos, sizeof i);
+		*key = nullptr;
+		*klen = 0;
+		describe(*i, out);
+		++i;
+		std::memcpy(it->pos, static_cast<void *>(&i), sizeof i);
+	}
+	it->i++;
+	return 1;
+}
+
+extern "C" size_t jdoc_minify(const char *p, size_t len, char *out)
+{
+	size_t n = 0;
+	if (simdjson::minify(p, len, out, n) != simdjson::SUCCESS)
+		std::abort();   // minify fails only on bad arguments
+	return n;
+}

@@ -1,0 +1,231 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: MIT
+# Codecs on sources and sinks (JSON Lines, CSV), checked against python3's
+# json and csv modules and jq on the real structured Loghub files,
+# comparing values, not formatting.
+
+load helpers
+
+# values MODE SRC OUT: the records of OUT are those of SRC, as values.
+values() {
+	python3 - "$@" <<'PY'
+import csv, json, sys
+mode, src, out = sys.argv[1:4]
+def text(v):
+    return '' if v is None else v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))
+def jsonl(p):
+    return [json.loads(l) for l in open(p, encoding='utf-8', errors='surrogateescape') if l.strip()]
+def csvrows(p):
+    with open(p, newline='', encoding='utf-8', errors='surrogateescape') as f:
+        return [dict(r) for r in csv.DictReader(f)]
+if mode == 'csv2json':
+    exp, got = csvrows(src), jsonl(out)
+elif mode == 'json2csv':
+    exp = [{k: text(v) for k, v in r.items()} for r in jsonl(src)]
+    got = csvrows(out)
+else:
+    exp, got = jsonl(src), jsonl(out)
+if exp != got:
+    for i, (a, b) in enumerate(zip(exp, got)):
+        if a != b:
+            print('record', i + 1, 'expected', a, 'got', b)
+            break
+    print(src, len(exp), 'records expected,', len(got), 'got')
+    sys.exit(1)
+PY
+}
+
+@test "codec csv reads every structured Loghub file as python3's csv module does" {
+	n=0
+	for f in "$STRUCT"/*_2k.log_structured.csv; do
+		pipeline p.yaml <<YAML
+stages:
+  - files: {paths: ['$f'], codec: csv}
+YAML
+		cspipe run p.yaml > out.jsonl
+		values csv2json "$f" out.jsonl
+		n=$((n + 1))
+	done
+	[ "$n" -eq 16 ]
+}
+
+@test "codec json then codec csv writes the values of every JSON Lines file" {
+	for f in "$STRUCT"/*_2k.jsonl; do
+		pipeline p.yaml <<YAML
+stages:
+  - files: {paths: ['$f'], codec: json}
+  - stdout: {codec: csv}
+YAML
+		cspipe run p.yaml > out.csv
+		values json2csv "$f" out.csv
+	done
+}
+
+@test "sink codec json writes compact JSON, equal to jq -c" {
+	f="$STRUCT/Apache_2k.jsonl"
+	cspipe run <(printf 'stages:\n  - files: {paths: [%s], codec: json}\n  - stdout: json\n' "$f") > out
+	# Apache's file has spaces after ',' and ':'; the output has none.
+	grep -q '", "' "$f"
+	run grep -c '", "' out
+	[ "$output" = 0 ]
+	jq -c -S . "$f" > want
+	jq -c -S . out > got
+	cmp want got
+}
+
+@test "codec json: blank lines skipped, CRLF accepted, escapes and nesting kept" {
+	printf '{"a":"x\\u00e9\\ud83d\\ude00","n":{"b":[1,2,{"c":null}]}}\r\n\n   \n{"k":"q\\"uote,comma"}\n' > in
+	cspipe run <(printf 'stages:\n  - stdin: {codec: json}\n') < in > out
+	[ "$(wc -l < out)" -eq 2 ]
+	run grep -c $'\r' out
+	[ "$output" = 0 ]
+	jq -c -S . in > want
+	jq -c -S . out > got
+	cmp want got
+}
+
+@test "codec json: an invalid record is an error naming the file, record and line" {
+	printf '{"a":1}\n\n{"a":2,}\n{"a":3}\n' > bad.jsonl
+	pipeline p.yaml <<'YAML'
+stages:
+  - files: {paths: [bad.jsonl], codec: json}
+  - file: {path: out}
+YAML
+	run cspipe run p.yaml
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.jsonl: record 2 (line 3): invalid JSON"* ]]
+	[ ! -e out ]
+}
+
+@test "codec json: on_error drop counts the invalid records, keep passes them as text" {
+	printf '{"a":1}\nnot json\n{"a":3}\n[1,\n' > bad.jsonl
+	cspipe run --stats=json <(printf 'stages:\n  - files: {paths: [bad.jsonl], codec: json, on_error: drop}\n') > out 2> stats
+	printf '{"a":1}\n{"a":3}\n' | cmp - out
+	python3 -c 'import json,sys; s=json.load(open("stats")); assert s["records_dropped"] == 2, s; assert s["records_read"] == 4, s'
+	accounting_adds_up stats
+	cspipe run <(printf 'stages:\n  - files: {paths: [bad.jsonl], codec: json, on_error: keep}\n') > out
+	cmp bad.jsonl out
+}
+
+@test "codec csv: quoted commas, doubled quotes, newlines inside quotes, CRLF" {
+	printf 'a,b,c\r\n1,"x, y","say ""hi"""\r\n2,"two\nlines",\r\n"3",,"end"\r\n' > in.csv
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n') > out
+	python3 -c '
+import csv, json
+exp = list(csv.DictReader(open("in.csv", newline="")))
+got = [json.loads(l) for l in open("out")]
+assert exp == got, (exp, got)
+assert got[1]["b"] == "two\nlines"'
+	# And back: the CSV written reads as the same rows.
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n  - stdout: csv\n') > back.csv
+	python3 -c '
+import csv
+a = list(csv.DictReader(open("in.csv", newline="")))
+b = list(csv.DictReader(open("back.csv", newline="")))
+assert a == b, (a, b)'
+	# Quoting only where needed.
+	grep -qx '3,,end' back.csv
+}
+
+@test "codec csv: a row with the wrong number of fields, an unclosed quote" {
+	printf 'a,b\n1,2\n1,2,3\n' > bad.csv
+	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.csv], codec: csv}\n')
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.csv: record 2 (line 3): invalid CSV: 3 fields, the header has 2"* ]]
+	printf 'a,b\n1,"open\n2,3\n' > open.csv
+	run cspipe run <(printf 'stages:\n  - files: {paths: [open.csv], codec: csv}\n')
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"open.csv: record 1 (line 2): invalid CSV: a quoted field is not closed"* ]]
+	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.csv], codec: csv, on_error: drop}\n')
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"a":"1","b":"2"}' ]
+}
+
+@test "codec csv with columns: the first row is data; sink columns pick and order" {
+	printf '1,x\n2,y\n' > in.csv
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv, columns: [.id, .name]}\n  - stdout: {codec: csv, columns: [.name, .id, .missing]}\n') > out
+	printf 'name,id,missing\nx,1,\ny,2,\n' | cmp - out
+}
+
+@test "sink csv columns with nested paths match jq @csv" {
+	f="$STRUCT/Linux_2k.jsonl"
+	cspipe run <(printf 'stages:\n  - files: {paths: [%s], codec: json}\n  - stdout: {codec: csv, columns: [.LineId, .Component, .Content]}\n' "$f") > out
+	python3 - "$f" <<'PY'
+import csv, json, sys
+exp = [[str(r["LineId"]), r["Component"], r["Content"]] for r in map(json.loads, open(sys.argv[1]))]
+got = list(csv.reader(open("out", newline="")))
+assert got[0] == ["LineId", "Component", "Content"], got[0]
+assert got[1:] == exp
+PY
+}
+
+@test "sink csv without columns: a later record with a new key is an error" {
+	printf '{"a":1}\n{"a":2,"b":3}\n' > in.jsonl
+	run cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: csv\n')
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"has fields the CSV header"* ]]
+}
+
+@test "codec and columns are checked by validate" {
+	pipeline p.yaml <<'YAML'
+stages:
+  - files: {paths: [x], codec: yaml}
+  - stdout: {codec: csv, columns: [.a, 'b']}
+YAML
+	run cspipe validate p.yaml
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"p.yaml:2:"*"codec"* ]]
+	pipeline q.yaml <<'YAML'
+stages:
+  - files: {paths: [x], codec: json, format: nul}
+YAML
+	run cspipe validate q.yaml
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"codec json reads lines"* ]]
+	pipeline r.yaml <<'YAML'
+stages:
+  - stdin: {}
+  - stdout: {codec: csv, columns: [.a, 'b']}
+YAML
+	run cspipe validate r.yaml
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"r.yaml:3:"*"columns: item 2: bad path 'b': a path starts with '.'"* ]]
+}
+
+@test "codec logfmt: quoted values with escapes, bare keys, empty values, CRLF" {
+	printf 'level=info msg="disk \\"sda\\" failed\\tnow" pid=42 debug path=/var/log empty= u="caf\\u00e9"\r\n\nts=2 msg=ok\n' > in.log
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.log], codec: logfmt}\n') > out
+	printf '%s\n' '{"level":"info","msg":"disk \"sda\" failed\tnow","pid":"42","debug":true,"path":"/var/log","empty":"","u":"café"}' '{"ts":"2","msg":"ok"}' |
+		jq -c -S . > want
+	jq -c -S . out > got
+	cmp want got
+}
+
+@test "codec logfmt: a misplaced quote or '=' is an invalid record" {
+	printf 'a=1\nb=x=y\nc="open\n' > bad.log
+	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.log], codec: logfmt}\n')
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.log: record 2 (line 2): invalid logfmt: a '=' inside an unquoted value"* ]]
+	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.log], codec: logfmt, on_error: keep}\n')
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = 'b=x=y' ]
+	[ "${lines[2]}" = 'c="open' ]
+}
+
+@test "codec logfmt round trip: every JSON Lines file, values as strings" {
+	for f in "$STRUCT"/*_2k.jsonl; do
+		cspipe run <(printf 'stages:\n  - files: {paths: [%s], codec: json}\n  - stdout: logfmt\n' "$f") > out.log
+		cspipe run <(printf 'stages:\n  - files: {paths: [out.log], codec: logfmt}\n') | jq -c -S . > got
+		jq -c -S 'map_values(tostring)' "$f" > want
+		cmp want got
+	done
+}
+
+@test "invalid UTF-8 in a CSV field is carried into the JSON text, not replaced" {
+	printf 'a,b\n1,caf\xe9 \xff\n' > in.csv
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n') > out
+	printf '{"a":"1","b":"caf\xe9 \xff"}\n' | cmp - out
+	# A sink writing JSON, and a where reading the field, carry it too.
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n  - filter: {where: %s}\n  - stdout: json\n' "'.b =~ \"^caf\"'") > out
+	printf '{"a":"1","b":"caf\xe9 \xff"}\n' | cmp - out
+}
