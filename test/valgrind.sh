@@ -81,15 +81,30 @@ if [ "$n" -ne "$want" ]; then
 	echo "FAIL valgrind: route, merge and stats: $n records, expected $want"
 fi
 structured=${LOGHUB_STRUCTURED:-$logs/../loghub-structured}
-vg "structured records: codecs, where, field edits, parse" "$bin" run -e '{stages: [
+# The structured runs are checked against the same run outside valgrind,
+# which the bats suite checks against jq and mlr.
+recs='{stages: [
 	{files: {paths: ['"$structured"'/Hadoop_2k.jsonl], codec: json}},
 	{filter: {where: ".Level != \"INFO\" || .Content =~ \"(?i)fail\""}, workers: 2},
 	{map: [{set: {.where: "$.Component/$.Process"}}, {delete: [.EventTemplate]},
 	       {rename: {.Content: .msg}}, {replace: "\\d+", with: N, field: .msg}]},
 	{parse: {regex: "(?<first>\\S+)", field: .msg, on_error: keep}},
 	{stdout: {codec: csv, columns: [.LineId, .Level, .where, .msg.first]}}]}'
-vg "structured records: CSV in, logfmt out" "$bin" run -e '{stages: [
+"$bin" run -e "$recs" > "$tmp/want.recs"
+if [ "$(head -n 1 "$tmp/want.recs")" != "LineId,Level,where,msg.first" ] ||
+	[ "$(wc -l < "$tmp/want.recs")" -lt 10 ]; then
+	fail=$((fail + 1))
+	echo "FAIL valgrind: structured records: the plain run wrote no CSV table"
+fi
+vg "structured records: codecs, where, field edits, parse" 0 "$tmp/want.recs" "$bin" run -e "$recs"
+csv2lf='{stages: [
 	{files: {paths: ['"$structured"'/Mac_2k.log_structured.csv], codec: csv}},
 	{stdout: logfmt}]}'
+"$bin" run -e "$csv2lf" > "$tmp/want.lf"
+if [ "$(wc -l < "$tmp/want.lf")" -ne 2000 ]; then
+	fail=$((fail + 1))
+	echo "FAIL valgrind: structured records: CSV in, logfmt out: not 2000 records"
+fi
+vg "structured records: CSV in, logfmt out" 0 "$tmp/want.lf" "$bin" run -e "$csv2lf"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -224,6 +224,7 @@ static int run(const char *fmt, ...)
 	struct graph_opts go = { .kinds = &stage_registry };
 	struct run_opts o = { 0 };
 	struct ack_group *g = ack_group_new(note, NULL, 1);
+	void *priv;
 	int code;
 
 	va_start(ap, fmt);
@@ -239,10 +240,10 @@ static int run(const char *fmt, ...)
 	acking_kind = *p->stages[0]->kind;
 	acking_kind.run = acking_run;
 	p->stages[0]->kind = &acking_kind;
-	void *own = p->stages[0]->priv;    /* generate's, freed by its free */
+	priv = p->stages[0]->priv;              /* generate's, freed by its kind */
 	p->stages[0]->priv = g;
 	code = engine_run(p, &o);
-	p->stages[0]->priv = own;
+	p->stages[0]->priv = priv;
 	pipeline_free(p);
 	spec_free(spec);
 	for (size_t i = 0; i < seen.made; i++)
