@@ -291,7 +291,13 @@ static void test_template(void **state)
 			 STAGE_ERROR);
 	assert_string_equal(e.msg, "in.log: record 2: no match for the template "
 			    "pattern 'a' (on_nomatch: fail)");
-	assert_null(q.head);
+	/* The record before the failing one still goes on. */
+	assert_non_null(q.head);
+	assert_int_equal(q.head->n, 1);
+	assert_int_equal(q.head->recs[0].len, 1);
+	assert_memory_equal(q.head->data + q.head->recs[0].off, "a", 1);
+	assert_null(q.head->next);
+	batch_free(q.head);
 	fx_close(&f);
 }
 
@@ -387,7 +393,13 @@ static void test_limit_error(void **state)
 			 STAGE_ERROR);
 	assert_string_equal(e.msg, "in.log: record 2: match limit exceeded (the replace "
 			    "pattern '(a+)+$')");
-	assert_null(q.head);
+	/* The record before the failing one still goes on. */
+	assert_non_null(q.head);
+	assert_int_equal(q.head->n, 1);
+	assert_int_equal(q.head->recs[0].len, 2);
+	assert_memory_equal(q.head->data + q.head->recs[0].off, "ok", 2);
+	assert_null(q.head->next);
+	batch_free(q.head);
 	fx_close(&f);
 }
 
