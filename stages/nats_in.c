@@ -89,6 +89,8 @@ struct nats_in {
 	natsSubscription *sub;
 	struct ack_group *acks;
 	_Atomic uint64_t fetched, redelivered, acked, nacked;
+	int64_t max_pending;   /* the durable's max_ack_pending, 0: none */
+	int64_t ack_wait;      /* the durable's ack_wait, ns */
 };
 
 static int nats_in_check(struct stage *st, struct diags *d)
@@ -170,6 +172,8 @@ static int bind_consumer(struct nats_in *ni, const struct nats_in_conf *c, struc
 			c->batch);
 		goto out;
 	}
+	ni->max_pending = ci->Config->MaxAckPending > 0 ? ci->Config->MaxAckPending : 0;
+	ni->ack_wait = ci->Config->AckWait > 0 ? ci->Config->AckWait : 30 * CSP_NS_PER_S;
 	{
 		const char *have = ci->Config->FilterSubject && *ci->Config->FilterSubject ?
 			ci->Config->FilterSubject : ">";
@@ -332,6 +336,48 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 	return r;
 }
 
+/* Whether the server holds back messages because max_ack_pending of
+ * ours wait for their acknowledgement. */
+static int at_max_pending(struct nats_in *ni)
+{
+	uint64_t settled = atomic_load(&ni->acked) + atomic_load(&ni->nacked);
+	return ni->max_pending &&
+	       atomic_load(&ni->fetched) - settled >= (uint64_t)ni->max_pending;
+}
+
+/*
+ * Whether the run can no longer move: messages fetched wait for their
+ * acknowledgement and none was settled for ack_wait.  Then the sinks hold
+ * their acknowledgements until the run ends (a file without append and
+ * sync, records behind exec or decompress), the server sends nothing more
+ * once max_ack_pending wait, and it delivers those again, to this process
+ * too, which would write them twice.  That is an error (err_set) that says
+ * what to change, not a quiet wait.  *settled and *since track the last
+ * progress.
+ */
+static int stalled(struct nats_in *ni, uint64_t *settled, int64_t *since, struct err *e)
+{
+	uint64_t now_settled = atomic_load(&ni->acked) + atomic_load(&ni->nacked);
+	int64_t now = csp_now();
+	char d[32];
+
+	if (now_settled != *settled || atomic_load(&ni->fetched) == now_settled ||
+	    atomic_load(&ni->link.down_since)) {
+		*settled = now_settled;
+		*since = now;
+		return 0;
+	}
+	if (now - *since < ni->ack_wait)
+		return 0;
+	format_duration(d, sizeof d, ni->ack_wait);
+	err_set(e, "%" PRIu64 " messages wait for their acknowledgement and none came for "
+		"ack_wait %s: a sink holds them until the run ends (a file without append: "
+		"true and sync: true, or records behind exec or decompress); write with "
+		"append and sync, or drain with exit_idle and max_ack_pending above the "
+		"messages to read", atomic_load(&ni->fetched) - now_settled, d);
+	return 1;
+}
+
 /* Cancellation ends a fetch that is waiting for messages at once. */
 static void interrupt_fetch(void *arg)
 {
@@ -349,13 +395,17 @@ static int nats_in_run(struct stage *st, struct stage_io *io, struct err *e)
 	struct nats_in *ni = st->priv;
 	struct ctx *ctx = io_ctx(io);
 	struct ctx_func *cf = ctx_after_func(ctx, interrupt_fetch, ni->sub);
-	int64_t last = csp_now(), failing_since = 0, pause = 0;
-	uint64_t made = 0, id = 0;
+	int64_t last = csp_now(), failing_since = 0, pause = 0, settled_at = last;
+	uint64_t made = 0, id = 0, settled = 0;
 	int rc = STAGE_OK;
 
 	while (!ctx_err(ctx)) {
 		natsMsgList list = { 0 };
 		jsErrCode jerr = 0;
+		if (stalled(ni, &settled, &settled_at, e)) {
+			rc = STAGE_ERROR;
+			break;
+		}
 		io_wait_begins(io);
 		natsStatus s = natsSubscription_Fetch(&list, ni->sub, (int)c->batch,
 						      c->fetch_timeout / 1000000, &jerr);
@@ -377,7 +427,7 @@ static int nats_in_run(struct stage *st, struct stage_io *io, struct err *e)
 			}
 			failing_since = 0;
 			if (c->exit_idle && csp_now() - last >= c->exit_idle &&
-			    !atomic_load(&ni->link.down_since))
+			    !atomic_load(&ni->link.down_since) && !at_max_pending(ni))
 				break;
 			continue;
 		}

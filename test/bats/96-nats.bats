@@ -216,6 +216,35 @@ YAML
 	[ "$output" = "cspipe: nats_in: durable 'every' of stream 'ACKALL' acks all: two processes sharing it could lose messages; give a durable with explicit acks" ]
 }
 
+@test "a sink that holds its acknowledgements until the end: an error after ack_wait, never a quiet early end" {
+	stream HOLD 'hold.>'
+	msgs 3000 in.txt
+	publish in.txt hold.x
+	# A file without append and sync acknowledges only when the run commits
+	# it: past max_ack_pending the server sends nothing more, which must not
+	# look like an idle stream.
+	pipeline p.yaml <<YAML
+stages:
+  - nats_in: {url: '$NATS_URL', stream: HOLD, durable: hold, batch: 100,
+              max_ack_pending: 1000, ack_wait: 1s, exit_idle: 100ms}
+  - file: out.txt
+YAML
+	run cspipe run p.yaml
+	[ "$status" -eq 1 ]
+	[[ "$output" == "cspipe: nats_in: "*" messages wait for their acknowledgement and none came for ack_wait 1s: a sink holds them until the run ends (a file without append: true and sync: true"* ]]
+	[ ! -e out.txt ]
+	# With room for every message, the same sink drains the stream.
+	pipeline q.yaml <<YAML
+stages:
+  - nats_in: {url: '$NATS_URL', stream: HOLD, durable: all, batch: 100,
+              max_ack_pending: 10000, exit_idle: 300ms}
+  - file: out.txt
+YAML
+	run cspipe run q.yaml
+	[ "$status" -eq 0 ]
+	cmp in.txt out.txt
+}
+
 @test "no server, a TLS URL to a plain server, wrong credentials: errors naming the URL, exit 1" {
 	pipeline p.yaml <<YAML
 stages: [{nats_in: {url: 'nats://127.0.0.1:1', stream: S, connect_timeout: 1s}}]
