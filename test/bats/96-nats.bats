@@ -269,6 +269,57 @@ YAML
 	[ "$output" = "cspipe: nats_out: cannot connect to $NATS_URL within connect_timeout 5s: Authorization Violation" ]
 }
 
+# tls_files DIR: a certificate authority, a certificate for 127.0.0.1
+# signed by it (srv.pem, srv.key) and a client certificate (cli.pem,
+# cli.key).
+tls_files() {
+	local d=$1 who
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=cspipe-test-ca \
+		-keyout "$d/ca.key" -out "$d/ca.pem" 2> /dev/null
+	for who in srv cli; do
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=$who" \
+			-keyout "$d/$who.key" -out "$d/$who.csr" 2> /dev/null
+		printf 'subjectAltName=IP:127.0.0.1\n' > "$d/$who.ext"
+		openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+			-CAcreateserial -days 2 -extfile "$d/$who.ext" -out "$d/$who.pem" 2> /dev/null
+	done
+	[ -s "$d/srv.pem" ] && [ -s "$d/cli.pem" ]
+}
+
+@test "TLS with a certificate authority and a client certificate: out and back; no client certificate is an error" {
+	tls_files "$TMP/pki"
+	local NATS_PID NATS_URL NATS_PORT p=$TMP/pki
+	nats_start "$TMP/tls" -1 --tls --tlscert "$p/srv.pem" --tlskey "$p/srv.key" \
+		--tlsverify --tlscacert "$p/ca.pem"
+	local url=tls://127.0.0.1:$NATS_PORT
+	NATS_URL=$url NATS_CA=$p/ca.pem NATS_CERT=$p/cli.pem NATS_KEY=$p/cli.key stream SEC 'sec.>'
+	msgs 500 in.txt
+	pipeline out.yaml <<YAML
+stages:
+  - files: [in.txt]
+  - nats_out: {url: '$url', subject: sec.x, ca: '$p/ca.pem', cert: '$p/cli.pem', key: '$p/cli.key'}
+YAML
+	run cspipe run out.yaml
+	[ "$status" -eq 0 ]
+	pipeline in.yaml <<YAML
+stages:
+  - nats_in: {url: '$url', stream: SEC, exit_idle: 300ms, ca: '$p/ca.pem', cert: '$p/cli.pem', key: '$p/cli.key'}
+  - file: {path: out.txt, append: true, sync: true}
+YAML
+	run cspipe run in.yaml
+	[ "$status" -eq 0 ]
+	cmp in.txt out.txt
+	# The server verifies its clients: the CA alone does not get in.
+	pipeline bad.yaml <<YAML
+stages: [{nats_in: {url: '$url', stream: SEC, ca: '$p/ca.pem', connect_timeout: 2s}}]
+YAML
+	run cspipe run bad.yaml
+	nats_stop
+	[ "$status" -eq 1 ]
+	[[ "$output" == "cspipe: nats_in: cannot connect to $url within connect_timeout 2s: "*" (a server that verifies its clients needs cert and key)" ]]
+}
+
 @test "a server gone for longer than reconnect_timeout is an error naming it, exit 1" {
 	local NATS_PID NATS_URL NATS_PORT
 	nats_start "$TMP/gone"
