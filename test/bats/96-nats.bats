@@ -49,13 +49,29 @@ whole() {
 	[ "$(consumer_info LOGS work pending)" -eq 0 ]
 }
 
-@test "meta: prefix puts the stream sequence and subject before each record" {
+@test "meta: prefix puts the stream sequence and subject before each record; meta: json makes them fields" {
 	stream META 'meta.>'
 	printf 'one\ntwo\n' > in.txt
 	publish in.txt meta.x
 	consume_yaml in.yaml META out.txt 'meta: prefix'
 	cspipe run in.yaml
 	[ "$(cat out.txt)" = "$(printf '1 meta.x one\n2 meta.x two')" ]
+	stream MJ 'mj.>'
+	printf '{"Level":"INFO","n":1}\n{"Level":"ERROR","n":2}\nnot "json"\n' > mj.txt
+	publish mj.txt mj.a
+	consume_yaml j.yaml MJ j.txt 'meta: json'
+	cspipe run j.yaml
+	[ "$(sed -n 3p j.txt)" = '{"seq":3,"subject":"mj.a","delivered":1,"data":"not \"json\""}' ]
+	# The data decoded in place, and a where on the fields.
+	pipeline k.yaml <<YAML
+stages:
+  - nats_in: {url: '$NATS_URL', stream: MJ, durable: k, meta: json, exit_idle: 300ms}
+  - parse: {codec: json, field: .data, on_error: drop}
+  - filter: {where: '.data.Level == "ERROR" && .seq == 2'}
+YAML
+	run cspipe run k.yaml
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"seq":2,"subject":"mj.a","delivered":1,"data":{"Level":"ERROR","n":2}}' ]
 }
 
 @test "two and three processes on one durable split the work, with nothing missing or twice" {
