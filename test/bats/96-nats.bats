@@ -199,6 +199,37 @@ YAML
 	[ "$(consumer_info DEAD work ack_pending)" -eq 0 ]
 }
 
+@test "nats_out: a subject made from a field of each record" {
+	stream LV 'lv.>'
+	json=$LOGHUB/../loghub-structured/Hadoop_2k.jsonl
+	pipeline out.yaml <<YAML
+stages:
+  - files: {paths: ['$json'], codec: json}
+  - nats_out: {url: '$NATS_URL', subject: 'lv.\$.Level'}
+YAML
+	run cspipe run out.yaml
+	[ "$status" -eq 0 ]
+	pipeline in.yaml <<YAML
+stages:
+  - nats_in: {url: '$NATS_URL', stream: LV, subject: lv.WARN, durable: warn, exit_idle: 300ms}
+  - file: {path: warn.txt, append: true, sync: true}
+YAML
+	run cspipe run in.yaml
+	[ "$status" -eq 0 ]
+	jq -c 'select(.Level == "WARN")' "$json" > want.txt
+	[ -s want.txt ]
+	jq -c . warn.txt > got.txt
+	cmp want.txt got.txt
+	# A record without the field names itself.
+	printf '{"Level":"INFO"}\n{"level":"INFO"}\n' > two.jsonl
+	pipeline bad.yaml <<YAML
+stages: [{files: {paths: [two.jsonl], codec: json}}, {nats_out: {url: '$NATS_URL', subject: 'lv.\$.Level'}}]
+YAML
+	run cspipe run bad.yaml
+	[ "$status" -eq 1 ]
+	[ "$output" = "cspipe: nats_out: record 2 of two.jsonl: no subject: a field of the subject is missing or null" ]
+}
+
 @test "a stream that is missing is an error naming it (nats_in) or the subject (nats_out)" {
 	pipeline p.yaml <<YAML
 stages: [{nats_in: {url: '$NATS_URL', stream: NOPE}}]
