@@ -362,6 +362,18 @@ void engine_thread_exit(struct engine *eng)
 		chan_close(eng->done);
 }
 
+/* A worker of rt leaves: the last one ends the stage's output (through
+ * the collector when there is one). */
+void engine_worker_leave(struct stage_rt *rt, struct wstats *ws, int ok)
+{
+	if (atomic_fetch_sub(&rt->live, 1) == 1) {
+		if (rt->collect)
+			chan_close(rt->collect);
+		else
+			finish_stage(rt, ws, ok && !engine_aborted(rt->eng));
+	}
+}
+
 /* The worker of a process-style stage. */
 void *engine_worker_main(void *arg)
 {
@@ -387,6 +399,10 @@ void *engine_worker_main(void *arg)
 		int64_t t0;
 		int r, rc;
 
+		/* Asked to retire (workers: auto): before taking a batch, so
+		 * that every number taken is processed and order holds. */
+		if (rt->slots && engine_worker_retiring(w))
+			break;
 		if (rt->nshards) {
 			/* The dispatcher numbered it and holds its window slot. */
 			r = chan_recv(rt->wins[w->index], &b, w->ctx);
@@ -518,12 +534,9 @@ void *engine_worker_main(void *arg)
 	/* What a reframing stage took in is done only when all of its
 	 * output has gone on. */
 	ackset_release(chain, flushed);
-	if (atomic_fetch_sub(&rt->live, 1) == 1) {
-		if (rt->collect)
-			chan_close(rt->collect);
-		else
-			finish_stage(rt, ws, ok && !engine_aborted(eng));
-	}
+	engine_worker_leave(rt, ws, ok);
+	if (rt->slots)
+		engine_worker_ended(w);
 	engine_thread_exit(eng);
 	return NULL;
 }
