@@ -465,7 +465,7 @@ static int cmd_stages(const struct stage_registry *kinds, int argc, char **argv)
 			printf("%-11s %-7s %s\n", k->name, role, k->summary);
 		}
 		printf("\nEvery stage also takes: name, from, workers (a number or auto), buffer,"
-		       " ordered, timeout,\nshard_by.  See 'cspipe stages KIND' for a kind's"
+		       "\n  ordered, timeout, shard_by.\nSee 'cspipe stages KIND' for a kind's"
 		       " options.\n");
 		return EXIT_OK;
 	}

@@ -5,7 +5,9 @@
  *
  * An auto stage starts with one worker and has a place (struct wslot) for
  * each worker it may grow to (st->workers: max_workers, by default the
- * number of CPUs).  Every AUTO_TICK the controller looks at how busy each
+ * number of CPUs).  Every AUTO_TICK (the first looks sooner: AUTO_FIRST
+ * after the start, then at doubling intervals, so that a short run is
+ * sized too) the controller looks at how busy each
  * stage's workers were since its last look (busy time over workers times
  * the tick, as the --stats verdict measures it) and makes at most one
  * change:
@@ -50,6 +52,7 @@
 #include "core/engine_rt.h"
 
 #define AUTO_TICK   (200 * CSP_NS_PER_MS)
+#define AUTO_FIRST  (25 * CSP_NS_PER_MS)   /* the first look; then doubling */
 
 int (*engine_auto_want)(const struct stage *st, int workers, int max);
 int64_t engine_auto_tick = AUTO_TICK;
@@ -220,13 +223,14 @@ static void *auto_main(void *arg)
 	struct engine *eng = arg;
 	struct look *lk = csp_calloc(eng->p->n, sizeof *lk);
 	int64_t last = csp_now();
+	int64_t tick = AUTO_FIRST < engine_auto_tick ? AUTO_FIRST : engine_auto_tick;
 
 	for (size_t i = 0; i < eng->p->n; i++)
 		eng->p->stages[i]->rt->auto_busy = stage_busy(eng->p->stages[i]->rt);
 	for (;;) {
 		char dummy;
 		struct sel_case c[1] = { { eng->done, SEL_RECV, &dummy, 0 } };
-		struct ctx *t = ctx_with_timeout(eng->auto_ctx, engine_auto_tick);
+		struct ctx *t = ctx_with_timeout(eng->auto_ctx, tick);
 		int r = chan_select(c, 1, 0, t);
 		int64_t now;
 
@@ -236,6 +240,7 @@ static void *auto_main(void *arg)
 		now = csp_now();
 		auto_look(eng, lk, now - last > 0 ? now - last : 1);
 		last = now;
+		tick = 2 * tick < engine_auto_tick ? 2 * tick : engine_auto_tick;
 	}
 	free(lk);
 	return NULL;
