@@ -99,6 +99,7 @@ STAGES = [
     'stdin',
     'files',
     'generate',
+    'nats_in',
     'filter',
     'map',
     'compress',
@@ -111,12 +112,14 @@ STAGES = [
     'exec',
     'stdout',
     'file',
+    'nats_out',
 ]
 
 # Files a kind splits its work into, private to it (with a header of its
 # own in stages/).
 STAGE_PARTS = [
     'stages/exec_child.c',
+    'stages/nats.c',
     'stages/map_ops.c',
     'stages/merge_sorted.c',
 ]
@@ -145,6 +148,11 @@ UNIT_TESTS = [
     'test/unit/test_filter.c',
     'test/unit/test_map.c',
     'test/unit/test_where.c',
+]
+
+# Programs the bats tests use (built beside the unit tests).
+TEST_HELPERS = [
+    'test/helpers/nats_admin.c',
 ]
 
 # Unit tests that exercise only the runtime: CI runs them under both
@@ -644,6 +652,11 @@ def main():
             w.build(o(t), 'cc', s(t))
             w.build(testdir + '/' + name, 'link_test', [o(t), lib])
             tests.append(testdir + '/' + name)
+    for t in present(TEST_HELPERS):
+        name = os.path.splitext(os.path.basename(t))[0]
+        w.build(o(t), 'cc', s(t))
+        w.build(testdir + '/' + name, 'link_test', [o(t), lib])
+        tests.append(testdir + '/' + name)
     runtime_tests = [testdir + '/' + os.path.splitext(os.path.basename(t))[0]
                      for t in present(RUNTIME_TESTS)] if cmocka else []
     binpath = binary if src == '.' else builddir + '/' + binary

@@ -116,6 +116,7 @@ def main():
     os.chdir(TOP)
     env = dict(os.environ)
     env['CSPIPE'] = os.path.abspath(a.binary)
+    env['CSPIPE_UNIT_DIR'] = os.path.abspath(a.unit_dir)
     env.setdefault('LOGHUB', os.path.abspath(
         os.path.join(TOP, '..', 'shared', 'data', 'loghub')))
     env.setdefault('CSPIPE_TOP', TOP)

@@ -748,6 +748,16 @@ static void wait_ends(struct stage_io *io)
 	atomic_store_explicit(&io->ws->busy, 1, memory_order_relaxed);
 }
 
+void io_wait_begins(struct stage_io *io)
+{
+	wait_begins(io, csp_now());
+}
+
+void io_wait_ends(struct stage_io *io)
+{
+	wait_ends(io);
+}
+
 int io_send(struct stage_io *io, struct batch *b)
 {
 	struct stage_rt *rt = io->rt;

@@ -42,6 +42,10 @@ void engine_build_report(struct engine *eng, struct run_report *r)
 			s->changes = csp_calloc((size_t)s->nchanges + 1, sizeof *s->changes);
 			memcpy(s->changes, rt->changes, (size_t)s->nchanges * sizeof *s->changes);
 		}
+		if (st->kind->counters && st->priv) {
+			s->extra = csp_calloc(STAGE_COUNTERS_MAX, sizeof *s->extra);
+			s->nextra = st->kind->counters(st, s->extra);
+		}
 		for (int w = 0; w <= nw + 1 && rt->ws; w++) {
 			struct wstats *ws = &rt->ws[w];
 			uint64_t in = atomic_load_explicit(&ws->rec_in, memory_order_relaxed);

@@ -193,6 +193,13 @@ int outq_add(struct outq *q, struct batch **o, const struct batch *in, const voi
 	     size_t len, uint32_t tag);
 int outq_done(struct outq *q, struct batch **o, int stopped);
 
+/* A figure of a kind's own for --stats (nats_in: redelivered). */
+struct stage_counter {
+	const char *name;
+	uint64_t value;
+};
+#define STAGE_COUNTERS_MAX 8
+
 struct stage_kind {
 	const char *name;
 	const char *summary;         /* one line */
@@ -233,6 +240,10 @@ struct stage_kind {
 	 * then count as dropped). */
 	int (*close)(struct stage *st, enum stage_outcome outcome, struct err *e);
 	void (*free)(struct stage *st);
+	/* The kind's own figures for --stats, at most STAGE_COUNTERS_MAX;
+	 * returns how many.  Called while the run goes on (SIGUSR1) and
+	 * after it, before free: read atomics.  Optional. */
+	size_t (*counters)(const struct stage *st, struct stage_counter *out);
 };
 
 /* A stage of a pipeline.  The kind reads the public part; the engine keeps
@@ -323,6 +334,10 @@ struct chan *io_input(struct stage_io *io, size_t i);
 /* chan_select (blocking) under the stage's context; the time it waits is
  * not counted as the stage's busy time. */
 int io_select(struct stage_io *io, struct sel_case *cases, int n);
+/* Around a wait outside the runtime (nats_in's fetch from the network):
+ * the time between is not counted as the stage's busy time. */
+void io_wait_begins(struct stage_io *io);
+void io_wait_ends(struct stage_io *io);
 
 /* A set of stage kinds, in the order `cspipe stages` lists them.  The
  * pipeline loader, dot and `cspipe stages` are handed one; none of them

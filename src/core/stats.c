@@ -90,6 +90,13 @@ void stats_print_table(FILE *f, const struct run_report *r)
 				fprintf(f, " %llu", (unsigned long long)s->worker_recs[k]);
 			fprintf(f, s->nworker_recs > 64 ? " ...\n" : "\n");
 		}
+		if (s->nextra) {
+			fprintf(f, "%-*s  ", (int)w, "");
+			for (size_t k = 0; k < s->nextra; k++)
+				fprintf(f, " %s %llu%s", s->extra[k].name,
+					(unsigned long long)s->extra[k].value,
+					k + 1 < s->nextra ? "," : "\n");
+		}
 	}
 	fprintf(f, "total: read %llu, written %llu, filtered %llu, dropped %llu, created %llu; "
 		"%.3f s; %s%s\n", (unsigned long long)r->read, (unsigned long long)r->written,
@@ -166,7 +173,17 @@ void stats_print_json(FILE *f, const struct run_report *r)
 		for (int k = 0; k < s->nchanges; k++)
 			fprintf(f, "%s{\"at_s\":%.3f,\"workers\":%d}", k ? "," : "",
 				s->changes[k].at_s, s->changes[k].workers);
-		fprintf(f, "],\"worker_changes_total\":%d}", s->nchanges_all);
+		fprintf(f, "],\"worker_changes_total\":%d", s->nchanges_all);
+		if (s->nextra) {
+			fprintf(f, ",\"counters\":{");
+			for (size_t k = 0; k < s->nextra; k++) {
+				fprintf(f, "%s", k ? "," : "");
+				json_string(f, s->extra[k].name);
+				fprintf(f, ":%llu", (unsigned long long)s->extra[k].value);
+			}
+			fprintf(f, "}");
+		}
+		fprintf(f, "}");
 	}
 	fprintf(f, "]}\n");
 }
@@ -176,6 +193,7 @@ void report_free(struct run_report *r)
 	for (size_t i = 0; i < r->n; i++) {
 		free(r->stages[i].worker_recs);
 		free(r->stages[i].changes);
+		free(r->stages[i].extra);
 	}
 	free(r->stages);
 	r->stages = NULL;

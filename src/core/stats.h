@@ -11,6 +11,7 @@
 
 struct pipeline;
 struct stage;
+struct stage_counter;
 
 /* A change in the workers of an auto stage: from then on it had workers. */
 struct worker_change {
@@ -35,6 +36,8 @@ struct stage_report {
 	int busy_workers;        /* inside process right now (live view) */
 	uint64_t out_len, out_cap; /* output channels: batches queued / capacity */
 	int bottleneck;          /* 1 for the stage that limits throughput */
+	struct stage_counter *extra;  /* the kind's own figures */
+	size_t nextra;
 };
 
 struct run_report {

@@ -9,6 +9,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "records/ack.h"
@@ -28,6 +29,7 @@ struct ack_group {
 struct ack_token {
 	_Atomic uint32_t refs;
 	_Atomic int failed;
+	_Atomic int kept;             /* its creator still holds a reference */
 	struct ack_group *g;          /* NULL: a chain */
 	uint64_t id;
 	void *user;
@@ -99,6 +101,12 @@ static void complete(struct ack_token *t)
 	struct ack_group *g = t->g;
 	int ok = !atomic_load(&t->failed);
 
+	if (atomic_load(&t->kept)) {
+		/* Someone let go of the creator's reference for it. */
+		fprintf(stderr, "cspipe: internal error: an ack token completed while its "
+			"creator holds it\n");
+		abort();
+	}
 	if (!g) {
 		ackset_release(t->held, ok);
 		free(t);
@@ -131,8 +139,25 @@ void ack_token_release(struct ack_token *t, int ok)
 {
 	if (!ok)
 		atomic_store(&t->failed, 1);
-	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+	uint32_t had = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
+	if (had == 0) {
+		/* A reference released twice, or never taken. */
+		fprintf(stderr, "cspipe: internal error: an ack token released below zero\n");
+		abort();
+	}
+	if (had == 1)
 		complete(t);
+}
+
+void ack_token_keep(struct ack_token *t)
+{
+	atomic_store(&t->kept, 1);
+}
+
+void ack_token_let_go(struct ack_token *t, int ok)
+{
+	atomic_store(&t->kept, 0);
+	ack_token_release(t, ok);
 }
 
 static void ackset_grow(struct ackset **dst, uint32_t extra)

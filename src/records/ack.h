@@ -60,6 +60,13 @@ void ack_token_ref(struct ack_token *t);
 /* Release one reference; ok = 0 marks the token failed. */
 void ack_token_release(struct ack_token *t, int ok);
 
+/* The creator of t says it keeps its own reference until
+ * ack_token_let_go: should t complete before (a reference released twice
+ * elsewhere), the run stops at once with an internal error rather than
+ * free what the creator still reads. */
+void ack_token_keep(struct ack_token *t);
+void ack_token_let_go(struct ack_token *t, int ok);
+
 /* A token whose completion releases the references in `held` (taken
  * over), done or failed as the token ends: for a stage whose outputs
  * cannot be matched to its inputs (decompress, exec), so its outputs

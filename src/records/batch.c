@@ -66,6 +66,7 @@ struct batch *batch_new(enum framing framing, size_t data, size_t recs)
 		b->rcap = BATCH_RECS;
 		b->recs = csp_malloc(b->rcap * sizeof *b->recs);
 	}
+	b->pooled = 0;
 	batch_reset(b, framing);
 	if (data > b->cap)
 		batch_reserve(b, data);
@@ -80,12 +81,18 @@ void batch_free(struct batch *b)
 {
 	if (!b)
 		return;
+	if (b->pooled) {
+		/* Two owners: both would use it, and release its acks. */
+		fprintf(stderr, "cspipe: internal error: a batch freed twice\n");
+		abort();
+	}
 	if (b->acks)
 		ackset_release(batch_take_acks(b), b->n == 0 && b->records == 0);
 	if (b->cap == BATCH_DATA && b->rcap == BATCH_RECS) {
 		pthread_mutex_lock(&pool_mu);
 		if (pool_count < BATCH_POOL_MAX) {
 			b->next = pool_head;
+			b->pooled = 1;
 			pool_head = b;
 			pool_count++;
 			b = NULL;

@@ -42,6 +42,7 @@ struct batch {
 	uint32_t n, rcap;      /* records used / allocated */
 	uint8_t framing;       /* enum framing */
 	uint8_t port;          /* output port it leaves by (route branches) */
+	uint8_t pooled;        /* in the pool: freeing it again is a bug */
 	uint64_t records;      /* logical records: n, or for an encoded byte
 				  stream (compress) the records it holds */
 	/* Where the records came from, for error messages. */

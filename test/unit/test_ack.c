@@ -8,6 +8,7 @@
  * done.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "csp/csp.h"
@@ -73,6 +75,43 @@ static int teardown(void **state)
 }
 
 /* ---- tokens on their own --------------------------------------------- */
+
+/* In a child: a token its creator keeps, one batch holding a reference,
+ * and that reference released twice (the batch done, then freed with its
+ * set still on it).  The token must not complete under its creator: the
+ * run stops with an internal error instead.  Returns the child's status. */
+static int release_twice_in_child(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ack_group *g = ack_group_new(note, NULL, 0);
+		struct ack_token *t = ack_token_new(g, 0, NULL);
+		struct batch *b = batch_new(FRAMING_LINES, 0, 0);
+		struct ackset *s;
+
+		ack_token_keep(t);
+		ack_token_ref(t);
+		batch_ack(b, t);
+		s = b->acks;
+		ack_token_release(s->t[0], 1);   /* the holder's release */
+		batch_free(b);                   /* and the batch's: one too many */
+		ack_token_let_go(t, 1);
+		_exit(seen.calls[0] == 1 ? 3 : 4);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void a_token_never_completes_under_its_creator(void **state)
+{
+	(void)state;
+	int status = release_twice_in_child();
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+}
 
 static void ordered_group_reports_in_id_order(void **state)
 {
@@ -286,6 +325,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(ordered_group_reports_in_id_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_token_never_completes_under_its_creator, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_batch_and_its_clones_release_each_reference, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_chain_releases_what_it_holds_as_it_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(filtered_and_synced_records_are_done, setup, teardown),
