@@ -143,51 +143,27 @@ fmg() {
 	[ "$(grep -c 'workers auto (up to 3)' <<<"$output")" -eq 3 ]
 }
 
+# rejects TOP WORKERS WHERE: a filter with WORKERS under the top-level line
+# TOP is refused, with the one message `cspipe: bad.yaml:WHERE`.
+rejects() {
+	printf '%s\nstages:\n  - filter: x\n    workers: %s\n' "$1" "$2" > bad.yaml
+	rejected bad.yaml
+	[ "$stderr" = "cspipe: bad.yaml:$3" ]
+}
+
 @test "bad workers and max_workers values are errors with their place" {
-	pipeline w.yaml <<-'EOF'
-	stages:
-	  - filter: x
-	    workers: automatic
-	EOF
-	rejected w.yaml
-	[ "$stderr" = "cspipe: w.yaml:3:14: workers: expected an integer or auto, got 'automatic'" ]
-	pipeline m.yaml <<-'EOF'
-	max_workers: 0
-	stages:
-	  - filter: x
-	    workers: auto
-	EOF
-	rejected m.yaml
-	[ "$stderr" = "cspipe: m.yaml:1:14: max_workers: 0 is out of range 1..10000" ]
-	pipeline m2.yaml <<-'EOF'
-	max_workers: auto
-	stages:
-	  - filter: x
-	EOF
-	rejected m2.yaml
-	[ "$stderr" = "cspipe: m2.yaml:1:14: max_workers: expected an integer, got 'auto'" ]
-	pipeline d.yaml <<-'EOF'
-	defaults: {workers: autoo}
-	stages:
-	  - filter: x
-	EOF
-	rejected d.yaml
-	[ "$stderr" = "cspipe: d.yaml:1:21: workers: expected an integer or auto, got 'autoo'" ]
+	rejects "name: t" automatic "4:14: workers: expected an integer or auto, got 'automatic'"
+	rejects "max_workers: 0" auto "1:14: max_workers: 0 is out of range 1..10000"
+	rejects "max_workers: auto" 1 "1:14: max_workers: expected an integer, got 'auto'"
+	rejects "defaults: {workers: autoo}" 2 \
+		"1:21: workers: expected an integer or auto, got 'autoo'"
 }
 
 @test "workers: auto on a stage that runs on one worker, or with shard_by, is refused" {
-	pipeline src.yaml <<-'EOF'
-	stages:
-	  - files: [in.log]
-	    workers: auto
-	  - head: 3
-	    workers: auto
-	  - filter: x
-	    workers: auto
-	    shard_by: {field: 1}
-	EOF
+	printf '%s\n' 'stages:' '  - {files: [in.log], workers: auto}' '  - {head: 3, workers: auto}' \
+		'  - {filter: x, workers: auto, shard_by: {field: 1}}' > src.yaml
 	rejected src.yaml
-	has_line "cspipe: src.yaml:3:14: files runs on one worker (workers: auto needs a stage that can have several)"
-	has_line "cspipe: src.yaml:5:14: head runs on one worker (workers: auto needs a stage that can have several)"
-	has_line "cspipe: src.yaml:8:15: shard_by needs a fixed number of workers (workers: auto changes it while the stage runs)"
+	has_line "cspipe: src.yaml:2:32: files runs on one worker (workers: auto needs a stage that can have several)"
+	has_line "cspipe: src.yaml:3:24: head runs on one worker (workers: auto needs a stage that can have several)"
+	has_line "cspipe: src.yaml:4:42: shard_by needs a fixed number of workers (workers: auto changes it while the stage runs)"
 }
