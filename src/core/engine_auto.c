@@ -34,6 +34,13 @@
  * while not yet zero, so that a stage that has ended (or a run whose
  * threads have all ended) is never revived.
  *
+ * Until its second worker is first added, an ordered auto stage's one
+ * worker emits each batch itself, as a stage of one worker does, rather
+ * than through the collector (a thread hop per batch): the worker that
+ * takes a batch reads, under the turnstile, whether a second worker was
+ * ever added (via_collect, set before it starts), and the collector goes
+ * on after the last batch emitted so (direct_done).
+ *
  * Retiring: the worker's place is marked; the worker sees the mark before
  * it takes its next batch, so every sequence number taken is processed
  * and the collector never waits for a missing one.  It then leaves as a
@@ -127,6 +134,8 @@ static int add_worker(struct engine *eng, struct stage_rt *rt)
 		engine_thread_exit(eng);
 		return -1;
 	}
+	/* From the next batch taken on, results go through the collector. */
+	atomic_store(&rt->via_collect, 1);
 	atomic_store(&s->retire, 0);
 	atomic_store(&s->state, SLOT_RUNNING);
 	if (csp_thread_start(&s->th, engine_worker_main, &rt->workers[k], 0)) {

@@ -33,6 +33,8 @@ struct result {
 	uint64_t seq;
 	struct batch *list;       /* output batches, linked by next */
 	int flush;                /* from flush(): emitted after every seq */
+	int nudge;                /* no result: a batch was emitted directly
+				     (stage_rt.direct_done moved) */
 	int worker;               /* shard_by: whose part of the batch */
 	struct err *err;          /* the batch failed: reported in its turn */
 };
@@ -90,6 +92,13 @@ struct stage_rt {
 	 * retiring), and its changes, written by the controller only. */
 	struct wslot *slots;
 	atomic_int nworkers;
+	/* An ordered auto stage's one worker emits each batch itself, as a
+	 * stage of one worker does, until a second worker is first added
+	 * (via_collect, set before it starts); each batch's taker reads it
+	 * under the turnstile.  direct_done is one past the last batch
+	 * emitted so: the collector starts after it. */
+	atomic_int via_collect;
+	atomic_uint_least64_t direct_done;
 	struct worker_change changes[WCHANGES_MAX];
 	atomic_int nchanges;      /* all of them, also those not kept */
 	int64_t auto_busy;        /* the controller's: busy_ns at its last look */
