@@ -15,8 +15,9 @@
  *
  * A message is one record (one trailing newline of its data dropped, as a
  * line reader would); with `meta: prefix` the record begins with the
- * message's stream sequence and subject, so that a redelivered duplicate
- * can be recognised downstream.
+ * message's stream sequence and subject, and with `meta: json` it is an
+ * object of them, the delivery count and the data, so that a redelivered
+ * duplicate can be recognised downstream.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,10 +28,11 @@
 
 #include "csp/csp.h"
 #include "core/stage.h"
+#include "records/jpath.h"
 #include "nats.h"
 
-enum { META_NONE, META_PREFIX };
-static const char *const meta_names[] = { "none", "prefix", NULL };
+enum { META_NONE, META_PREFIX, META_JSON };
+static const char *const meta_names[] = { "none", "prefix", "json", NULL };
 
 struct nats_in_conf {
 	struct nats_conf nc;
@@ -71,7 +73,8 @@ static const struct option nats_in_options[] = {
 	  .doc = "how many times a message is delivered before the server gives up (0: no limit)" },
 	{ .name = "meta", .type = OPT_ENUM, .offset = offsetof(struct nats_in_conf, meta),
 	  .def = "none", .choices = meta_names,
-	  .doc = "prefix: each record begins with the stream sequence and the subject" },
+	  .doc = "prefix: each record begins with the stream sequence and the subject; "
+		 "json: each record is {seq, subject, delivered, data}" },
 	{ .name = "exit_idle", .type = OPT_DURATION, .offset = offsetof(struct nats_in_conf, exit_idle),
 	  .def = "0", .min = 0, .max = INT64_MAX,
 	  .doc = "end the stream once no message came for this long (0: run until stopped)" },
@@ -89,6 +92,8 @@ struct nats_in {
 	natsSubscription *sub;
 	struct ack_group *acks;
 	_Atomic uint64_t fetched, redelivered, acked, nacked;
+	int64_t max_pending;   /* the durable's max_ack_pending, 0: none */
+	int64_t ack_wait;      /* the durable's ack_wait, ns */
 };
 
 static int nats_in_check(struct stage *st, struct diags *d)
@@ -170,6 +175,8 @@ static int bind_consumer(struct nats_in *ni, const struct nats_in_conf *c, struc
 			c->batch);
 		goto out;
 	}
+	ni->max_pending = ci->Config->MaxAckPending > 0 ? ci->Config->MaxAckPending : 0;
+	ni->ack_wait = ci->Config->AckWait > 0 ? ci->Config->AckWait : 30 * CSP_NS_PER_S;
 	{
 		const char *have = ci->Config->FilterSubject && *ci->Config->FilterSubject ?
 			ci->Config->FilterSubject : ">";
@@ -275,6 +282,7 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 	struct nats_in_conf *c = st->conf;
 	struct nats_in *ni = st->priv;
 	struct batch *head = NULL, *b = NULL;
+	struct buf rec = { 0 };   /* a record with its meta */
 	int r = CSP_OK;
 
 	for (int i = 0; i < f->list.Count; i++) {
@@ -282,19 +290,31 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 		const char *data = natsMsg_GetData(m);
 		size_t len = (size_t)natsMsg_GetDataLength(m);
 		uint64_t delivered = 1, sseq = 0;
-		char pre[64];
-		size_t plen = 0;
 		const char *subj = natsMsg_GetSubject(m);
-		size_t slen = strlen(subj);
+		const char *src = data;
 
 		if (len && data[len - 1] == '\n')
 			len--;
 		parse_reply(natsMsg_GetReply(m), &delivered, &sseq);
 		if (delivered > 1)
 			atomic_fetch_add_explicit(&ni->redelivered, 1, memory_order_relaxed);
-		if (c->meta == META_PREFIX)
-			plen = (size_t)snprintf(pre, sizeof pre, "%" PRIu64 " ", sseq);
-		size_t need = len + (c->meta == META_PREFIX ? plen + slen + 1 : 0);
+		if (c->meta == META_PREFIX) {
+			rec.len = 0;
+			buf_printf(&rec, "%" PRIu64 " %s ", sseq, subj);
+			buf_append(&rec, data, len);
+		} else if (c->meta == META_JSON) {
+			rec.len = 0;
+			buf_printf(&rec, "{\"seq\":%" PRIu64 ",\"subject\":", sseq);
+			json_put_string(&rec, subj, strlen(subj));
+			buf_printf(&rec, ",\"delivered\":%" PRIu64 ",\"data\":", delivered);
+			json_put_string(&rec, data, len);
+			buf_putc(&rec, '}');
+		}
+		if (c->meta != META_NONE) {
+			src = rec.p;
+			len = rec.len;
+		}
+		size_t need = len;
 		if (!b || (b->n && (b->len + need + 1 > BATCH_DATA || b->n >= BATCH_RECS))) {
 			struct batch *nb = batch_new(FRAMING_LINES, 0, 0);
 			nb->origin = st->name;
@@ -308,17 +328,12 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 			b = nb;
 		}
 		char *dst = batch_begin_rec(b, need);
-		if (c->meta == META_PREFIX) {
-			memcpy(dst, pre, plen);
-			memcpy(dst + plen, subj, slen);
-			dst[plen + slen] = ' ';
-			dst += plen + slen + 1;
-		}
-		if (len)
-			memcpy(dst, data, len);
+		if (need)
+			memcpy(dst, src, need);
 		batch_end_rec(b, need, b->n);
 		(*made)++;
 	}
+	buf_free(&rec);
 	/* From here on f's messages are not touched. */
 	while (head) {
 		b = head;
@@ -330,6 +345,48 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 			batch_free(b);
 	}
 	return r;
+}
+
+/* Whether the server holds back messages because max_ack_pending of
+ * ours wait for their acknowledgement. */
+static int at_max_pending(struct nats_in *ni)
+{
+	uint64_t settled = atomic_load(&ni->acked) + atomic_load(&ni->nacked);
+	return ni->max_pending &&
+	       atomic_load(&ni->fetched) - settled >= (uint64_t)ni->max_pending;
+}
+
+/*
+ * Whether the run can no longer move: messages fetched wait for their
+ * acknowledgement and none was settled for ack_wait.  Then the sinks hold
+ * their acknowledgements until the run ends (a file without append and
+ * sync, records behind exec or decompress), the server sends nothing more
+ * once max_ack_pending wait, and it delivers those again, to this process
+ * too, which would write them twice.  That is an error (err_set) that says
+ * what to change, not a quiet wait.  *settled and *since track the last
+ * progress.
+ */
+static int stalled(struct nats_in *ni, uint64_t *settled, int64_t *since, struct err *e)
+{
+	uint64_t now_settled = atomic_load(&ni->acked) + atomic_load(&ni->nacked);
+	int64_t now = csp_now();
+	char d[32];
+
+	if (now_settled != *settled || atomic_load(&ni->fetched) == now_settled ||
+	    atomic_load(&ni->link.down_since)) {
+		*settled = now_settled;
+		*since = now;
+		return 0;
+	}
+	if (now - *since < ni->ack_wait)
+		return 0;
+	format_duration(d, sizeof d, ni->ack_wait);
+	err_set(e, "%" PRIu64 " messages wait for their acknowledgement and none came for "
+		"ack_wait %s: a sink holds them until the run ends (a file without append: "
+		"true and sync: true, or records behind exec or decompress); write with "
+		"append and sync, or drain with exit_idle and max_ack_pending above the "
+		"messages to read", atomic_load(&ni->fetched) - now_settled, d);
+	return 1;
 }
 
 /* Cancellation ends a fetch that is waiting for messages at once. */
@@ -349,13 +406,17 @@ static int nats_in_run(struct stage *st, struct stage_io *io, struct err *e)
 	struct nats_in *ni = st->priv;
 	struct ctx *ctx = io_ctx(io);
 	struct ctx_func *cf = ctx_after_func(ctx, interrupt_fetch, ni->sub);
-	int64_t last = csp_now(), failing_since = 0, pause = 0;
-	uint64_t made = 0, id = 0;
+	int64_t last = csp_now(), failing_since = 0, pause = 0, settled_at = last;
+	uint64_t made = 0, id = 0, settled = 0;
 	int rc = STAGE_OK;
 
 	while (!ctx_err(ctx)) {
 		natsMsgList list = { 0 };
 		jsErrCode jerr = 0;
+		if (stalled(ni, &settled, &settled_at, e)) {
+			rc = STAGE_ERROR;
+			break;
+		}
 		io_wait_begins(io);
 		natsStatus s = natsSubscription_Fetch(&list, ni->sub, (int)c->batch,
 						      c->fetch_timeout / 1000000, &jerr);
@@ -377,7 +438,7 @@ static int nats_in_run(struct stage *st, struct stage_io *io, struct err *e)
 			}
 			failing_since = 0;
 			if (c->exit_idle && csp_now() - last >= c->exit_idle &&
-			    !atomic_load(&ni->link.down_since))
+			    !atomic_load(&ni->link.down_since) && !at_max_pending(ni))
 				break;
 			continue;
 		}
