@@ -69,6 +69,7 @@ CORE = [
     'src/records/json_doc.cc',
     'src/records/jpath.c',
     'src/records/codec.c',
+    'src/records/codec_encode.c',
     'src/records/where.c',
     'src/records/jedit.c',
     'src/core/graph.c',
