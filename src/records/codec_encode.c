@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "core/stage.h"
+#include "records/wstats.h"
 #include "records/codec.h"
 #include "records/codec_int.h"
 #include "records/json_doc.h"
