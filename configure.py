@@ -89,6 +89,7 @@ CORE = [
     'src/core/follow.c',
     'src/cli/cli.c',
     'src/cli/pipetest.c',
+    'src/cli/pipetest_check.c',
 ]
 
 # The stage kinds, in the order `cspipe stages` lists them: kind NAME is
