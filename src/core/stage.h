@@ -85,7 +85,6 @@
 
 struct ctx;
 struct chan;
-struct node;
 struct diags;
 struct stage;
 struct stage_io;
@@ -236,9 +235,8 @@ struct stage {
 	int index;                   /* 1-based position in the file */
 	size_t id;                   /* position in the pipeline's list (0-based,
 					implicit stages included) */
-	const struct node *at;       /* the loader's: its mapping in the file */
-	const struct node *kind_at;  /* the loader's: its kind key's value */
 	struct pos pos;              /* where it is defined (for messages) */
+	struct pos name_pos;         /* its name key's value (file NULL: none) */
 	struct pos kind_pos;         /* its kind key's value (file NULL: none) */
 	struct pos *opt_pos;         /* per option of kind->options, where its
 					value was written in the stage's mapping
