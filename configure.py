@@ -87,6 +87,7 @@ CORE = [
     'src/core/dot.c',
     'src/core/observe.c',
     'src/core/follow.c',
+    'src/core/follow_checkpoint.c',
     'src/cli/cli.c',
     'src/cli/pipetest.c',
     'src/cli/pipetest_check.c',
