@@ -132,6 +132,38 @@ static void bad_record(struct err *e, const char *origin, uint64_t recno, uint64
 			recno, what, why);
 }
 
+/* The batch a decoder that rewrites records fills from b: from the same
+ * origin, its records numbered on from the decoder's count. */
+static struct batch *decode_start(const struct decoder *d, const struct batch *b,
+				  size_t bytes)
+{
+	struct batch *out = batch_new(FRAMING_LINES, bytes, b->n);
+
+	out->origin = b->origin;
+	out->offset = b->offset;
+	out->first_rec = d->recno + 1;
+	return out;
+}
+
+/* End a rewriting decode: count the dropped records (taken in, then
+ * lost to on_error: drop), free the input b, and return out, or NULL when
+ * it holds no record. */
+static struct batch *decode_done(struct batch *out, struct batch *b, uint64_t dropped,
+				 struct wstats *ws)
+{
+	if (dropped) {
+		wstat_add(&ws->rec_in, dropped);
+		wstat_add(&ws->dropped, dropped);
+	}
+	batch_free(b);
+	out->records = out->n;
+	if (out->n == 0) {
+		batch_free(out);
+		return NULL;
+	}
+	return out;
+}
+
 /*
  * JSON Lines, in place: blank lines leave, a CR before the newline is
  * dropped, each record is validated.  Kept records keep their bytes.
@@ -371,15 +403,12 @@ static int csv_row(struct decoder *d, const char *s, size_t n, uint64_t line,
 static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstats *ws,
 				struct err *e)
 {
-	struct batch *out = batch_new(FRAMING_LINES, b->len + b->len / 2 + 64, b->n);
+	struct batch *out = decode_start(d, b, b->len + b->len / 2 + 64);
 	uint64_t dropped = 0;
 	uint32_t tag = 0;
 
 	if (!d->have_header && d->cols && d->cols->n)
 		columns_header(d);
-	out->origin = b->origin;
-	out->offset = b->offset;
-	out->first_rec = d->recno + 1;
 	for (uint32_t i = 0; i < b->n; i++) {
 		const char *p = b->data + b->recs[i].off;
 		size_t n = b->recs[i].len;
@@ -408,17 +437,7 @@ static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstat
 		}
 		tag += (uint32_t)r;
 	}
-	if (dropped) {
-		wstat_add(&ws->rec_in, dropped);
-		wstat_add(&ws->dropped, dropped);
-	}
-	batch_free(b);
-	out->records = out->n;
-	if (out->n == 0) {
-		batch_free(out);
-		return NULL;
-	}
-	return out;
+	return decode_done(out, b, dropped, ws);
 }
 
 /* ---- logfmt ---- */
@@ -563,12 +582,9 @@ static int lf_line(struct decoder *d, const char *s, size_t n, const char **why)
 static struct batch *decode_logfmt(struct decoder *d, struct batch *b, struct wstats *ws,
 				   struct err *e)
 {
-	struct batch *out = batch_new(FRAMING_LINES, b->len * 2 + 64, b->n);
+	struct batch *out = decode_start(d, b, b->len * 2 + 64);
 	uint64_t dropped = 0;
 
-	out->origin = b->origin;
-	out->offset = b->offset;
-	out->first_rec = d->recno + 1;
 	for (uint32_t i = 0; i < b->n; i++) {
 		const char *p = b->data + b->recs[i].off, *why = NULL;
 		size_t n = b->recs[i].len;
@@ -591,17 +607,7 @@ static struct batch *decode_logfmt(struct decoder *d, struct batch *b, struct ws
 			return NULL;
 		}
 	}
-	if (dropped) {
-		wstat_add(&ws->rec_in, dropped);
-		wstat_add(&ws->dropped, dropped);
-	}
-	batch_free(b);
-	out->records = out->n;
-	if (out->n == 0) {
-		batch_free(out);
-		return NULL;
-	}
-	return out;
+	return decode_done(out, b, dropped, ws);
 }
 
 /*
