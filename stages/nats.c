@@ -200,8 +200,12 @@ int nats_link_open(struct nats_link *l, const struct nats_conf *c,
 	if (s != NATS_OK) {
 		char d[32];
 		format_duration(d, sizeof d, c->connect_timeout);
-		err_set(e, "cannot connect to %s within connect_timeout %s: %s", l->urls, d,
-			nats_errtext(s));
+		/* A server that verifies its clients drops one without a
+		 * certificate after the handshake, which the library reports
+		 * only as a missing PONG. */
+		err_set(e, "cannot connect to %s within connect_timeout %s: %s%s", l->urls, d,
+			nats_errtext(s), secure && !c->cert && s == NATS_PROTOCOL_ERROR ?
+			" (a server that verifies its clients needs cert and key)" : "");
 		goto fail_quiet;
 	}
 	s = natsConnection_JetStream(&l->js, l->nc, (jsOptions *)jo);

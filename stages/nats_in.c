@@ -15,8 +15,9 @@
  *
  * A message is one record (one trailing newline of its data dropped, as a
  * line reader would); with `meta: prefix` the record begins with the
- * message's stream sequence and subject, so that a redelivered duplicate
- * can be recognised downstream.
+ * message's stream sequence and subject, and with `meta: json` it is an
+ * object of them, the delivery count and the data, so that a redelivered
+ * duplicate can be recognised downstream.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,10 +28,11 @@
 
 #include "csp/csp.h"
 #include "core/stage.h"
+#include "records/jpath.h"
 #include "nats.h"
 
-enum { META_NONE, META_PREFIX };
-static const char *const meta_names[] = { "none", "prefix", NULL };
+enum { META_NONE, META_PREFIX, META_JSON };
+static const char *const meta_names[] = { "none", "prefix", "json", NULL };
 
 struct nats_in_conf {
 	struct nats_conf nc;
@@ -71,7 +73,8 @@ static const struct option nats_in_options[] = {
 	  .doc = "how many times a message is delivered before the server gives up (0: no limit)" },
 	{ .name = "meta", .type = OPT_ENUM, .offset = offsetof(struct nats_in_conf, meta),
 	  .def = "none", .choices = meta_names,
-	  .doc = "prefix: each record begins with the stream sequence and the subject" },
+	  .doc = "prefix: each record begins with the stream sequence and the subject; "
+		 "json: each record is {seq, subject, delivered, data}" },
 	{ .name = "exit_idle", .type = OPT_DURATION, .offset = offsetof(struct nats_in_conf, exit_idle),
 	  .def = "0", .min = 0, .max = INT64_MAX,
 	  .doc = "end the stream once no message came for this long (0: run until stopped)" },
@@ -279,6 +282,7 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 	struct nats_in_conf *c = st->conf;
 	struct nats_in *ni = st->priv;
 	struct batch *head = NULL, *b = NULL;
+	struct buf rec = { 0 };   /* a record with its meta */
 	int r = CSP_OK;
 
 	for (int i = 0; i < f->list.Count; i++) {
@@ -286,19 +290,31 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 		const char *data = natsMsg_GetData(m);
 		size_t len = (size_t)natsMsg_GetDataLength(m);
 		uint64_t delivered = 1, sseq = 0;
-		char pre[64];
-		size_t plen = 0;
 		const char *subj = natsMsg_GetSubject(m);
-		size_t slen = strlen(subj);
+		const char *src = data;
 
 		if (len && data[len - 1] == '\n')
 			len--;
 		parse_reply(natsMsg_GetReply(m), &delivered, &sseq);
 		if (delivered > 1)
 			atomic_fetch_add_explicit(&ni->redelivered, 1, memory_order_relaxed);
-		if (c->meta == META_PREFIX)
-			plen = (size_t)snprintf(pre, sizeof pre, "%" PRIu64 " ", sseq);
-		size_t need = len + (c->meta == META_PREFIX ? plen + slen + 1 : 0);
+		if (c->meta == META_PREFIX) {
+			rec.len = 0;
+			buf_printf(&rec, "%" PRIu64 " %s ", sseq, subj);
+			buf_append(&rec, data, len);
+		} else if (c->meta == META_JSON) {
+			rec.len = 0;
+			buf_printf(&rec, "{\"seq\":%" PRIu64 ",\"subject\":", sseq);
+			json_put_string(&rec, subj, strlen(subj));
+			buf_printf(&rec, ",\"delivered\":%" PRIu64 ",\"data\":", delivered);
+			json_put_string(&rec, data, len);
+			buf_putc(&rec, '}');
+		}
+		if (c->meta != META_NONE) {
+			src = rec.p;
+			len = rec.len;
+		}
+		size_t need = len;
 		if (!b || (b->n && (b->len + need + 1 > BATCH_DATA || b->n >= BATCH_RECS))) {
 			struct batch *nb = batch_new(FRAMING_LINES, 0, 0);
 			nb->origin = st->name;
@@ -312,17 +328,12 @@ static int send_fetched(struct stage *st, struct stage_io *io, struct fetched *f
 			b = nb;
 		}
 		char *dst = batch_begin_rec(b, need);
-		if (c->meta == META_PREFIX) {
-			memcpy(dst, pre, plen);
-			memcpy(dst + plen, subj, slen);
-			dst[plen + slen] = ' ';
-			dst += plen + slen + 1;
-		}
-		if (len)
-			memcpy(dst, data, len);
+		if (need)
+			memcpy(dst, src, need);
 		batch_end_rec(b, need, b->n);
 		(*made)++;
 	}
+	buf_free(&rec);
 	/* From here on f's messages are not touched. */
 	while (head) {
 		b = head;

@@ -24,6 +24,8 @@
 #include "core/stage.h"
 #include "records/pattern.h"
 #include "records/template.h"
+#include "records/jedit.h"
+#include "records/json_doc.h"
 #include "nats.h"
 
 struct nats_out_conf {
@@ -38,7 +40,7 @@ struct nats_out_conf {
 static const struct option nats_out_options[] = {
 	NATS_OPTIONS(struct nats_out_conf),
 	{ .name = "subject", .type = OPT_STRING, .offset = offsetof(struct nats_out_conf, subject),
-	  .flags = OPT_REQUIRED, .doc = "the subject each record is published to" },
+	  .flags = OPT_REQUIRED, .doc = "the subject each record is published to; $.path takes a field of the record" },
 	{ .name = "max_pending", .type = OPT_INT,
 	  .offset = offsetof(struct nats_out_conf, max_pending), .def = "4096", .min = 1,
 	  .max = 1048576, .doc = "most messages published and not yet acked" },
@@ -71,6 +73,7 @@ struct nats_out {
 	struct nats_link link;
 	struct pattern *pat;
 	struct tmpl *id;
+	struct jedits subject;       /* a subject with $.path: its template, n = 1 */
 	struct sem *room;            /* max_pending permits */
 	pthread_mutex_t mu;          /* slots, pending batches, err */
 	struct slot *slots;          /* messages in flight, by address */
@@ -84,6 +87,8 @@ struct nats_out {
 struct nats_out_worker {
 	struct pattern_match *m;
 	struct buf idbuf;
+	struct jdoc *doc;            /* a subject template's record */
+	struct buf subj;             /* its subject, NUL-terminated */
 	uint64_t counted, counted_bytes, counted_lost;  /* moved into its stats */
 };
 
@@ -109,6 +114,23 @@ static int nats_out_check(struct stage *st, struct diags *d)
 	no = csp_calloc(1, sizeof *no);
 	st->priv = no;
 	pthread_mutex_init(&no->mu, NULL);
+	if (strchr(c->subject, '$')) {
+		struct jedit *ed = no->subject.v = csp_calloc(1, sizeof *ed);
+		no->subject.n = 1;
+		if (jedit_value(ed, c->subject, strlen(c->subject), 0, msg, sizeof msg, &off)) {
+			diag_at(d, at, "nats_out: subject '%s': %s at offset %zu", c->subject, msg,
+				off);
+			return -1;
+		}
+		if (ed->src == JS_COPY) {
+			/* One path alone: a template of that one piece. */
+			ed->pieces = csp_calloc(1, sizeof *ed->pieces);
+			ed->pieces[0].path = ed->from;
+			memset(&ed->from, 0, sizeof ed->from);
+			ed->npieces = 1;
+			ed->src = JS_TEMPLATE;
+		}
+	}
 	if (!c->msg_id)
 		return 0;
 	no->pat = c->msg_id_pattern
@@ -211,7 +233,6 @@ static void settle(struct nats_out *no, struct pub_batch *pb, uint32_t n)
 static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *arg)
 {
 	struct stage *st = arg;
-	struct nats_out_conf *c = st->conf;
 	struct nats_out *no = st->priv;
 	struct pub_batch *pb;
 
@@ -223,12 +244,12 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 			pb->failed = 1;
 			if (pae->Err == NATS_NO_RESPONDERS)
 				set_failed(no, "no stream at %s takes subject '%s'", no->link.urls,
-					   c->subject);
+					   natsMsg_GetSubject(msg));
 			else if (pae->Err == NATS_TIMEOUT)
 				set_failed(no, "no ack from %s within ack_timeout for a message "
-					   "to '%s'", no->link.urls, c->subject);
+					   "to '%s'", no->link.urls, natsMsg_GetSubject(msg));
 			else
-				set_failed(no, "publish to '%s' at %s: %s", c->subject,
+				set_failed(no, "publish to '%s' at %s: %s", natsMsg_GetSubject(msg),
 					   no->link.urls, pae->ErrText ? pae->ErrText :
 					   natsStatus_GetText(pae->Err));
 		} else if (pa && pa->Duplicate) {
@@ -270,6 +291,8 @@ static void *nats_out_worker_new(struct stage *st, int index)
 	(void)index;
 	if (no->pat)
 		w->m = pattern_match_new(no->pat);
+	if (no->subject.n)
+		w->doc = jdoc_new();
 	return w;
 }
 
@@ -280,6 +303,8 @@ static void nats_out_worker_free(struct stage *st, void *state)
 	(void)st;
 	pattern_match_free(w->m);
 	buf_free(&w->idbuf);
+	jdoc_free(w->doc);
+	buf_free(&w->subj);
 	free(w);
 }
 
@@ -323,6 +348,56 @@ static int make_id(struct nats_out *no, struct nats_out_worker *nw, const struct
 }
 
 /*
+ * The subject of record i of b from the subject template, NUL-terminated
+ * in nw->subj: the fields' text (a string's bytes, another value's JSON).
+ * -1 after err_set when the record is not JSON, or a field makes no
+ * subject (missing or null, empty, or with a blank or wildcard).
+ */
+static int make_subject(struct nats_out *no, struct nats_out_worker *nw,
+			const struct batch *b, uint32_t i, struct err *e)
+{
+	const char *s = rec_ptr(b, i);
+	size_t len = b->recs[i].len;
+	size_t room = s >= b->data && s < b->data + b->cap
+		? (size_t)(b->data + b->cap - (s + len)) : 0;
+	uint64_t rec = b->first_rec ? b->first_rec + i : i + 1;
+	const char *origin = b->origin ? b->origin : "input";
+	struct jval root, v;
+
+	if (jdoc_parse(nw->doc, s, len, room) != 0) {
+		err_set(e, "record %" PRIu64 " of %s: the subject's fields cannot be read: it is "
+			"not JSON (%s)", rec, origin, jdoc_error(nw->doc));
+		return -1;
+	}
+	jdoc_root(nw->doc, &root);
+	nw->subj.len = 0;
+	for (size_t k = 0; k < no->subject.v->npieces; k++) {
+		const struct jpiece *p = &no->subject.v->pieces[k];
+		size_t at = nw->subj.len;
+		if (p->text) {
+			buf_append(&nw->subj, p->text, p->len);
+			continue;
+		}
+		jpath_eval(&p->path, &root, &v);
+		if (v.type == JT_NULL) {
+			err_set(e, "record %" PRIu64 " of %s: no subject: a field of the subject "
+				"is missing or null", rec, origin);
+			return -1;
+		}
+		json_put_text(&nw->subj, &v);
+		if (nw->subj.len == at ||
+		    memchr(nw->subj.p + at, '\0', nw->subj.len - at) ||
+		    strcspn(buf_cstr(&nw->subj) + at, "*> \t\r\n") != nw->subj.len - at) {
+			err_set(e, "record %" PRIu64 " of %s: no subject: a field of the subject "
+				"is empty or holds a blank or a wildcard", rec, origin);
+			return -1;
+		}
+	}
+	buf_cstr(&nw->subj);
+	return 0;
+}
+
+/*
  * Publish every record of `in` (one message each), waiting for room when
  * max_pending messages are out.  The batch's acks go with its messages
  * and are released by the last ack.  Returns STAGE_OK, or STAGE_ERROR
@@ -353,12 +428,17 @@ static int nats_out_process(struct worker *w, struct batch *in, struct outq *out
 			rc = STAGE_ERROR;
 			break;
 		}
+		if (no->subject.n && make_subject(no, nw, in, i, e)) {
+			rc = STAGE_ERROR;
+			break;
+		}
 		if (sem_acquire(no->room, w->ctx) != CSP_OK) {
 			err_set(e, "stopped while waiting for acks from %s", no->link.urls);
 			rc = STAGE_ERROR;
 			break;
 		}
-		s = natsMsg_Create(&m, c->subject, NULL, rec_ptr(in, i), (int)in->recs[i].len);
+		s = natsMsg_Create(&m, no->subject.n ? nw->subj.p : c->subject, NULL,
+				   rec_ptr(in, i), (int)in->recs[i].len);
 		pthread_mutex_lock(&no->mu);
 		if (no->failed) {
 			err_set(e, "%s", no->err);
@@ -390,8 +470,8 @@ static int nats_out_process(struct worker *w, struct batch *in, struct outq *out
 			pthread_mutex_unlock(&no->mu);
 			natsMsg_Destroy(send);
 			sem_release(no->room);
-			err_set(e, "publish to '%s' at %s: %s", c->subject, no->link.urls,
-				nats_errtext(s));
+			err_set(e, "publish to '%s' at %s: %s", natsMsg_GetSubject(m),
+				no->link.urls, nats_errtext(s));
 			rc = STAGE_ERROR;
 			break;
 		}
@@ -471,6 +551,7 @@ static void nats_out_free(struct stage *st)
 	free(no->slots);
 	sem_free(no->room);
 	tmpl_free(no->id);
+	jedits_free(&no->subject);
 	pattern_free(no->pat);
 	pthread_mutex_destroy(&no->mu);
 	free(no);

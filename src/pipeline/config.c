@@ -31,6 +31,33 @@ static int bounded(const struct option *o)
 	return o->min < o->max;
 }
 
+/* Whether the option has no upper bound of its own: the largest integer,
+ * or a duration the parser's cap (INT64_MAX / 2) keeps below.  Its range
+ * is then written "MIN..". */
+static int open_ended(const struct option *o)
+{
+	return o->max == INT64_MAX || (o->type == OPT_DURATION && o->max >= INT64_MAX / 2);
+}
+
+/* The option's range, "1..9", "1ms..1h" or "0..", into lo (hi is scratch). */
+static void range_text(const struct option *o, char *lo, size_t lsz, char *hi, size_t hsz)
+{
+	if (o->type == OPT_DURATION) {
+		format_duration(lo, lsz, o->min);
+		format_duration(hi, hsz, o->max);
+	} else if (o->type == OPT_SIZE) {
+		format_size(lo, lsz, (uint64_t)(o->min > 0 ? o->min : 0));
+		format_size(hi, hsz, (uint64_t)(o->max > 0 ? o->max : 0));
+	} else {
+		snprintf(lo, lsz, "%" PRId64, o->min);
+		snprintf(hi, hsz, "%" PRId64, o->max);
+	}
+	if (open_ended(o))
+		*hi = 0;
+	size_t n = strlen(lo);
+	snprintf(lo + n, lsz - n, "..%s", hi);
+}
+
 /* "a", "a or b", "a, b or c": the choices of an enum for a message. */
 static void choices_text(struct buf *b, const char *const *c, const char *last_sep)
 {
@@ -188,18 +215,9 @@ static int range_check(const struct option *o, const struct node *n,
 			   o->max >= 0 && uv <= (uint64_t)o->max)
 			: (v >= o->min && v <= o->max))
 		return 0;
-	if (o->type == OPT_DURATION) {
-		format_duration(lo, sizeof lo, o->min);
-		format_duration(hi, sizeof hi, o->max);
-	} else if (o->type == OPT_SIZE) {
-		format_size(lo, sizeof lo, (uint64_t)(o->min > 0 ? o->min : 0));
-		format_size(hi, sizeof hi, (uint64_t)(o->max > 0 ? o->max : 0));
-	} else {
-		snprintf(lo, sizeof lo, "%" PRId64, o->min);
-		snprintf(hi, sizeof hi, "%" PRId64, o->max);
-	}
+	range_text(o, lo, sizeof lo, hi, sizeof hi);
 	util_show(show, sizeof show, n->str, n->len);
-	diag_add(d, n, "%s: %s is out of range %s..%s", o->name, show, lo, hi);
+	diag_add(d, n, "%s: %s is out of range %s", o->name, show, lo);
 	return -1;
 }
 
@@ -591,28 +609,17 @@ void config_type_text(const struct option *o, char *out, size_t n)
 		buf_printf(&b, "string");
 		break;
 	case OPT_INT:
-		buf_printf(&b, "integer");
-		if (bounded(o))
-			buf_printf(&b, " %" PRId64 "..%" PRId64, o->min, o->max);
+	case OPT_DURATION:
+	case OPT_SIZE:
+		buf_printf(&b, "%s", o->type == OPT_INT ? "integer" :
+			   o->type == OPT_DURATION ? "duration" : "size");
+		if (bounded(o)) {
+			range_text(o, lo, sizeof lo, hi, sizeof hi);
+			buf_printf(&b, " %s", lo);
+		}
 		break;
 	case OPT_BOOL:
 		buf_printf(&b, "boolean");
-		break;
-	case OPT_DURATION:
-		buf_printf(&b, "duration");
-		if (bounded(o)) {
-			format_duration(lo, sizeof lo, o->min);
-			format_duration(hi, sizeof hi, o->max);
-			buf_printf(&b, " %s..%s", lo, hi);
-		}
-		break;
-	case OPT_SIZE:
-		buf_printf(&b, "size");
-		if (bounded(o)) {
-			format_size(lo, sizeof lo, (uint64_t)(o->min > 0 ? o->min : 0));
-			format_size(hi, sizeof hi, (uint64_t)(o->max > 0 ? o->max : 0));
-			buf_printf(&b, " %s..%s", lo, hi);
-		}
 		break;
 	case OPT_ENUM:
 		buf_printf(&b, "one of ");

@@ -185,7 +185,6 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 	struct batch *out = batch_new(FRAMING_LINES, b->len + b->len / 4 + 256, b->n + 1);
 	struct buf *tmp = &en->tmp;
 
-	out->records = b->records;
 	out->origin = b->origin;
 	for (uint32_t i = 0; i < b->n; i++) {
 		const struct rec *r = &b->recs[i];
@@ -248,6 +247,9 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 		}
 		batch_add(out, en->out.p, en->out.len, r->tag);
 	}
+	/* Each record one line (batch_add counted them, and a header row
+	 * is no record of the input). */
+	out->records = b->records;
 	return out;
 fail:
 	batch_free(out);

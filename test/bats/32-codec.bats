@@ -229,3 +229,14 @@ YAML
 	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n  - filter: {where: %s}\n  - stdout: json\n' "'.b =~ \"^caf\"'") > out
 	printf '{"a":"1","b":"caf\xe9 \xff"}\n' | cmp - out
 }
+
+@test "an encoding sink counts each record written once (a CSV header is no record)" {
+	f="$STRUCT/Hadoop_2k.jsonl"
+	for c in csv json logfmt; do
+		cspipe run --stats=json:stats.$c -e "{stages: [{files: {paths: ['$f'], codec: json}}, {stdout: {codec: $c}}]}" > out.$c
+		python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["records_read"] == 2000 and s["records_written"] == 2000, (s["records_read"], s["records_written"])' stats.$c
+		accounting_adds_up stats.$c
+	done
+	[ "$(wc -l < out.csv)" -eq 2001 ]
+	[ "$(wc -l < out.logfmt)" -eq 2000 ]
+}

@@ -49,13 +49,29 @@ whole() {
 	[ "$(consumer_info LOGS work pending)" -eq 0 ]
 }
 
-@test "meta: prefix puts the stream sequence and subject before each record" {
+@test "meta: prefix puts the stream sequence and subject before each record; meta: json makes them fields" {
 	stream META 'meta.>'
 	printf 'one\ntwo\n' > in.txt
 	publish in.txt meta.x
 	consume_yaml in.yaml META out.txt 'meta: prefix'
 	cspipe run in.yaml
 	[ "$(cat out.txt)" = "$(printf '1 meta.x one\n2 meta.x two')" ]
+	stream MJ 'mj.>'
+	printf '{"Level":"INFO","n":1}\n{"Level":"ERROR","n":2}\nnot "json"\n' > mj.txt
+	publish mj.txt mj.a
+	consume_yaml j.yaml MJ j.txt 'meta: json'
+	cspipe run j.yaml
+	[ "$(sed -n 3p j.txt)" = '{"seq":3,"subject":"mj.a","delivered":1,"data":"not \"json\""}' ]
+	# The data decoded in place, and a where on the fields.
+	pipeline k.yaml <<YAML
+stages:
+  - nats_in: {url: '$NATS_URL', stream: MJ, durable: k, meta: json, exit_idle: 300ms}
+  - parse: {codec: json, field: .data, on_error: drop}
+  - filter: {where: '.data.Level == "ERROR" && .seq == 2'}
+YAML
+	run cspipe run k.yaml
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"seq":2,"subject":"mj.a","delivered":1,"data":{"Level":"ERROR","n":2}}' ]
 }
 
 @test "two and three processes on one durable split the work, with nothing missing or twice" {
@@ -183,6 +199,37 @@ whole() {
 	[ "$(consumer_info DEAD work ack_pending)" -eq 0 ]
 }
 
+@test "nats_out: a subject made from a field of each record" {
+	stream LV 'lv.>'
+	json=$LOGHUB/../loghub-structured/Hadoop_2k.jsonl
+	pipeline out.yaml <<YAML
+stages:
+  - files: {paths: ['$json'], codec: json}
+  - nats_out: {url: '$NATS_URL', subject: 'lv.\$.Level'}
+YAML
+	run cspipe run out.yaml
+	[ "$status" -eq 0 ]
+	pipeline in.yaml <<YAML
+stages:
+  - nats_in: {url: '$NATS_URL', stream: LV, subject: lv.WARN, durable: warn, exit_idle: 300ms}
+  - file: {path: warn.txt, append: true, sync: true}
+YAML
+	run cspipe run in.yaml
+	[ "$status" -eq 0 ]
+	jq -c 'select(.Level == "WARN")' "$json" > want.txt
+	[ -s want.txt ]
+	jq -c . warn.txt > got.txt
+	cmp want.txt got.txt
+	# A record without the field names itself.
+	printf '{"Level":"INFO"}\n{"level":"INFO"}\n' > two.jsonl
+	pipeline bad.yaml <<YAML
+stages: [{files: {paths: [two.jsonl], codec: json}}, {nats_out: {url: '$NATS_URL', subject: 'lv.\$.Level'}}]
+YAML
+	run cspipe run bad.yaml
+	[ "$status" -eq 1 ]
+	[ "$output" = "cspipe: nats_out: record 2 of two.jsonl: no subject: a field of the subject is missing or null" ]
+}
+
 @test "a stream that is missing is an error naming it (nats_in) or the subject (nats_out)" {
 	pipeline p.yaml <<YAML
 stages: [{nats_in: {url: '$NATS_URL', stream: NOPE}}]
@@ -267,6 +314,57 @@ YAML
 	nats_stop
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: nats_out: cannot connect to $NATS_URL within connect_timeout 5s: Authorization Violation" ]
+}
+
+# tls_files DIR: a certificate authority, a certificate for 127.0.0.1
+# signed by it (srv.pem, srv.key) and a client certificate (cli.pem,
+# cli.key).
+tls_files() {
+	local d=$1 who
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=cspipe-test-ca \
+		-keyout "$d/ca.key" -out "$d/ca.pem" 2> /dev/null
+	for who in srv cli; do
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=$who" \
+			-keyout "$d/$who.key" -out "$d/$who.csr" 2> /dev/null
+		printf 'subjectAltName=IP:127.0.0.1\n' > "$d/$who.ext"
+		openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+			-CAcreateserial -days 2 -extfile "$d/$who.ext" -out "$d/$who.pem" 2> /dev/null
+	done
+	[ -s "$d/srv.pem" ] && [ -s "$d/cli.pem" ]
+}
+
+@test "TLS with a certificate authority and a client certificate: out and back; no client certificate is an error" {
+	tls_files "$TMP/pki"
+	local NATS_PID NATS_URL NATS_PORT p=$TMP/pki
+	nats_start "$TMP/tls" -1 --tls --tlscert "$p/srv.pem" --tlskey "$p/srv.key" \
+		--tlsverify --tlscacert "$p/ca.pem"
+	local url=tls://127.0.0.1:$NATS_PORT
+	NATS_URL=$url NATS_CA=$p/ca.pem NATS_CERT=$p/cli.pem NATS_KEY=$p/cli.key stream SEC 'sec.>'
+	msgs 500 in.txt
+	pipeline out.yaml <<YAML
+stages:
+  - files: [in.txt]
+  - nats_out: {url: '$url', subject: sec.x, ca: '$p/ca.pem', cert: '$p/cli.pem', key: '$p/cli.key'}
+YAML
+	run cspipe run out.yaml
+	[ "$status" -eq 0 ]
+	pipeline in.yaml <<YAML
+stages:
+  - nats_in: {url: '$url', stream: SEC, exit_idle: 300ms, ca: '$p/ca.pem', cert: '$p/cli.pem', key: '$p/cli.key'}
+  - file: {path: out.txt, append: true, sync: true}
+YAML
+	run cspipe run in.yaml
+	[ "$status" -eq 0 ]
+	cmp in.txt out.txt
+	# The server verifies its clients: the CA alone does not get in.
+	pipeline bad.yaml <<YAML
+stages: [{nats_in: {url: '$url', stream: SEC, ca: '$p/ca.pem', connect_timeout: 2s}}]
+YAML
+	run cspipe run bad.yaml
+	nats_stop
+	[ "$status" -eq 1 ]
+	[[ "$output" == "cspipe: nats_in: cannot connect to $url within connect_timeout 2s: "*" (a server that verifies its clients needs cert and key)" ]]
 }
 
 @test "a server gone for longer than reconnect_timeout is an error naming it, exit 1" {

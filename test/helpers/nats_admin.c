@@ -11,7 +11,9 @@
  * info prints "messages N" for the stream, and with a durable also
  * "ack_pending N", "pending N", "redelivered N", "delivered N" and
  * "waiting N" (the pull requests waiting for messages), one per line.
- * Exit 0, or 1 with the library's message on stderr.
+ * Exit 0, or 1 with the library's message on stderr.  For a TLS server,
+ * NATS_CA names the file of its certificate authority, and NATS_CERT and
+ * NATS_KEY the client's certificate and key.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@ static int fail(const char *what, natsStatus s, jsErrCode jerr)
 
 int main(int argc, char **argv)
 {
+	natsOptions *o = NULL;
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
 	jsErrCode jerr = 0;
@@ -39,7 +42,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: nats_admin URL stream|consumer|info ARGS...\n");
 		return 2;
 	}
-	s = natsConnection_ConnectTo(&nc, argv[1]);
+	s = natsOptions_Create(&o);
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(o, argv[1]);
+	if (s == NATS_OK && getenv("NATS_CA"))
+		s = natsOptions_SetSecure(o, true);
+	if (s == NATS_OK && getenv("NATS_CA"))
+		s = natsOptions_LoadCATrustedCertificates(o, getenv("NATS_CA"));
+	if (s == NATS_OK && getenv("NATS_CERT"))
+		s = natsOptions_LoadCertificatesChain(o, getenv("NATS_CERT"), getenv("NATS_KEY"));
+	if (s == NATS_OK)
+		s = natsConnection_Connect(&nc, o);
+	natsOptions_Destroy(o);
 	if (s == NATS_OK)
 		s = natsConnection_JetStream(&js, nc, NULL);
 	if (s != NATS_OK)

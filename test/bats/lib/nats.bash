@@ -27,7 +27,7 @@ nats_start() {
 		cat "$dir/server.log" >&2
 		return 1
 	fi
-	NATS_PORT=$(sed -n 's/.*"nats:\/\/127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$f")
+	NATS_PORT=$(sed -n -E 's/.*"(nats|tls):\/\/127\.0\.0\.1:([0-9]*)".*/\2/p' "$f")
 	NATS_URL=nats://127.0.0.1:$NATS_PORT
 	# Ready when it greets a client, and (without credentials) answers a
 	# JetStream request.
