@@ -81,6 +81,7 @@ CORE = [
     'src/core/engine.c',
     'src/core/engine_flow.c',
     'src/core/engine_report.c',
+    'src/core/engine_auto.c',
     'src/core/oom.c',
     'src/core/stats.c',
     'src/core/progress.c',

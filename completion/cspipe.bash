@@ -100,7 +100,7 @@ _cspipe()
 			while read -r line; do
 				keys="$keys ${line%% *}."
 			done < <(_cspipe_stages_of "$file")
-			COMPREPLY=($(compgen -W "$keys timeout= shutdown_timeout= name=" -- "$cur"))
+			COMPREPLY=($(compgen -W "$keys timeout= shutdown_timeout= name= max_workers=" -- "$cur"))
 		fi
 		compopt -o nospace 2>/dev/null
 		return ;;

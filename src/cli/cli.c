@@ -464,8 +464,9 @@ static int cmd_stages(const struct stage_registry *kinds, int argc, char **argv)
 					   k->role == ROLE_SINK ? "sink" : "";
 			printf("%-11s %-7s %s\n", k->name, role, k->summary);
 		}
-		printf("\nEvery stage also takes: name, from, workers, buffer, ordered, timeout,"
-		       " shard_by.\nSee 'cspipe stages KIND' for a kind's options.\n");
+		printf("\nEvery stage also takes: name, from, workers (a number or auto), buffer,"
+		       "\n  ordered, timeout, shard_by.\nSee 'cspipe stages KIND' for a kind's"
+		       " options.\n");
 		return EXIT_OK;
 	}
 	const struct stage_kind *k = registry_find(kinds, argv[0]);

@@ -158,7 +158,10 @@ int dot_write(FILE *f, const struct pipeline *p, const struct stage_registry *ki
 		struct buf label = { 0 };
 
 		buf_printf(&label, "%s\\n%s", name, kind);
-		if (st->kind->role != ROLE_SINK)
+		if (st->workers_auto)
+			buf_printf(&label, " · workers auto (up to %d) · buffer %lld", st->workers,
+				   (long long)st->buffer);
+		else if (st->kind->role != ROLE_SINK)
 			buf_printf(&label, " · %d worker%s · buffer %lld", st->workers,
 				   st->workers == 1 ? "" : "s", (long long)st->buffer);
 		else

@@ -139,7 +139,13 @@ static int start_threads(struct engine *eng, struct err *e)
 					       (size_t)rt->window_size * (rt->nshards ? rt->nshards : 1));
 			rt->window = sem_new((size_t)rt->window_size);
 		}
-		atomic_store(&rt->live, nw);
+		/* An auto stage starts with one worker, in place 0; the
+		 * controller starts the others (engine_auto.c). */
+		if (!run_style && st->workers_auto && nw > 1) {
+			rt->slots = csp_calloc((size_t)nw, sizeof *rt->slots);
+			atomic_store(&rt->nworkers, 1);
+		}
+		atomic_store(&rt->live, rt->slots ? 1 : nw);
 		rt->start_ns = csp_now();
 		for (int w = 0; w < nw; w++) {
 			struct worker *wk = &rt->workers[w];
@@ -156,7 +162,7 @@ static int start_threads(struct engine *eng, struct err *e)
 	int total = 1;
 	for (size_t i = 0; i < p->n; i++) {
 		struct stage_rt *rt = p->stages[i]->rt;
-		total += (p->stages[i]->kind->run ? 1 : p->stages[i]->workers) +
+		total += (rt->slots ? 1 : p->stages[i]->kind->run ? 1 : p->stages[i]->workers) +
 			 (rt->collect != NULL) + (rt->nshards != 0);
 	}
 	atomic_store(&eng->threads_live, total);
@@ -164,12 +170,22 @@ static int start_threads(struct engine *eng, struct err *e)
 		struct stage *st = p->stages[i];
 		struct stage_rt *rt = st->rt;
 		int run_style = st->kind->run != NULL;
-		int nw = run_style ? 1 : st->workers;
+		int nw = rt->slots ? 1 : run_style ? 1 : st->workers;
 
 		int nt = nw + (rt->collect != NULL) + (rt->nshards != 0);
 		for (int w = 0; w < nt; w++) {
 			int err;
-			if (w < nw)
+			if (w < nw && rt->slots) {
+				atomic_store(&rt->slots[0].state, SLOT_RUNNING);
+				err = csp_thread_start(&rt->slots[0].th, engine_worker_main,
+						       &rt->workers[0], 0);
+				if (err) {
+					atomic_store(&rt->slots[0].state, SLOT_EMPTY);
+				} else {
+					total--;
+					continue;
+				}
+			} else if (w < nw)
 				err = csp_thread_start(&rt->threads[rt->nthreads], run_style ?
 						       engine_runner_main : engine_worker_main, &rt->workers[w], 0);
 			else if (w == nw && rt->collect)
@@ -346,6 +362,18 @@ static void stop_pacing(struct engine *eng)
 		ctx_cancel_cause(eng->p->stages[i]->rt->pace, CSP_CANCELED, 0, "stopping");
 }
 
+/* Keep e as the run's error unless it has one, and abort the run. */
+static void first_error(struct engine *eng, const struct err *e)
+{
+	pthread_mutex_lock(&eng->mu);
+	if (!eng->failed) {
+		eng->failed = 1;
+		eng->first = *e;
+	}
+	pthread_mutex_unlock(&eng->mu);
+	ctx_cancel_cause(eng->drain, CSP_CANCELED, STAGE_CAUSE_ERROR, "error");
+}
+
 /*
  * Run the pipeline: see engine.h.  The pipeline's stages are checked
  * already (pipeline_load); here they are started, run, and closed.
@@ -405,23 +433,12 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	}
 	if (o->progress)
 		pg = progress_new(stderr, o->progress == 2);
-	if (start_threads(&eng, &e)) {
-		pthread_mutex_lock(&eng.mu);
-		if (!eng.failed) {
-			eng.failed = 1;
-			eng.first = e;
-		}
-		pthread_mutex_unlock(&eng.mu);
-	}
-	if (observe_serve(eng.obs, engine_snapshot, &eng, &e)) {
-		pthread_mutex_lock(&eng.mu);
-		if (!eng.failed) {
-			eng.failed = 1;
-			eng.first = e;
-		}
-		pthread_mutex_unlock(&eng.mu);
-		ctx_cancel_cause(eng.drain, CSP_CANCELED, 1, "error");
-	}
+	if (start_threads(&eng, &e))
+		first_error(&eng, &e);
+	else if (engine_auto_start(&eng, &e))
+		first_error(&eng, &e);
+	if (observe_serve(eng.obs, engine_snapshot, &eng, &e))
+		first_error(&eng, &e);
 
 	/* Phase 1: running, until the end, a signal, an error, the pipeline's
 	 * deadline, or the timeout of a stage that is still running (a stage
@@ -508,6 +525,8 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 		ctx_release(grace);
 	}
 joined:
+	/* No worker may start once the run's threads are being joined. */
+	engine_auto_stop(&eng);
 	if (pg)
 		progress_clear(pg);
 	if (stuck) {
@@ -521,6 +540,7 @@ joined:
 			for (size_t t = 0; t < rt->nthreads; t++)
 				pthread_join(rt->threads[t], NULL);
 		}
+		engine_auto_join(&eng);
 		/* Batches still in channels were never taken: count them
 		 * where they stopped. */
 		for (size_t i = 0; i < eng.nedges; i++) {
@@ -626,6 +646,7 @@ free_wiring:
 		free(rt->ws);
 		free(rt->workers);
 		free(rt->threads);
+		free(rt->slots);
 		free(rt);
 		p->stages[i]->rt = NULL;
 	}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct pipeline;
+struct stage;
 struct ctx;
 
 enum stats_mode { STATS_NONE, STATS_TABLE, STATS_JSON };
@@ -45,5 +46,11 @@ int engine_run(struct pipeline *p, const struct run_opts *o);
  * were chosen (widens the window in which a reader may leave).  NULL in
  * every real run. */
 extern void (*engine_emit_pause)(void);
+/* For tests: when set, the controller of workers: auto does not measure:
+ * at each look it asks this for the workers each auto stage st should
+ * have (it has `workers` now and may have up to `max`), and moves towards
+ * that by one; and it looks every engine_auto_tick ns (default 200 ms). */
+extern int (*engine_auto_want)(const struct stage *st, int workers, int max);
+extern int64_t engine_auto_tick;
 
 #endif

@@ -330,13 +330,17 @@ static int take_input(struct stage_rt *rt, struct batch **b, struct ctx *ctx)
 	}
 }
 
-/* Take input in turn: the ordered workers number batches as they take them. */
+/* Take input in turn: the ordered workers number batches as they take
+ * them.  *direct says whether the batch is emitted by its worker rather
+ * than the collector (an ordered auto stage that has had one worker so
+ * far), decided under the turnstile. */
 static int take_numbered(struct stage_rt *rt, struct batch **b, uint64_t *seq,
-			 struct ctx *ctx)
+			 int *direct, struct ctx *ctx)
 {
 	uint64_t s;
 	int r;
 
+	*direct = 0;
 	if (!rt->turn) {
 		r = take_input(rt, b, ctx);
 		if (r == CSP_OK)
@@ -346,6 +350,7 @@ static int take_numbered(struct stage_rt *rt, struct batch **b, uint64_t *seq,
 	r = chan_recv(rt->turn, &s, ctx);
 	if (r != CSP_OK)
 		return r;
+	*direct = rt->slots && !atomic_load(&rt->via_collect);
 	r = take_input(rt, b, ctx);
 	*seq = s;
 	if (r == CSP_OK)
@@ -360,6 +365,31 @@ void engine_thread_exit(struct engine *eng)
 {
 	if (atomic_fetch_sub(&eng->threads_live, 1) == 1)
 		chan_close(eng->done);
+}
+
+/* Batch seq, taken to be emitted directly, has been (or was dropped): the
+ * collector may go on after it, and is told so once it may have results
+ * waiting behind it. */
+static void direct_emitted(struct stage_rt *rt, struct worker *w, uint64_t seq)
+{
+	atomic_store(&rt->direct_done, seq + 1);
+	sem_release(rt->window);
+	if (atomic_load(&rt->via_collect)) {
+		struct result res = { seq, NULL, 0, 1, w->index, NULL };
+		(void)chan_send(rt->collect, &res, w->ctx);
+	}
+}
+
+/* A worker of rt leaves: the last one ends the stage's output (through
+ * the collector when there is one). */
+void engine_worker_leave(struct stage_rt *rt, struct wstats *ws, int ok)
+{
+	if (atomic_fetch_sub(&rt->live, 1) == 1) {
+		if (rt->collect)
+			chan_close(rt->collect);
+		else
+			finish_stage(rt, ws, ok && !engine_aborted(rt->eng));
+	}
 }
 
 /* The worker of a process-style stage. */
@@ -385,8 +415,12 @@ void *engine_worker_main(void *arg)
 		struct err e = { 0 };
 		uint64_t seq = 0;
 		int64_t t0;
-		int r, rc;
+		int r, rc, by_self = 0;
 
+		/* Asked to retire (workers: auto): before taking a batch, so
+		 * that every number taken is processed and order holds. */
+		if (rt->slots && engine_worker_retiring(w))
+			break;
 		if (rt->nshards) {
 			/* The dispatcher numbered it and holds its window slot. */
 			r = chan_recv(rt->wins[w->index], &b, w->ctx);
@@ -400,7 +434,7 @@ void *engine_worker_main(void *arg)
 				ok = 0;
 				break;
 			}
-			r = take_numbered(rt, &b, &seq, w->ctx);
+			r = take_numbered(rt, &b, &seq, &by_self, w->ctx);
 			if (r != CSP_OK) {
 				if (rt->window)
 					sem_release(rt->window);
@@ -456,7 +490,7 @@ void *engine_worker_main(void *arg)
 				/* In order: the error of the earliest failing
 				 * batch is the one reported, as with one worker,
 				 * whichever worker fails first in time. */
-				struct result res = { seq, NULL, 0, w->index,
+				struct result res = { seq, NULL, 0, 0, w->index,
 						      csp_malloc(sizeof e) };
 				*res.err = e;
 				if (chan_send(rt->collect, &res, w->ctx) == CSP_OK)
@@ -466,8 +500,8 @@ void *engine_worker_main(void *arg)
 			engine_fail(eng, st, &e);
 			break;
 		}
-		if (rt->collect) {
-			struct result res = { seq, q.head, 0, w->index, NULL };
+		if (rt->collect && !by_self) {
+			struct result res = { seq, q.head, 0, 0, w->index, NULL };
 			r = chan_send(rt->collect, &res, w->ctx);
 			if (r != CSP_OK) {
 				free_list(rt, q.head, ws, atomic_load(&rt->stopped));
@@ -476,6 +510,8 @@ void *engine_worker_main(void *arg)
 			}
 		} else {
 			r = q.stopped ? q.stopped : emit_list(rt, q.head, ws);
+			if (by_self)
+				direct_emitted(rt, w, seq);
 			if (r == CSP_CLOSED) {
 				stop_stage(rt);
 				break;
@@ -503,7 +539,7 @@ void *engine_worker_main(void *arg)
 			free_list(rt, q.head, ws, 0);
 			ok = 0;
 		} else if (rt->collect) {
-			struct result res = { 0, q.head, 1, w->index, NULL };
+			struct result res = { 0, q.head, 1, 0, w->index, NULL };
 			flushed = 1;
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
 				free_list(rt, q.head, ws, atomic_load(&rt->stopped));
@@ -518,12 +554,9 @@ void *engine_worker_main(void *arg)
 	/* What a reframing stage took in is done only when all of its
 	 * output has gone on. */
 	ackset_release(chain, flushed);
-	if (atomic_fetch_sub(&rt->live, 1) == 1) {
-		if (rt->collect)
-			chan_close(rt->collect);
-		else
-			finish_stage(rt, ws, ok && !engine_aborted(eng));
-	}
+	engine_worker_leave(rt, ws, ok);
+	if (rt->slots)
+		engine_worker_ended(w);
 	engine_thread_exit(eng);
 	return NULL;
 }
@@ -570,12 +603,20 @@ void *engine_collector_main(void *arg)
 			continue;
 		}
 		size_t slot = res.seq % (uint64_t)W;
-		ring[slot * nparts + (nparts > 1 ? (uint32_t)res.worker : 0)] = res.list;
-		if (res.err && !errs[slot])
-			errs[slot] = res.err;
-		else
-			free(res.err);
-		got[slot]++;
+		if (!res.nudge) {
+			ring[slot * nparts + (nparts > 1 ? (uint32_t)res.worker : 0)] = res.list;
+			if (res.err && !errs[slot])
+				errs[slot] = res.err;
+			else
+				free(res.err);
+			got[slot]++;
+		}
+		/* The batches an auto stage's one worker emitted itself. */
+		if (rt->slots) {
+			uint64_t dd = atomic_load(&rt->direct_done);
+			if (next < dd)
+				next = dd;
+		}
 		/* A failed worker sends no more: a batch it would have sent a
 		 * part of never completes, but its own error comes first. */
 		while (got[next % (uint64_t)W] == nparts || errs[next % (uint64_t)W]) {

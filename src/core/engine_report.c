@@ -31,8 +31,17 @@ void engine_build_report(struct engine *eng, struct run_report *r)
 		int nw = st->kind->run ? 1 : st->workers;
 
 		s->st = st;
-		s->workers = nw;
+		s->workers = rt->slots ? atomic_load(&rt->nworkers) : nw;
+		s->nworker_recs = nw;
+		s->workers_auto = st->workers_auto;
 		s->worker_recs = csp_calloc((size_t)nw, sizeof *s->worker_recs);
+		if (rt->slots) {
+			int k = atomic_load_explicit(&rt->nchanges, memory_order_acquire);
+			s->nchanges_all = k;
+			s->nchanges = k < WCHANGES_MAX ? k : WCHANGES_MAX;
+			s->changes = csp_calloc((size_t)s->nchanges + 1, sizeof *s->changes);
+			memcpy(s->changes, rt->changes, (size_t)s->nchanges * sizeof *s->changes);
+		}
 		if (st->kind->counters && st->priv) {
 			s->extra = csp_calloc(STAGE_COUNTERS_MAX, sizeof *s->extra);
 			s->nextra = st->kind->counters(st, s->extra);

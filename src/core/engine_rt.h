@@ -33,9 +33,26 @@ struct result {
 	uint64_t seq;
 	struct batch *list;       /* output batches, linked by next */
 	int flush;                /* from flush(): emitted after every seq */
+	int nudge;                /* no result: a batch was emitted directly
+				     (stage_rt.direct_done moved) */
 	int worker;               /* shard_by: whose part of the batch */
 	struct err *err;          /* the batch failed: reported in its turn */
 };
+
+/* A worker place of an auto stage (workers: auto): the controller
+ * (engine_auto.c) starts a thread in it, asks that thread to retire, and
+ * joins it before starting another there. */
+enum { SLOT_EMPTY, SLOT_RUNNING, SLOT_DONE };
+
+struct wslot {
+	pthread_t th;
+	atomic_int state;         /* SLOT_*: DONE once its thread has ended */
+	atomic_int retire;        /* finish the batch in hand, then end */
+};
+
+/* The most worker changes an auto stage keeps for the report (later ones
+ * are counted only). */
+#define WCHANGES_MAX 32
 
 struct stage_rt {
 	struct engine *eng;
@@ -70,6 +87,22 @@ struct stage_rt {
 	pthread_t *threads;
 	size_t nthreads;
 	struct err err;
+	/* workers: auto (NULL otherwise): a place per worker it may have
+	 * (st->workers), the workers it has now (not counting those
+	 * retiring), and its changes, written by the controller only. */
+	struct wslot *slots;
+	atomic_int nworkers;
+	/* An ordered auto stage's one worker emits each batch itself, as a
+	 * stage of one worker does, until a second worker is first added
+	 * (via_collect, set before it starts); each batch's taker reads it
+	 * under the turnstile.  direct_done is one past the last batch
+	 * emitted so: the collector starts after it. */
+	atomic_int via_collect;
+	atomic_uint_least64_t direct_done;
+	struct worker_change changes[WCHANGES_MAX];
+	atomic_int nchanges;      /* all of them, also those not kept */
+	int64_t auto_busy;        /* the controller's: busy_ns at its last look */
+	int auto_settle;          /* the controller's: looks to wait after a change */
 };
 
 struct observer;
@@ -90,6 +123,9 @@ struct engine {
 	int64_t start_ns;
 	atomic_int cut;           /* the drain ran short: waiting stages were cut */
 	struct observer *obs;     /* the stats file and the metrics server */
+	struct ctx *auto_ctx;     /* the controller of auto stages, while it runs */
+	pthread_t auto_th;
+	int auto_budget;          /* workers it may add in all (max_workers - 1) */
 };
 
 /* The depth of each worker's own input under shard_by, in batches. */
@@ -110,6 +146,8 @@ int engine_aborted(struct engine *eng);
 void engine_count_untaken(struct stage_rt *rt, struct batch *b, int filtered);
 /* Cut the stages that wait by design (KIND_WAITS) late in a drain. */
 void engine_cut_waiting(struct engine *eng);
+/* A worker of rt leaves: the last one ends the stage's output. */
+void engine_worker_leave(struct stage_rt *rt, struct wstats *ws, int ok);
 /* A thread of the run ends: the last one closes eng->done. */
 void engine_thread_exit(struct engine *eng);
 /* Thread bodies: a process-style worker, a run-style stage's thread, the
@@ -118,6 +156,20 @@ void *engine_worker_main(void *arg);
 void *engine_runner_main(void *arg);
 void *engine_collector_main(void *arg);
 void *engine_dispatch_main(void *arg);
+
+/* engine_auto.c: the controller of workers: auto. */
+
+/* Start the controller when some stage has workers: auto and may grow;
+ * 0, or -1 with e set. */
+int engine_auto_start(struct engine *eng, struct err *e);
+/* Stop the controller and join it; then join every auto stage's worker
+ * threads (the run's threads have all ended). */
+void engine_auto_stop(struct engine *eng);
+void engine_auto_join(struct engine *eng);
+/* The worker in w's place was asked to retire. */
+int engine_worker_retiring(const struct worker *w);
+/* A worker's thread ends: its place may be used again. */
+void engine_worker_ended(const struct worker *w);
 
 /* engine_report.c */
 

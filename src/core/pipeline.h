@@ -24,12 +24,23 @@ struct pipeline {
 	const char *timeout_from;    /* "timeout" or "-t" (for messages) */
 	char *metrics_addr;          /* metrics_addr: HOST:PORT, or NULL */
 	const struct node *metrics_addr_at;
+	int max_workers;             /* max_workers: the most workers an auto
+					stage may have, and one more than the
+					workers auto stages may add in all;
+					0: the number of CPUs */
 	struct stage **stages;       /* in file order; implicit stages included */
 	size_t n;
 };
 
 /* The most stages a pipeline may have. */
 #define MAX_STAGES 10000
+
+/* The most workers a stage may have. */
+#define MAX_WORKERS 10000
+
+/* What the loader's common options hold for `workers: auto` before
+ * st->workers is set (st->workers_auto says it then). */
+#define STAGE_WORKERS_AUTO 0
 
 /* The most stages one stage may read. */
 #define MAX_INPUTS 64

@@ -90,8 +90,9 @@ void progress_draw(struct progress *pg, const struct run_report *r)
 		for (int k = 0; k < 10; k++)
 			bar[k] = k < fill ? '#' : '.';
 		bar[10] = '\0';
-		fprintf(pg->f, "\033[K%-*s %-10s %9s %9s %9s %9s %2d/%-2d  [%s] %s\n", (int)w,
+		fprintf(pg->f, "\033[K%-*s %-10s %9s %9s %9s %9s %2d/%-2d%s [%s] %s\n", (int)w,
 			s->st->name, s->st->kind->name, ri, bi, ro, bo, s->busy_workers, s->workers,
+			s->workers_auto ? "a" : " ",
 			s->st->kind->role == ROLE_SINK ? "    sink  " : bar,
 			s->bottleneck ? "<- bottleneck" : "");
 		pg->last_in[i] = s->rec_in;

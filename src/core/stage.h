@@ -245,7 +245,8 @@ struct stage {
 	void *priv;                  /* the kind's own stage-wide state */
 
 	/* Common keys. */
-	int workers;
+	int workers;                 /* with workers_auto: the most it may have */
+	int workers_auto;            /* workers: auto (the engine sizes it) */
 	int64_t buffer;              /* output channel capacity, in batches */
 	int ordered;
 	int64_t timeout;             /* ns, 0: none */

@@ -75,11 +75,20 @@ void stats_print_table(FILE *f, const struct run_report *r)
 			(unsigned long long)s->filtered, (unsigned long long)s->dropped, bi, bo,
 			(double)s->busy_ns / 1e9, (double)s->wait_in_ns / 1e9,
 			(double)s->wait_out_ns / 1e9, s->bottleneck ? "  <- bottleneck" : "");
-		if (s->workers > 1) {
+		if (s->workers_auto) {
+			fprintf(f, "%-*s   workers: auto, 1", (int)w, "");
+			for (int k = 0; k < s->nchanges; k++)
+				fprintf(f, ", %d at %.2fs", s->changes[k].workers, s->changes[k].at_s);
+			if (s->nchanges_all > s->nchanges)
+				fprintf(f, ", ... (%d changes), %d at the end", s->nchanges_all,
+					s->workers);
+			fprintf(f, "\n");
+		}
+		if (s->nworker_recs > 1) {
 			fprintf(f, "%-*s   records per worker:", (int)w, "");
-			for (int k = 0; k < s->workers && k < 64; k++)
+			for (int k = 0; k < s->nworker_recs && k < 64; k++)
 				fprintf(f, " %llu", (unsigned long long)s->worker_recs[k]);
-			fprintf(f, s->workers > 64 ? " ...\n" : "\n");
+			fprintf(f, s->nworker_recs > 64 ? " ...\n" : "\n");
 		}
 		if (s->nextra) {
 			fprintf(f, "%-*s  ", (int)w, "");
@@ -157,9 +166,14 @@ void stats_print_json(FILE *f, const struct run_report *r)
 			}
 		}
 		fprintf(f, "],\"worker_records\":[");
-		for (int k = 0; k < s->workers; k++)
+		for (int k = 0; k < s->nworker_recs; k++)
 			fprintf(f, "%s%llu", k ? "," : "", (unsigned long long)s->worker_recs[k]);
-		fprintf(f, "]");
+		fprintf(f, "],\"workers_auto\":%s,\"worker_changes\":[",
+			s->workers_auto ? "true" : "false");
+		for (int k = 0; k < s->nchanges; k++)
+			fprintf(f, "%s{\"at_s\":%.3f,\"workers\":%d}", k ? "," : "",
+				s->changes[k].at_s, s->changes[k].workers);
+		fprintf(f, "],\"worker_changes_total\":%d", s->nchanges_all);
 		if (s->nextra) {
 			fprintf(f, ",\"counters\":{");
 			for (size_t k = 0; k < s->nextra; k++) {
@@ -178,6 +192,7 @@ void report_free(struct run_report *r)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		free(r->stages[i].worker_recs);
+		free(r->stages[i].changes);
 		free(r->stages[i].extra);
 	}
 	free(r->stages);

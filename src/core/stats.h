@@ -13,6 +13,12 @@ struct pipeline;
 struct stage;
 struct stage_counter;
 
+/* A change in the workers of an auto stage: from then on it had workers. */
+struct worker_change {
+	double at_s;             /* since the start of the run */
+	int workers;
+};
+
 struct stage_report {
 	const struct stage *st;
 	uint64_t rec_in, rec_out, filtered, dropped, created;
@@ -21,7 +27,12 @@ struct stage_report {
 	int64_t wait_in_ns;      /* its readers blocked waiting for input */
 	int64_t wait_out_ns;     /* its writers blocked waiting for output space */
 	uint64_t *worker_recs;   /* records taken in, per worker */
-	int workers;
+	int workers;             /* auto: the workers it has now */
+	int nworker_recs;        /* entries of worker_recs */
+	int workers_auto;        /* workers: auto */
+	struct worker_change *changes;  /* auto: in time order (the caller's copy) */
+	int nchanges;            /* kept in changes */
+	int nchanges_all;        /* made, kept or not */
 	int busy_workers;        /* inside process right now (live view) */
 	uint64_t out_len, out_cap; /* output channels: batches queued / capacity */
 	int bottleneck;          /* 1 for the stage that limits throughput */

@@ -138,7 +138,7 @@ EOF
 	[ "$stderr" = "cspipe: -s nope.pattern: no stage named 'nope'" ]
 	run --separate-stderr cspipe run -s keep.workers=zero p.yaml /dev/null
 	[ "$status" -eq 2 ]
-	[[ $stderr == "cspipe: -s keep.workers"*"workers: expected an integer, got 'zero'" ]]
+	[[ $stderr == "cspipe: -s keep.workers"*"workers: expected an integer or auto, got 'zero'" ]]
 }
 
 @test "-s sets the options of the stages cspipe adds, named after their kind" {

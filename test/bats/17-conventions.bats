@@ -47,13 +47,14 @@ complete_words() {
 	  - map: {case: upper}
 	EOF
 	[ "$(complete_words cspipe run p.yaml -s '' | tr '\n' ' ')" = \
-		"stdin. errors. map. stdout. timeout= shutdown_timeout= name= " ]
+		"stdin. errors. map. stdout. timeout= shutdown_timeout= name= max_workers= " ]
 	# the pipeline may come after the cursor
 	[ "$(CWORD=3 complete_words cspipe run -s er p.yaml)" = errors. ]
 	[ "$(complete_words cspipe run p.yaml -s errors.inv)" = errors.invert= ]
 	[ "$(complete_words cspipe run p.yaml -s errors.wo)" = errors.workers= ]
 	# no pipeline file: only the top-level keys
 	[ "$(complete_words cspipe run -s t)" = timeout= ]
+	[ "$(complete_words cspipe run -s max)" = max_workers= ]
 }
 
 @test "a duration the clock cannot hold is refused, on the command line and in the file" {

@@ -120,7 +120,7 @@ cspipe: opt.yaml:1:1: no 'stages' list"
 	  - compress: {level: 12}
 	EOF
 	rejected types.yaml
-	same_lines "cspipe: types.yaml:3:14: workers: expected an integer, got 'two'
+	same_lines "cspipe: types.yaml:3:14: workers: expected an integer or auto, got 'two'
 cspipe: types.yaml:5:13: buffer: -1 is out of range 0..65536
 cspipe: types.yaml:7:14: workers: 0 is out of range 1..10000
 cspipe: types.yaml:8:34: invert: expected true or false, got '3'
@@ -434,7 +434,7 @@ cspipe: re.yaml:5:36: bad replacement: group \$3 does not exist (the pattern has
 		[ "$stderr" = "cspipe: -s f.workers:1:1: workers: 0 is out of range 1..10000" ]
 		run --separate-stderr cspipe $v -s f.workers=two -s f.pattern='(' ok.yaml < /dev/null
 		[ "$status" -eq 2 ]
-		same_lines "cspipe: -s f.workers:1:1: workers: expected an integer, got 'two'
+		same_lines "cspipe: -s f.workers:1:1: workers: expected an integer or auto, got 'two'
 cspipe: -s f.pattern:1:1: bad pattern: missing closing parenthesis at offset 1"
 		run --separate-stderr cspipe $v -s 'f.workers=[1' ok.yaml < /dev/null
 		[ "$status" -eq 2 ]
@@ -473,7 +473,7 @@ cspipe: -s f.pattern:1:1: bad pattern: missing closing parenthesis at offset 1"
 cspipe: -e:1:20: missing required option 'pattern' for filter"
 	run --separate-stderr cspipe run -e $'stages:\n  - filter: x\n    workers: two' < /dev/null
 	[ "$status" -eq 2 ]
-	[ "$stderr" = "cspipe: -e:3:14: workers: expected an integer, got 'two'" ]
+	[ "$stderr" = "cspipe: -e:3:14: workers: expected an integer or auto, got 'two'" ]
 	run --separate-stderr cspipe run -e '{stages: [filter: "("]}' < /dev/null
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "cspipe: -e:1:19: bad pattern: missing closing parenthesis at offset 1" ]

@@ -176,6 +176,64 @@ static void assert_sequence(const char *s, size_t count, const char *prefix)
 	(void)pl;
 }
 
+/* workers: auto, stirred: the controller looks every millisecond and is
+ * told to add or retire a worker of every auto stage at random, so that
+ * workers join and leave the input channel, the turnstile and compress's
+ * dictionary handoff mid-stream: order holds, nothing is lost, and the
+ * gzip stream decompresses to its input. */
+static _Atomic unsigned auto_seed = 1;
+static _Atomic unsigned auto_asked;
+
+static int auto_stir(const struct stage *st, int workers, int max)
+{
+	unsigned x = atomic_fetch_add(&auto_seed, 0x9e3779b9u) * 2654435761u;
+
+	(void)st;
+	atomic_fetch_add(&auto_asked, 1);
+	return x >> 31 ? (workers < max ? workers + 1 : workers) : (workers > 1 ? workers - 1 : 1);
+}
+
+static void auto_workers_come_and_go_keeping_order(void **state)
+{
+	(void)state;
+	engine_auto_want = auto_stir;
+	engine_auto_tick = CSP_NS_PER_MS;
+	for (int round = 0; round < 3; round++) {
+		atomic_store(&auto_asked, 0);
+		assert_int_equal(run("max_workers: 4\n"
+				     "stages:\n"
+				     "  - generate: {count: 60000, template: 'n$n'}\n"
+				     "  - filter: 'n'\n"
+				     "    workers: auto\n"
+				     "  - map: [{replace: 'n', with: 'line '}]\n"
+				     "    workers: auto\n"
+				     "  - map: [{replace: 'line ', with: 'l'}]\n"
+				     "    workers: auto\n"
+				     "    ordered: false\n"
+				     "  - file: %s/unordered\n"
+				     "  - file: %s/ordered\n"
+				     "    from: map-3\n"
+				     "  - compress: {level: 1}\n"
+				     "    from: map-3\n"
+				     "    workers: auto\n"
+				     "  - decompress: {}\n"
+				     "  - file: %s/roundtrip\n", dir, dir, dir), 0);
+		char *got = slurp("ordered");
+		assert_sequence(got, 60000, "line ");
+		free(got);
+		got = slurp("roundtrip");
+		assert_sequence(got, 60000, "line ");
+		free(got);
+		got = slurp("unordered");
+		assert_int_equal(count_lines(got), 60000);
+		free(got);
+		/* It was asked (the run outlives a millisecond). */
+		assert_true(atomic_load(&auto_asked) > 0);
+	}
+	engine_auto_want = NULL;
+	engine_auto_tick = 200 * CSP_NS_PER_MS;
+}
+
 static void ordered_workers_keep_input_order(void **state)
 {
 	(void)state;
@@ -362,6 +420,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_thousand_workers, setup, teardown),
 		cmocka_unit_test_setup_teardown(unbuffered_fifty_stages, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_reader_leaving_mid_send_keeps_the_books, setup, teardown),
+		cmocka_unit_test_setup_teardown(auto_workers_come_and_go_keeping_order, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
