@@ -69,6 +69,7 @@ CORE = [
     'src/records/json_doc.cc',
     'src/records/jpath.c',
     'src/records/codec.c',
+    'src/records/codec_encode.c',
     'src/records/where.c',
     'src/records/jedit.c',
     'src/core/graph.c',
@@ -87,8 +88,10 @@ CORE = [
     'src/core/dot.c',
     'src/core/observe.c',
     'src/core/follow.c',
+    'src/core/follow_checkpoint.c',
     'src/cli/cli.c',
     'src/cli/pipetest.c',
+    'src/cli/pipetest_check.c',
 ]
 
 # The stage kinds, in the order `cspipe stages` lists them: kind NAME is

@@ -198,9 +198,11 @@ static void exits_free(void *dst)
 	memset(dst, 0, sizeof(struct exit_set));
 }
 
-static int exit_item(const struct optval *v, size_t item, struct exit_set *s,
-		     struct diags *d)
+/* optval_each's step for `success_status`: add one status (item 0: the
+ * option's only value) to the set arg. */
+static int exit_item(const struct optval *v, size_t item, void *arg, struct diags *d)
 {
+	struct exit_set *s = arg;
 	char at[32] = "", show[96];
 	const char *why, *text;
 	size_t len;
@@ -229,19 +231,14 @@ static int exit_item(const struct optval *v, size_t item, struct exit_set *s,
 static int exits_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct exit_set *s = dst;
-	int rc = 0;
+	int rc;
 
 	memset(s, 0, sizeof *s);
-	if (optval_type(v) == OPTVAL_LIST) {
-		if (optval_count(v) == 0) {
-			diag_at(d, optval_pos(v), "success_status: the list is empty");
-			return -1;
-		}
-		for (size_t i = 0; i < optval_count(v); i++)
-			rc |= exit_item(optval_item(v, i), i + 1, s, d);
-	} else {
-		rc = exit_item(v, 0, s, d);
+	if (optval_type(v) == OPTVAL_LIST && optval_count(v) == 0) {
+		diag_at(d, optval_pos(v), "success_status: the list is empty");
+		return -1;
 	}
+	rc = optval_each(v, exit_item, s, d);
 	if (rc)
 		memset(s, 0, sizeof *s);
 	return rc;

@@ -435,12 +435,27 @@ bad:
 	}
 }
 
+/* The list fields_parse fills, and its capacity. */
+struct fields_acc {
+	struct field_list *fl;
+	size_t cap;
+};
+
+/* optval_each's step for `fields`: one scalar's selectors into arg. */
+static int fields_item(const struct optval *v, size_t index, void *arg, struct diags *d)
+{
+	struct fields_acc *a = arg;
+
+	(void)index;
+	return fields_scalar(v, a->fl, &a->cap, d);
+}
+
 /* OPT_CUSTOM parse for `fields`: a scalar ("1,3-5") or a list of them. */
 static int fields_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct field_list *fl = dst;
-	size_t cap = 0;
-	int rc = 0;
+	struct fields_acc acc = { fl, 0 };
+	int rc;
 
 	memset(fl, 0, sizeof *fl);
 	if (optval_type(v) == OPTVAL_TABLE) {
@@ -448,12 +463,7 @@ static int fields_parse(const struct optval *v, void *dst, struct diags *d)
 			"a mapping");
 		return -1;
 	}
-	if (optval_type(v) == OPTVAL_SCALAR)
-		rc = fields_scalar(v, fl, &cap, d);
-	else
-		for (size_t i = 0; i < optval_count(v); i++)
-			if (fields_scalar(optval_item(v, i), fl, &cap, d) < 0)
-				rc = -1;
+	rc = optval_each(v, fields_item, &acc, d);
 	if (rc == 0 && fl->n == 0) {
 		diag_at(d, optval_pos(v), "fields: the list is empty");
 		rc = -1;
@@ -640,13 +650,26 @@ fail:
 	return -1;
 }
 
+/* optval_each's step for `ops`: parse one operation onto the end of arg's
+ * array (sized for every item beforehand). */
+static int op_item(const struct optval *v, size_t index, void *arg, struct diags *d)
+{
+	struct map_ops *ops = arg;
+
+	(void)index;
+	if (op_parse(v, &ops->v[ops->n], d) < 0)
+		return -1;
+	ops->n++;
+	return 0;
+}
+
 /* OPT_CUSTOM parse for `ops`: one operation or a list of them.  Every
  * operation is read, so one run reports all their errors. */
 int map_ops_parse(const struct optval *v, void *dst, struct diags *d)
 {
 	struct map_ops *ops = dst;
 	size_t count = optval_type(v) == OPTVAL_LIST ? optval_count(v) : 1;
-	int rc = 0;
+	int rc;
 
 	ops->v = NULL;
 	ops->n = 0;
@@ -664,13 +687,7 @@ int map_ops_parse(const struct optval *v, void *dst, struct diags *d)
 		return -1;
 	}
 	ops->v = csp_calloc(count, sizeof *ops->v);
-	for (size_t i = 0; i < count; i++) {
-		const struct optval *it = optval_type(v) == OPTVAL_LIST ? optval_item(v, i) : v;
-		if (op_parse(it, &ops->v[ops->n], d) < 0)
-			rc = -1;
-		else
-			ops->n++;
-	}
+	rc = optval_each(v, op_item, ops, d);
 	if (rc < 0)
 		map_ops_free(ops);
 	return rc;

@@ -320,6 +320,33 @@ static void enqueue(struct input *in, struct batch *b)
 	in->qtail = &b->next;
 }
 
+/* Add input i, received into *b, as case *n of mg's select. */
+static void merge_case(struct merger *mg, size_t *n, size_t i, struct batch **b)
+{
+	mg->cases[*n] = (struct sel_case){ io_input(mg->io, i), SEL_RECV, b, 0 };
+	mg->idx[(*n)++] = i;
+}
+
+/*
+ * Wait on the n cases merge_case listed; *from is the input that answered.
+ * Returns 1 with its batch in *b (counted as taken), 0 when that input has
+ * ended (marked closed), or the context's error.
+ */
+static int merge_select(struct merger *mg, size_t n, struct batch **b, size_t *from)
+{
+	int r = io_select(mg->io, mg->cases, (int)n);
+
+	if (r < 0)
+		return r;
+	*from = mg->idx[r];
+	if (mg->cases[r].result == CSP_CLOSED) {
+		mg->in[*from].closed = 1;
+		return 0;
+	}
+	merge_taken(mg, *b);
+	return 1;
+}
+
 /*
  * The next batch of input i (empty ones skipped): CSP_OK with *out set,
  * CSP_CLOSED at its end, or the context's error.  A coupled input waits in
@@ -342,34 +369,27 @@ int merge_next_batch(struct merger *mg, size_t i, struct batch **out)
 		} else if (in->closed) {
 			return CSP_CLOSED;
 		} else if (!mg->ms->coupled[i]) {
-			struct sel_case c = { io_input(mg->io, i), SEL_RECV, &b, 0 };
-			r = io_select(mg->io, &c, 1);
-			if (r < 0)
-				return r;
-			if (c.result == CSP_CLOSED) {
-				in->closed = 1;
-				return CSP_CLOSED;
-			}
-			merge_taken(mg, b);
+			size_t from;
+
+			merge_case(mg, &n, i, &b);
+			r = merge_select(mg, n, &b, &from);
+			if (r <= 0)
+				return r < 0 ? r : CSP_CLOSED;
 		} else {
-			mg->cases[n] = (struct sel_case){ io_input(mg->io, i), SEL_RECV, &b, 0 };
-			mg->idx[n++] = i;
+			size_t from;
+
+			merge_case(mg, &n, i, &b);
 			for (size_t j = 0; j < mg->n; j++)
-				if (j != i && mg->ms->coupled[j] && !mg->in[j].closed) {
-					mg->cases[n] = (struct sel_case){ io_input(mg->io, j),
-									  SEL_RECV, &b, 0 };
-					mg->idx[n++] = j;
-				}
-			r = io_select(mg->io, mg->cases, (int)n);
-			if (r < 0)
-				return r;
-			if (mg->cases[r].result == CSP_CLOSED) {
-				mg->in[mg->idx[r]].closed = 1;
+				if (j != i && mg->ms->coupled[j] && !mg->in[j].closed)
+					merge_case(mg, &n, j, &b);
+			r = merge_select(mg, n, &b, &from);
+			if (r <= 0) {
+				if (r < 0)
+					return r;
 				continue;
 			}
-			merge_taken(mg, b);
-			if (mg->idx[r] != i) {
-				enqueue(&mg->in[mg->idx[r]], b);
+			if (from != i) {
+				enqueue(&mg->in[from], b);
 				continue;
 			}
 		}
@@ -403,21 +423,18 @@ static int run_interleave(struct merger *mg)
 		size_t n = 0;
 		int r;
 
+		size_t from;
+
 		for (size_t i = 0; i < mg->n; i++)
-			if (!mg->in[i].closed) {
-				mg->cases[n] = (struct sel_case){ io_input(mg->io, i), SEL_RECV, &b, 0 };
-				mg->idx[n++] = i;
-			}
+			if (!mg->in[i].closed)
+				merge_case(mg, &n, i, &b);
 		if (n == 0)
 			return M_END;
-		r = io_select(mg->io, mg->cases, (int)n);
+		r = merge_select(mg, n, &b, &from);
 		if (r < 0)
 			return r;
-		if (mg->cases[r].result == CSP_CLOSED) {
-			mg->in[mg->idx[r]].closed = 1;
+		if (r == 0)
 			continue;
-		}
-		merge_taken(mg, b);
 		if (b->n == 0) {
 			batch_free(b);
 			continue;

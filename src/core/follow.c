@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * follow.c - follow files as `tail -F` does, and checkpoint how far the
- * sinks got (see follow.h).
+ * sinks got (see follow.h).  The reading and watching are here; the
+ * checkpoint file is follow_checkpoint.c, the state both share
+ * follow_int.h.
  *
  * One thread (the source's) does everything but the checkpoint writes: it
  * reads every followed file to its end, then sleeps in poll(2) on an
@@ -52,232 +54,14 @@
 
 #include "csp/csp.h"
 #include "core/follow.h"
+#include "core/follow_int.h"
 #include "core/stage.h"
 #include "records/ack.h"
 #include "records/framer.h"
 #include "base/util.h"
 
-#define FP_MAX 256
 #define POLL_DEFAULT_NS (1000 * CSP_NS_PER_MS)
-#define CK_MAGIC "cspipe-checkpoint 1"
 
-struct follower;
-
-/* One followed file. */
-struct ffile {
-	struct follower *fl;
-	char *path;                  /* the name it was last seen under */
-	int fd;                      /* -1 once finished */
-	dev_t dev;
-	ino_t ino;
-	uint64_t off;                /* bytes read from it */
-	uint64_t durable;            /* bytes the sinks made durable (under fl->mu) */
-	uint32_t gen;                /* bumped at truncation (under fl->mu) */
-	uint32_t fplen;
-	uint64_t fp;
-	int failed;                  /* a batch failed: its offset stays (under fl->mu) */
-	int seen;                    /* found by the current scan */
-	int64_t partial_since;       /* an unterminated tail held since, or 0 */
-	struct framer fr;
-};
-
-/* What a token stands for: the file, and the offset past its records. */
-struct span {
-	struct ffile *f;
-	uint64_t end;
-	uint32_t gen;
-};
-
-/* An entry of the checkpoint read at start. */
-struct ckentry {
-	dev_t dev;
-	ino_t ino;
-	uint32_t fplen;
-	uint64_t fp;
-	uint64_t off;
-	char *path;
-	int used;                    /* taken by a followed file */
-};
-
-struct watch {
-	int wd;
-	size_t pattern;
-};
-
-struct follower {
-	struct follow_opts o;
-	struct ffile **files;
-	size_t nfiles;
-	struct ckentry *ck;
-	size_t nck;
-	pthread_mutex_t mu;          /* files' durable/gen/failed, the checkpoint */
-	struct ack_group *acks;
-	uint64_t next_id;
-	struct stage_io *io;
-	int sent;                    /* io_send's last result */
-	int ifd;                     /* inotify, -1: none */
-	struct watch *watches;
-	size_t nwatches;
-	int must_poll;
-	char ckerr[512];             /* the first failed checkpoint write */
-};
-
-static uint64_t fnv1a(const unsigned char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-/* The fingerprint of the first n bytes of fd; -1 when it is shorter. */
-static int fingerprint(int fd, uint32_t n, uint64_t *fp)
-{
-	unsigned char buf[FP_MAX];
-	size_t have = 0;
-
-	while (have < n) {
-		ssize_t r = pread(fd, buf + have, n - have, (off_t)have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		have += (size_t)r;
-	}
-	*fp = fnv1a(buf, n);
-	return 0;
-}
-
-/* ---- the checkpoint file -------------------------------------------------- */
-
-/*
- * Read the checkpoint at o->checkpoint into fl->ck.  A missing file is an
- * empty checkpoint (the first run).  0, or -1 with e set.
- */
-static int ck_load(struct follower *fl, struct err *e)
-{
-	FILE *f = fopen(fl->o.checkpoint, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int lineno = 0, rc = -1;
-
-	if (!f) {
-		if (errno == ENOENT)
-			return 0;
-		err_set(e, "checkpoint %s: %s", fl->o.checkpoint, strerror(errno));
-		return -1;
-	}
-	while ((len = getline(&line, &cap, f)) >= 0) {
-		unsigned long long dev, ino, off, fp;
-		unsigned fplen;
-		int pos = 0;
-
-		lineno++;
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (lineno == 1) {
-			if (strcmp(line, CK_MAGIC))
-				goto bad;
-			continue;
-		}
-		if (sscanf(line, "%llu %llu %u %llx %llu %n", &dev, &ino, &fplen, &fp, &off,
-			   &pos) != 5 || pos == 0 || fplen > FP_MAX)
-			goto bad;
-		fl->ck = csp_realloc(fl->ck, (fl->nck + 1) * sizeof *fl->ck);
-		fl->ck[fl->nck++] = (struct ckentry){ (dev_t)dev, (ino_t)ino, fplen, fp, off,
-						      csp_strdup(line + pos), 0 };
-	}
-	if (ferror(f)) {
-		err_set(e, "checkpoint %s: %s", fl->o.checkpoint, strerror(errno));
-		goto out;
-	}
-	if (lineno == 0)
-		goto bad;
-	rc = 0;
-	goto out;
-bad:
-	err_set(e, "checkpoint %s:%d: not a cspipe checkpoint (remove it to start over)",
-		fl->o.checkpoint, lineno);
-out:
-	free(line);
-	fclose(f);
-	return rc;
-}
-
-/*
- * Write the checkpoint: every followed file still open at its durable
- * offset, and the entries read at start that no file took (a file that is
- * away for now keeps its place).  Atomic: a temporary file beside it,
- * fsync'ed, renamed.  Called with fl->mu held.  A failure is kept in
- * fl->ckerr (the first one, reported at close) and said once now.
- */
-static void ck_write_locked(struct follower *fl)
-{
-	size_t n = strlen(fl->o.checkpoint) + 16;
-	char *tmp = csp_malloc(n);
-	FILE *f;
-	int ok;
-
-	snprintf(tmp, n, "%s.tmp", fl->o.checkpoint);
-	f = fopen(tmp, "w");
-	if (!f)
-		goto fail;
-	fprintf(f, "%s\n", CK_MAGIC);
-	for (size_t i = 0; i < fl->nfiles; i++) {
-		const struct ffile *ff = fl->files[i];
-		if (ff->fd < 0)
-			continue;
-		fprintf(f, "%llu %llu %u %016llx %llu %s\n", (unsigned long long)ff->dev,
-			(unsigned long long)ff->ino, ff->fplen, (unsigned long long)ff->fp,
-			(unsigned long long)ff->durable, ff->path);
-	}
-	for (size_t i = 0; i < fl->nck; i++) {
-		const struct ckentry *c = &fl->ck[i];
-		if (c->used)
-			continue;
-		fprintf(f, "%llu %llu %u %016llx %llu %s\n", (unsigned long long)c->dev,
-			(unsigned long long)c->ino, c->fplen, (unsigned long long)c->fp,
-			(unsigned long long)c->off, c->path);
-	}
-	ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
-	ok = (fclose(f) == 0) && ok;
-	if (!ok || rename(tmp, fl->o.checkpoint) != 0) {
-		unlink(tmp);
-		goto fail;
-	}
-	free(tmp);
-	return;
-fail:
-	if (!fl->ckerr[0]) {
-		snprintf(fl->ckerr, sizeof fl->ckerr, "checkpoint %s: cannot write: %s",
-			 fl->o.checkpoint, strerror(errno));
-		fprintf(stderr, "cspipe: warning: %s\n", fl->ckerr);
-	}
-	free(tmp);
-}
-
-/* The sinks are done with a batch (ok), or it failed.  Batches come in
- * the order they were sent. */
-static void acked(void *arg, uint64_t id, void *user, int ok)
-{
-	struct follower *fl = arg;
-	struct span *s = user;
-
-	(void)id;
-	pthread_mutex_lock(&fl->mu);
-	if (!ok)
-		s->f->failed = 1;
-	else if (!s->f->failed && s->gen == s->f->gen) {
-		s->f->durable = s->end;
-		ck_write_locked(fl);
-	}
-	pthread_mutex_unlock(&fl->mu);
-	free(s);
-}
 
 /* ---- reading --------------------------------------------------------------- */
 
@@ -353,7 +137,7 @@ static int read_more(struct follower *fl, struct ffile *f, struct err *e)
 	if (f->fplen < FP_MAX && f->off > f->fplen) {
 		uint32_t n = f->off < FP_MAX ? (uint32_t)f->off : FP_MAX;
 		uint64_t fp;
-		if (fingerprint(f->fd, n, &fp) == 0) {
+		if (follow_fingerprint(f->fd, n, &fp) == 0) {
 			pthread_mutex_lock(&fl->mu);
 			f->fplen = n;
 			f->fp = fp;
@@ -396,13 +180,13 @@ static void track(struct follower *fl, const char *path, int fd, const struct st
 	f->dev = sb->st_dev;
 	f->ino = sb->st_ino;
 	f->fplen = sb->st_size < FP_MAX ? (uint32_t)sb->st_size : FP_MAX;
-	if (fingerprint(fd, f->fplen, &f->fp))
-		f->fplen = 0, f->fp = fnv1a(NULL, 0);
+	if (follow_fingerprint(fd, f->fplen, &f->fp))
+		f->fplen = 0, f->fp = follow_fnv1a(NULL, 0);
 	for (size_t i = 0; i < fl->nck; i++) {
 		struct ckentry *c = &fl->ck[i];
 		uint64_t fp;
 		if (c->used || c->dev != sb->st_dev || c->ino != sb->st_ino ||
-		    fingerprint(fd, c->fplen, &fp) || fp != c->fp)
+		    follow_fingerprint(fd, c->fplen, &fp) || fp != c->fp)
 			continue;
 		c->used = 1;
 		if ((uint64_t)sb->st_size < c->off)
@@ -515,7 +299,7 @@ static int scan(struct follower *fl, struct err *e)
 			f->gen++;
 			f->durable = 0;
 			f->fplen = 0;
-			f->fp = fnv1a(NULL, 0);
+			f->fp = follow_fnv1a(NULL, 0);
 			pthread_mutex_unlock(&fl->mu);
 		}
 		if ((rc = read_more(fl, f, e)) != 0)
@@ -670,11 +454,11 @@ struct follower *follow_new(const struct follow_opts *o, struct err *e)
 	fl->sent = CSP_OK;
 	pthread_mutex_init(&fl->mu, NULL);
 	if (o->checkpoint) {
-		if (ck_load(fl, e)) {
+		if (follow_ck_load(fl, e)) {
 			follow_free(fl);
 			return NULL;
 		}
-		fl->acks = ack_group_new(acked, fl, 1);
+		fl->acks = ack_group_new(follow_acked, fl, 1);
 	}
 	return fl;
 }
@@ -686,7 +470,7 @@ int follow_close(struct follower *fl, struct err *e)
 	if (!fl || !fl->o.checkpoint)
 		return 0;
 	pthread_mutex_lock(&fl->mu);
-	ck_write_locked(fl);
+	follow_ck_write_locked(fl);
 	if (fl->ckerr[0]) {
 		err_set(e, "%s", fl->ckerr);
 		rc = -1;

@@ -165,7 +165,7 @@ void graph_resolve_from(struct builder *b, struct stage *first_src)
 				continue;
 			}
 			if (prev->kind && prev->kind->role == ROLE_SINK) {
-				diag_add(b->d, st->at, "%s would read from %s, which is a sink; "
+				diag_at(b->d, st->pos, "%s would read from %s, which is a sink; "
 					 "say where it reads with 'from'", st->name, prev->name);
 				b->errors++;
 			} else {
@@ -365,10 +365,10 @@ void graph_check(struct builder *b, const struct graph_opts *o)
 				if (count_readers(b, st, (int)port))
 					continue;
 				if (st->nports)
-					diag_add(b->d, st->at, "branch %s.%s has no path to a sink "
+					diag_at(b->d, st->pos, "branch %s.%s has no path to a sink "
 						 "(no stage reads it)", st->name, st->ports[port]);
 				else
-					diag_add(b->d, st->at, "%s has no path to a sink (no stage "
+					diag_at(b->d, st->pos, "%s has no path to a sink (no stage "
 						 "reads its output)", st->name);
 				b->errors++;
 			}
@@ -380,7 +380,7 @@ void graph_check(struct builder *b, const struct graph_opts *o)
 			continue;
 		if (st->kind->role != ROLE_SOURCE && st->ninputs == 0 && st->nfrom == 0 &&
 		    !st->implicit) {
-			diag_add(b->d, st->at, "%s has no path from a source", st->name);
+			diag_at(b->d, st->pos, "%s has no path from a source", st->name);
 			b->errors++;
 		}
 		for (size_t j = 0; j < st->ninputs; j++) {

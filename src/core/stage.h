@@ -79,12 +79,12 @@
 #include "records/ack.h"
 #include "records/batch.h"
 #include "records/shard.h"
+#include "records/wstats.h"
 #include "pipeline/config.h"
 #include "base/util.h"
 
 struct ctx;
 struct chan;
-struct node;
 struct diags;
 struct stage;
 struct stage_io;
@@ -136,25 +136,6 @@ enum stage_outcome {
 	OUTCOME_OK,        /* ran to the end, or stopped by a deadline or signal after a drain */
 	OUTCOME_ABORTED,   /* an error (here or elsewhere) ended the run */
 };
-
-/* Per-worker counters: written by their worker only, read by the progress
- * view and summed at the end (relaxed atomics: no locked instruction on the
- * hot path). */
-struct wstats {
-	_Atomic uint64_t rec_in, rec_out, bytes_in, bytes_out;
-	_Atomic uint64_t filtered;  /* removed on purpose (filter, head, route without default) */
-	_Atomic uint64_t dropped;   /* lost to an error policy (on_error: drop) or an abort */
-	_Atomic uint64_t created;   /* records made here beyond those taken in */
-	_Atomic uint64_t batches;
-	_Atomic int64_t busy_ns;    /* time spent in process/run */
-	_Atomic int busy;           /* 1 while inside process (live view) */
-};
-
-static inline void wstat_add(_Atomic uint64_t *c, uint64_t v)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-			      memory_order_relaxed);
-}
 
 /* One worker of a stage, as a kind sees it. */
 struct worker {
@@ -255,9 +236,8 @@ struct stage {
 	int index;                   /* 1-based position in the file */
 	size_t id;                   /* position in the pipeline's list (0-based,
 					implicit stages included) */
-	const struct node *at;       /* the loader's: its mapping in the file */
-	const struct node *kind_at;  /* the loader's: its kind key's value */
 	struct pos pos;              /* where it is defined (for messages) */
+	struct pos name_pos;         /* its name key's value (file NULL: none) */
 	struct pos kind_pos;         /* its kind key's value (file NULL: none) */
 	struct pos *opt_pos;         /* per option of kind->options, where its
 					value was written in the stage's mapping

@@ -113,6 +113,16 @@ static double lim_advance(struct limiter *l, int64_t t)
 	return tokens;
 }
 
+/* Bring the level up to date at the current time, so that a change of
+ * limit or burst applies from now on only.  Caller holds l->mu. */
+static void lim_catch_up(struct limiter *l)
+{
+	int64_t t = lim_now(l);
+
+	l->tokens = lim_advance(l, t);
+	l->last = t;
+}
+
 /*
  * Take n tokens at time t if they can be had within max_future (Go's
  * reserveN).  A reservation that is not ok changes nothing.  Caller holds
@@ -205,12 +215,8 @@ void limiter_set_clock(struct limiter *l, csp_clock_fn clock, void *arg)
  * are kept (Go's SetLimit).  Reservations already made keep their times. */
 void limiter_set_limit(struct limiter *l, double rate)
 {
-	int64_t t;
-
 	pthread_mutex_lock(&l->mu);
-	t = lim_now(l);
-	l->tokens = lim_advance(l, t);
-	l->last = t;
+	lim_catch_up(l);
 	l->limit = rate_norm(rate);
 	pthread_mutex_unlock(&l->mu);
 }
@@ -219,12 +225,8 @@ void limiter_set_limit(struct limiter *l, double rate)
  * date under the old burst; a smaller burst caps it at the next update. */
 void limiter_set_burst(struct limiter *l, int burst)
 {
-	int64_t t;
-
 	pthread_mutex_lock(&l->mu);
-	t = lim_now(l);
-	l->tokens = lim_advance(l, t);
-	l->last = t;
+	lim_catch_up(l);
 	l->burst = burst;
 	pthread_mutex_unlock(&l->mu);
 }

@@ -47,6 +47,17 @@ const struct optval *optval_get(const struct optval *v, const char *key);
 /* "string", "list" or "mapping", for "got a ..." messages. */
 const char *optval_type_name(const struct optval *v);
 struct pos optval_pos(const struct optval *v);
+/*
+ * An option that takes one value or a list of them: fn(item, index, arg, d)
+ * for each item of a list (index counting from 1), or once for v itself
+ * when v is not a list (index 0).  Every item is visited, so that one run
+ * reports every bad one.  Returns 0 when every call returned 0, else -1.
+ * An empty list calls nothing and returns 0: the caller says what an empty
+ * list means.
+ */
+typedef int optval_item_fn(const struct optval *item, size_t index, void *arg,
+			   struct diags *d);
+int optval_each(const struct optval *v, optval_item_fn *fn, void *arg, struct diags *d);
 /* The view of a tree node and back (for the pipeline layer, which holds
  * nodes; stages have no use for them). */
 const struct optval *optval_of(const struct node *n);

@@ -99,3 +99,15 @@ struct pos optval_pos(const struct optval *v)
 {
 	return node_pos(N(v));
 }
+
+int optval_each(const struct optval *v, optval_item_fn *fn, void *arg, struct diags *d)
+{
+	int rc = 0;
+
+	if (optval_type(v) != OPTVAL_LIST)
+		return fn(v, 0, arg, d) < 0 ? -1 : 0;
+	for (size_t i = 0; i < optval_count(v); i++)
+		if (fn(optval_item(v, i), i + 1, arg, d) < 0)
+			rc = -1;
+	return rc;
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * codec.c - JSON Lines and CSV decoders and encoders (codec.h).
+ * codec.c - the codec names, compiled CSV columns and the JSON Lines, CSV
+ * and logfmt decoders (codec.h); codec_encode.c holds the encoders.
  *
  * CSV is read by our own RFC 4180 reader rather than libcsv: libcsv calls
  * back once per field and once per row and owns the row's bytes, while
@@ -16,8 +17,9 @@
 #include <string.h>
 
 #include "csp/csp.h"
-#include "core/stage.h"
+#include "records/wstats.h"
 #include "records/codec.h"
+#include "records/codec_int.h"
 #include "records/json_doc.h"
 #include "records/jpath.h"
 
@@ -51,7 +53,7 @@ void columns_free(struct columns *c)
 
 /* A column's name in a CSV header: its path without the leading dot
  * (".a.b" -> "a.b", as mlr flattens), or the key of a one-step path. */
-static void column_name(struct buf *b, const struct jpath *p)
+void codec_column_name(struct buf *b, const struct jpath *p)
 {
 	if (p->n == 1 && p->steps[0].key)
 		jbuf_append(b, p->steps[0].key, p->steps[0].klen);
@@ -119,12 +121,6 @@ static int blank(const char *s, size_t n)
 	return 1;
 }
 
-/* The line number of record i of b in its origin (0: unknown). */
-static uint64_t line_of(const struct batch *b, uint32_t i)
-{
-	return b->first_rec ? b->first_rec + b->recs[i].tag : 0;
-}
-
 static void bad_record(struct err *e, const char *origin, uint64_t recno, uint64_t line,
 		       const char *what, const char *why)
 {
@@ -134,6 +130,38 @@ static void bad_record(struct err *e, const char *origin, uint64_t recno, uint64
 	else
 		err_set(e, "%s: record %" PRIu64 ": %s: %s", origin ? origin : "input",
 			recno, what, why);
+}
+
+/* The batch a decoder that rewrites records fills from b: from the same
+ * origin, its records numbered on from the decoder's count. */
+static struct batch *decode_start(const struct decoder *d, const struct batch *b,
+				  size_t bytes)
+{
+	struct batch *out = batch_new(FRAMING_LINES, bytes, b->n);
+
+	out->origin = b->origin;
+	out->offset = b->offset;
+	out->first_rec = d->recno + 1;
+	return out;
+}
+
+/* End a rewriting decode: count the dropped records (taken in, then
+ * lost to on_error: drop), free the input b, and return out, or NULL when
+ * it holds no record. */
+static struct batch *decode_done(struct batch *out, struct batch *b, uint64_t dropped,
+				 struct wstats *ws)
+{
+	if (dropped) {
+		wstat_add(&ws->rec_in, dropped);
+		wstat_add(&ws->dropped, dropped);
+	}
+	batch_free(b);
+	out->records = out->n;
+	if (out->n == 0) {
+		batch_free(out);
+		return NULL;
+	}
+	return out;
 }
 
 /*
@@ -164,7 +192,7 @@ static struct batch *decode_json(struct decoder *d, struct batch *b, struct wsta
 				continue;
 			}
 			if (d->on_error == CODEC_FAIL) {
-				bad_record(e, b->origin, d->recno, line_of(b, i), "invalid JSON",
+				bad_record(e, b->origin, d->recno, codec_line_of(b, i), "invalid JSON",
 					   jdoc_error(d->doc));
 				break;
 			}
@@ -302,7 +330,7 @@ static void columns_header(struct decoder *d)
 	for (size_t i = 0; i < d->cols->n; i++) {
 		d->hoff[i] = d->header.len;
 		name.len = 0;
-		column_name(&name, &d->cols->paths[i]);
+		codec_column_name(&name, &d->cols->paths[i]);
 		json_put_string(&d->header, name.p, name.len);
 		jbuf_put(&d->header, ':');
 	}
@@ -374,15 +402,12 @@ static int csv_row(struct decoder *d, const char *s, size_t n, uint64_t line,
 static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstats *ws,
 				struct err *e)
 {
-	struct batch *out = batch_new(FRAMING_LINES, b->len + b->len / 2 + 64, b->n);
+	struct batch *out = decode_start(d, b, b->len + b->len / 2 + 64);
 	uint64_t dropped = 0;
 	uint32_t tag = 0;
 
 	if (!d->have_header && d->cols && d->cols->n)
 		columns_header(d);
-	out->origin = b->origin;
-	out->offset = b->offset;
-	out->first_rec = d->recno + 1;
 	for (uint32_t i = 0; i < b->n; i++) {
 		const char *p = b->data + b->recs[i].off;
 		size_t n = b->recs[i].len;
@@ -392,7 +417,7 @@ static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstat
 			/* Inside quotes: the newline is data; gather lines
 			 * until the quotes balance. */
 			if (d->row.len == 0)
-				d->row_line = line_of(b, i);
+				d->row_line = codec_line_of(b, i);
 			jbuf_append(&d->row, p, n);
 			if (!quotes_even(d->row.p, d->row.len, 0)) {
 				jbuf_put(&d->row, '\n');
@@ -402,23 +427,13 @@ static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstat
 				    e, &dropped);
 			d->row.len = 0;
 		} else {
-			r = csv_row(d, p, n, line_of(b, i), b->origin, out, tag, e, &dropped);
+			r = csv_row(d, p, n, codec_line_of(b, i), b->origin, out, tag, e, &dropped);
 		}
 		if (r < 0)
 			break;
 		tag += (uint32_t)r;
 	}
-	if (dropped) {
-		wstat_add(&ws->rec_in, dropped);
-		wstat_add(&ws->dropped, dropped);
-	}
-	batch_free(b);
-	out->records = out->n;
-	if (out->n == 0) {
-		batch_free(out);
-		return NULL;
-	}
-	return out;
+	return decode_done(out, b, dropped, ws);
 }
 
 /* ---- logfmt ---- */
@@ -563,12 +578,9 @@ static int lf_line(struct decoder *d, const char *s, size_t n, const char **why)
 static struct batch *decode_logfmt(struct decoder *d, struct batch *b, struct wstats *ws,
 				   struct err *e)
 {
-	struct batch *out = batch_new(FRAMING_LINES, b->len * 2 + 64, b->n);
+	struct batch *out = decode_start(d, b, b->len * 2 + 64);
 	uint64_t dropped = 0;
 
-	out->origin = b->origin;
-	out->offset = b->offset;
-	out->first_rec = d->recno + 1;
 	for (uint32_t i = 0; i < b->n; i++) {
 		const char *p = b->data + b->recs[i].off, *why = NULL;
 		size_t n = b->recs[i].len;
@@ -585,21 +597,11 @@ static struct batch *decode_logfmt(struct decoder *d, struct batch *b, struct ws
 		} else if (d->on_error == CODEC_KEEP) {
 			batch_add(out, p, n, out->n);
 		} else {
-			bad_record(e, b->origin, d->recno, line_of(b, i), "invalid logfmt", why);
+			bad_record(e, b->origin, d->recno, codec_line_of(b, i), "invalid logfmt", why);
 			break;
 		}
 	}
-	if (dropped) {
-		wstat_add(&ws->rec_in, dropped);
-		wstat_add(&ws->dropped, dropped);
-	}
-	batch_free(b);
-	out->records = out->n;
-	if (out->n == 0) {
-		batch_free(out);
-		return NULL;
-	}
-	return out;
+	return decode_done(out, b, dropped, ws);
 }
 
 /*
@@ -666,244 +668,4 @@ int decoder_finish(struct decoder *d, const char *origin, struct err *e)
 		return -1;
 	}
 	return 0;
-}
-
-/* ---- encoding --------------------------------------------------------- */
-
-struct encoder {
-	enum codec codec;
-	const struct columns *cols;
-	_Atomic int *header_claim;
-	int header_done;
-	struct jdoc *doc;
-	struct buf out, tmp;
-	char **keys;                /* CSV without columns: the first record's keys */
-	size_t *klen, nk;
-};
-
-struct encoder *encoder_new(enum codec codec, const struct columns *cols, _Atomic int *header_claim)
-{
-	struct encoder *en;
-
-	if (codec == CODEC_TEXT)
-		return NULL;
-	en = csp_calloc(1, sizeof *en);
-	en->codec = codec;
-	en->cols = cols && cols->n ? cols : NULL;
-	en->header_claim = header_claim;
-	en->doc = jdoc_new();
-	return en;
-}
-
-void encoder_free(struct encoder *en)
-{
-	if (!en)
-		return;
-	jdoc_free(en->doc);
-	buf_free(&en->out);
-	buf_free(&en->tmp);
-	for (size_t i = 0; i < en->nk; i++)
-		free(en->keys[i]);
-	free(en->keys);
-	free(en->klen);
-	free(en);
-}
-
-/* Append s[0..n) as a CSV field, quoted only when it must be. */
-static void csv_put(struct buf *b, const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r')
-			break;
-	if (i == n) {
-		jbuf_append(b, s, n);
-		return;
-	}
-	jbuf_put(b, '"');
-	for (i = 0; i < n; i++) {
-		if (s[i] == '"')
-			jbuf_put(b, '"');
-		jbuf_put(b, s[i]);
-	}
-	jbuf_put(b, '"');
-}
-
-static void csv_put_value(struct buf *b, struct buf *tmp, const struct jval *v)
-{
-	if (v->type == JT_STRING) {
-		csv_put(b, v->str, v->len);
-		return;
-	}
-	tmp->len = 0;
-	json_put_text(tmp, v);
-	csv_put(b, tmp->p, tmp->len);
-}
-
-/* The header row, once per sink. */
-static void csv_header_row(struct encoder *en, struct batch *out, const struct jval *first)
-{
-	struct buf h = { 0 }, name = { 0 };
-
-	if (!en->cols && first && first->type == JT_OBJECT) {
-		struct jiter it;
-		struct jval v;
-		const char *k;
-		size_t kl;
-		jval_iter(first, &it);
-		while (jval_next(&it, first, &k, &kl, &v)) {
-			en->keys = csp_realloc(en->keys, (en->nk + 1) * sizeof *en->keys);
-			en->klen = csp_realloc(en->klen, (en->nk + 1) * sizeof *en->klen);
-			en->keys[en->nk] = csp_malloc(kl + 1);
-			memcpy(en->keys[en->nk], k, kl);
-			en->keys[en->nk][kl] = '\0';
-			en->klen[en->nk++] = kl;
-		}
-	}
-	en->header_done = 1;
-	if (en->header_claim && atomic_exchange(en->header_claim, 1))
-		return;
-	if (en->cols) {
-		for (size_t i = 0; i < en->cols->n; i++) {
-			if (i)
-				jbuf_put(&h, ',');
-			name.len = 0;
-			column_name(&name, &en->cols->paths[i]);
-			csv_put(&h, name.p, name.len);
-		}
-	} else {
-		for (size_t i = 0; i < en->nk; i++) {
-			if (i)
-				jbuf_put(&h, ',');
-			csv_put(&h, en->keys[i], en->klen[i]);
-		}
-	}
-	batch_add(out, h.p, h.len, 0);
-	buf_free(&h);
-	buf_free(&name);
-}
-
-/* Append s[0..n) as a logfmt value: bare when it can be, else quoted
- * with JSON's escapes (which Go's logfmt reads). */
-static void logfmt_put(struct buf *b, const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] <= ' ' || s[i] == '=' || s[i] == '"' || s[i] == 0x7f)
-			break;
-	if (i == n && n > 0) {
-		jbuf_append(b, s, n);
-		return;
-	}
-	json_put_string(b, s, n);
-}
-
-/* One record as a logfmt line in en->out: 0, or -1 when it is not an
- * object. */
-static int logfmt_record(struct encoder *en, const struct jval *root)
-{
-	struct jiter it;
-	struct jval v;
-	const char *k;
-	size_t kl;
-	int first = 1;
-
-	if (root->type != JT_OBJECT)
-		return -1;
-	en->out.len = 0;
-	jval_iter(root, &it);
-	while (jval_next(&it, root, &k, &kl, &v)) {
-		if (!first)
-			jbuf_put(&en->out, ' ');
-		first = 0;
-		jbuf_append(&en->out, k, kl);
-		jbuf_put(&en->out, '=');
-		if (v.type == JT_STRING) {
-			logfmt_put(&en->out, v.str, v.len);
-		} else {
-			en->tmp.len = 0;
-			json_put_value(&en->tmp, &v);
-			logfmt_put(&en->out, en->tmp.p, en->tmp.len);
-		}
-	}
-	return 0;
-}
-
-struct batch *encoder_batch(struct encoder *en, const struct batch *b, const char *name,
-			    struct err *e)
-{
-	struct batch *out = batch_new(FRAMING_LINES, b->len + b->len / 4 + 256, b->n + 1);
-	struct buf *tmp = &en->tmp;
-
-	out->origin = b->origin;
-	for (uint32_t i = 0; i < b->n; i++) {
-		const struct rec *r = &b->recs[i];
-		const char *p = b->data + r->off;
-		struct jval root, v;
-
-		if (jdoc_parse(en->doc, p, r->len, b->cap - r->off - r->len) != 0) {
-			if (b->first_rec)
-				err_set(e, "%s: record %" PRIu64 " of %s is not JSON (%s), so it "
-					"cannot be written as %s", name, line_of(b, i),
-					b->origin ? b->origin : "its input", jdoc_error(en->doc),
-					codec_names[en->codec]);
-			else
-				err_set(e, "%s: a record is not JSON (%s), so it cannot be "
-					"written as %s", name, jdoc_error(en->doc),
-					codec_names[en->codec]);
-			goto fail;
-		}
-		if (en->codec == CODEC_JSON) {
-			char *dst = batch_begin_rec(out, r->len + JDOC_PADDING);
-			batch_end_rec(out, jdoc_minify(p, r->len, dst), r->tag);
-			continue;
-		}
-		jdoc_root(en->doc, &root);
-		if (en->codec == CODEC_LOGFMT) {
-			if (logfmt_record(en, &root) != 0) {
-				err_set(e, "%s: record %" PRIu64 " of %s is not a JSON object, so it "
-					"cannot be written as logfmt", name, line_of(b, i),
-					b->origin ? b->origin : "its input");
-				goto fail;
-			}
-			batch_add(out, en->out.p, en->out.len, r->tag);
-			continue;
-		}
-		if (!en->header_done)
-			csv_header_row(en, out, &root);
-		en->out.len = 0;
-		if (en->cols) {
-			for (size_t k = 0; k < en->cols->n; k++) {
-				if (k)
-					jbuf_put(&en->out, ',');
-				jpath_eval(&en->cols->paths[k], &root, &v);
-				csv_put_value(&en->out, tmp, &v);
-			}
-		} else {
-			size_t found = 0;
-			for (size_t k = 0; k < en->nk; k++) {
-				if (k)
-					jbuf_put(&en->out, ',');
-				found += (size_t)jval_key(&root, en->keys[k], en->klen[k], &v);
-				csv_put_value(&en->out, tmp, &v);
-			}
-			if (found < jval_size(&root) || root.type != JT_OBJECT) {
-				err_set(e, "%s: record %" PRIu64 " of %s has fields the CSV header "
-					"(the first record's keys) lacks; name the fields with "
-					"columns: [...]", name, line_of(b, i),
-					b->origin ? b->origin : "its input");
-				goto fail;
-			}
-		}
-		batch_add(out, en->out.p, en->out.len, r->tag);
-	}
-	/* Each record one line (batch_add counted them, and a header row
-	 * is no record of the input). */
-	out->records = b->records;
-	return out;
-fail:
-	batch_free(out);
-	return NULL;
 }

@@ -93,154 +93,103 @@ static const unsigned char *find_scalar(const struct scanner *sc,
  * The last positions, where a vector load would read past end, are
  * searched by copying them into a zero-padded local buffer: padding can
  * only make extra candidates, and verification uses the real bounds.
+ *
+ * SCAN_VEC_DEFINE writes this search once over a vector type, its width
+ * and its intrinsics; it is instantiated below for SSE2 and for AVX2.
  */
-#define VEC_STEP(W, LOADU, OR, CMPEQ, AND, MOVEMASK, p, acc)                   \
-	do {                                                                   \
+#define SCAN_VEC_DEFINE(NAME, TARGET, W, WIDTH, SET1, SETZERO, LOADU, OR,   \
+			CMPEQ, AND, MOVEMASK)                                  \
+	TARGET static inline __attribute__((always_inline))                    \
+	unsigned NAME##_mask(const unsigned char *p, const int N,              \
+			     const W *c1, const W *c2, const W *m1,           \
+			     const W *m2, const size_t *o1, const size_t *o2)  \
+	{                                                                      \
+		W acc = SETZERO();                                             \
 		for (int j = 0; j < N; j++) {                                  \
-			W a = CMPEQ(OR(LOADU((const W *)(p + o1[j])), m1[j]), c1[j]); \
-			W b = CMPEQ(OR(LOADU((const W *)(p + o2[j])), m2[j]), c2[j]); \
+			W a = CMPEQ(OR(LOADU((const W *)(p + o1[j])), m1[j]),  \
+				    c1[j]);                                    \
+			W b = CMPEQ(OR(LOADU((const W *)(p + o2[j])), m2[j]),  \
+				    c2[j]);                                    \
 			acc = OR(acc, AND(a, b));                              \
 		}                                                              \
-	} while (0)
+		return (unsigned)MOVEMASK(acc);                                \
+	}                                                                      \
+                                                                               \
+	TARGET static inline __attribute__((always_inline))                    \
+	const unsigned char *NAME##_n(const struct scanner *sc,                \
+				      const unsigned char *s,                  \
+				      const unsigned char *end, const int N)   \
+	{                                                                      \
+		W c1[SCAN_MAX], c2[SCAN_MAX], m1[SCAN_MAX], m2[SCAN_MAX];      \
+		size_t o1[SCAN_MAX], o2[SCAN_MAX];                             \
+		const unsigned char *p = s;                                    \
+                                                                               \
+		for (int j = 0; j < N; j++) {                                  \
+			const struct lit *l = &sc->lit[j];                     \
+			c1[j] = SET1((char)l->c1);                             \
+			c2[j] = SET1((char)l->c2);                             \
+			m1[j] = SET1((char)l->m1);                             \
+			m2[j] = SET1((char)l->m2);                             \
+			o1[j] = l->o1;                                         \
+			o2[j] = l->o2;                                         \
+		}                                                              \
+		if ((size_t)(end - s) < sc->minlen)                            \
+			return NULL;                                           \
+		while ((size_t)(end - p) >= sc->span + WIDTH) {                \
+			unsigned bits = NAME##_mask(p, N, c1, c2, m1, m2, o1,  \
+						    o2);                       \
+			while (bits) {                                         \
+				const unsigned char *q =                       \
+					p + __builtin_ctz(bits);               \
+				if (hit_at(sc, q, end))                        \
+					return q;                              \
+				bits &= bits - 1;                              \
+			}                                                      \
+			p += WIDTH;                                            \
+		}                                                              \
+		/* Tail: fewer than span + WIDTH positions left. */            \
+		unsigned char pad[PAIR_MAX + 32 + 2 * WIDTH];                  \
+		size_t left = (size_t)(end - p);                               \
+		memcpy(pad, p, left);                                          \
+		memset(pad + left, 0, sizeof pad - left);                      \
+		for (size_t base = 0; base < left; base += WIDTH) {            \
+			unsigned bits = NAME##_mask(pad + base, N, c1, c2, m1, \
+						    m2, o1, o2);               \
+			while (bits) {                                         \
+				size_t k = base + (size_t)__builtin_ctz(bits); \
+				if (k >= left)                                 \
+					break;                                 \
+				if (hit_at(sc, p + k, end))                    \
+					return p + k;                          \
+				bits &= bits - 1;                              \
+			}                                                      \
+		}                                                              \
+		return NULL;                                                   \
+	}                                                                      \
+                                                                               \
+	TARGET static const unsigned char *NAME(const struct scanner *sc,      \
+						const unsigned char *s,        \
+						const unsigned char *end)      \
+	{                                                                      \
+		switch (sc->n) {                                               \
+		case 1: return NAME##_n(sc, s, end, 1);                        \
+		case 2: return NAME##_n(sc, s, end, 2);                        \
+		case 3: return NAME##_n(sc, s, end, 3);                        \
+		case 4: return NAME##_n(sc, s, end, 4);                        \
+		default: return NAME##_n(sc, s, end, sc->n);                   \
+		}                                                              \
+	}
 
-static inline __attribute__((always_inline)) const unsigned char *
-find_sse2_n(const struct scanner *sc, const unsigned char *s,
-	    const unsigned char *end, const int N)
-{
-	__m128i c1[SCAN_MAX], c2[SCAN_MAX], m1[SCAN_MAX], m2[SCAN_MAX];
-	size_t o1[SCAN_MAX], o2[SCAN_MAX];
-	const unsigned char *p = s;
+/* No attribute: SSE2 is part of the x86-64 baseline. */
+#define SCAN_NO_TARGET
 
-	for (int j = 0; j < N; j++) {
-		const struct lit *l = &sc->lit[j];
-		c1[j] = _mm_set1_epi8((char)l->c1);
-		c2[j] = _mm_set1_epi8((char)l->c2);
-		m1[j] = _mm_set1_epi8((char)l->m1);
-		m2[j] = _mm_set1_epi8((char)l->m2);
-		o1[j] = l->o1;
-		o2[j] = l->o2;
-	}
-	if ((size_t)(end - s) < sc->minlen)
-		return NULL;
-	while ((size_t)(end - p) >= sc->span + 16) {
-		__m128i acc = _mm_setzero_si128();
-		VEC_STEP(__m128i, _mm_loadu_si128, _mm_or_si128, _mm_cmpeq_epi8,
-			 _mm_and_si128, _mm_movemask_epi8, p, acc);
-		unsigned bits = (unsigned)_mm_movemask_epi8(acc);
-		while (bits) {
-			const unsigned char *q = p + __builtin_ctz(bits);
-			if (hit_at(sc, q, end))
-				return q;
-			bits &= bits - 1;
-		}
-		p += 16;
-	}
-	/* Tail: fewer than span + 16 positions left. */
-	unsigned char pad[PAIR_MAX + 64];
-	size_t left = (size_t)(end - p);
-	memcpy(pad, p, left);
-	memset(pad + left, 0, sizeof pad - left);
-	for (size_t base = 0; base < left; base += 16) {
-		const unsigned char *pp = pad + base;
-		__m128i acc = _mm_setzero_si128();
-		VEC_STEP(__m128i, _mm_loadu_si128, _mm_or_si128, _mm_cmpeq_epi8,
-			 _mm_and_si128, _mm_movemask_epi8, pp, acc);
-		unsigned bits = (unsigned)_mm_movemask_epi8(acc);
-		while (bits) {
-			size_t k = base + (size_t)__builtin_ctz(bits);
-			if (k >= left)
-				break;
-			if (hit_at(sc, p + k, end))
-				return p + k;
-			bits &= bits - 1;
-		}
-	}
-	return NULL;
-}
-
-static const unsigned char *find_sse2(const struct scanner *sc,
-				      const unsigned char *s,
-				      const unsigned char *end)
-{
-	switch (sc->n) {
-	case 1: return find_sse2_n(sc, s, end, 1);
-	case 2: return find_sse2_n(sc, s, end, 2);
-	case 3: return find_sse2_n(sc, s, end, 3);
-	case 4: return find_sse2_n(sc, s, end, 4);
-	default: return find_sse2_n(sc, s, end, sc->n);
-	}
-}
-
-__attribute__((target("avx2"))) static inline __attribute__((always_inline))
-const unsigned char *find_avx2_n(const struct scanner *sc,
-				 const unsigned char *s,
-				 const unsigned char *end, const int N)
-{
-	__m256i c1[SCAN_MAX], c2[SCAN_MAX], m1[SCAN_MAX], m2[SCAN_MAX];
-	size_t o1[SCAN_MAX], o2[SCAN_MAX];
-	const unsigned char *p = s;
-
-	for (int j = 0; j < N; j++) {
-		const struct lit *l = &sc->lit[j];
-		c1[j] = _mm256_set1_epi8((char)l->c1);
-		c2[j] = _mm256_set1_epi8((char)l->c2);
-		m1[j] = _mm256_set1_epi8((char)l->m1);
-		m2[j] = _mm256_set1_epi8((char)l->m2);
-		o1[j] = l->o1;
-		o2[j] = l->o2;
-	}
-	if ((size_t)(end - s) < sc->minlen)
-		return NULL;
-	while ((size_t)(end - p) >= sc->span + 32) {
-		__m256i acc = _mm256_setzero_si256();
-		VEC_STEP(__m256i, _mm256_loadu_si256, _mm256_or_si256,
-			 _mm256_cmpeq_epi8, _mm256_and_si256, _mm256_movemask_epi8,
-			 p, acc);
-		unsigned bits = (unsigned)_mm256_movemask_epi8(acc);
-		while (bits) {
-			const unsigned char *q = p + __builtin_ctz(bits);
-			if (hit_at(sc, q, end))
-				return q;
-			bits &= bits - 1;
-		}
-		p += 32;
-	}
-	unsigned char pad[PAIR_MAX + 96];
-	size_t left = (size_t)(end - p);
-	memcpy(pad, p, left);
-	memset(pad + left, 0, sizeof pad - left);
-	for (size_t base = 0; base < left; base += 32) {
-		const unsigned char *pp = pad + base;
-		__m256i acc = _mm256_setzero_si256();
-		VEC_STEP(__m256i, _mm256_loadu_si256, _mm256_or_si256,
-			 _mm256_cmpeq_epi8, _mm256_and_si256, _mm256_movemask_epi8,
-			 pp, acc);
-		unsigned bits = (unsigned)_mm256_movemask_epi8(acc);
-		while (bits) {
-			size_t k = base + (size_t)__builtin_ctz(bits);
-			if (k >= left)
-				break;
-			if (hit_at(sc, p + k, end))
-				return p + k;
-			bits &= bits - 1;
-		}
-	}
-	return NULL;
-}
-
-__attribute__((target("avx2")))
-static const unsigned char *find_avx2(const struct scanner *sc,
-				      const unsigned char *s,
-				      const unsigned char *end)
-{
-	switch (sc->n) {
-	case 1: return find_avx2_n(sc, s, end, 1);
-	case 2: return find_avx2_n(sc, s, end, 2);
-	case 3: return find_avx2_n(sc, s, end, 3);
-	case 4: return find_avx2_n(sc, s, end, 4);
-	default: return find_avx2_n(sc, s, end, sc->n);
-	}
-}
+SCAN_VEC_DEFINE(find_sse2, SCAN_NO_TARGET, __m128i, 16, _mm_set1_epi8,
+		_mm_setzero_si128, _mm_loadu_si128, _mm_or_si128,
+		_mm_cmpeq_epi8, _mm_and_si128, _mm_movemask_epi8)
+SCAN_VEC_DEFINE(find_avx2, __attribute__((target("avx2"))), __m256i, 32,
+		_mm256_set1_epi8, _mm256_setzero_si256, _mm256_loadu_si256,
+		_mm256_or_si256, _mm256_cmpeq_epi8, _mm256_and_si256,
+		_mm256_movemask_epi8)
 #endif
 
 /* Rank of a byte as the search sees it: a folded letter stands for both

@@ -45,12 +45,10 @@ static int fx_try(struct fx *f, const char *yaml)
 	assert_non_null(f->sp);
 	f->st.kind = &kind_filter;
 	f->st.name = "filter";
-	f->st.kind_at = spec_root(f->sp);
-	f->st.at = f->st.kind_at;
-	f->st.pos = f->st.kind_pos = node_pos(f->st.kind_at);
+	f->st.pos = f->st.kind_pos = node_pos(spec_root(f->sp));
 	f->st.conf = calloc(1, kind_filter.conf_size);
 	f->st.opt_pos = calloc(config_count(kind_filter.options), sizeof *f->st.opt_pos);
-	assert_int_equal(config_load_at(kind_filter.options, f->st.conf, f->st.kind_at,
+	assert_int_equal(config_load_at(kind_filter.options, f->st.conf, spec_root(f->sp),
 					NULL, f->st.opt_pos, &f->d), 0);
 	return kind_filter.check(&f->st, &f->d);
 }

@@ -42,11 +42,9 @@ static int fx_try(struct fx *f, const char *yaml)
 	assert_non_null(f->sp);
 	f->st.kind = &kind_map;
 	f->st.name = "map";
-	f->st.kind_at = spec_root(f->sp);
-	f->st.at = f->st.kind_at;
-	f->st.pos = f->st.kind_pos = node_pos(f->st.kind_at);
+	f->st.pos = f->st.kind_pos = node_pos(spec_root(f->sp));
 	f->st.conf = calloc(1, kind_map.conf_size);
-	if (config_load_one(&kind_map.options[0], f->st.conf, f->st.kind_at, &f->d) < 0)
+	if (config_load_one(&kind_map.options[0], f->st.conf, spec_root(f->sp), &f->d) < 0)
 		return -1;
 	return kind_map.check(&f->st, &f->d);
 }

@@ -1574,6 +1574,46 @@ static void t_config_nested_table(void **state)
 	config_free(outer_opts, &c);
 }
 
+/* optval_each's step in t_optval_each: records each index; "bad" fails. */
+static int each_step(const struct optval *v, size_t index, void *arg, struct diags *d)
+{
+	struct buf *seen = arg;
+	char tmp[32];
+
+	snprintf(tmp, sizeof tmp, "%zu=%s;", index, optval_str(v, NULL));
+	buf_append(seen, tmp, strlen(tmp));
+	if (!strcmp(optval_str(v, NULL), "bad")) {
+		diag_at(d, optval_pos(v), "bad item");
+		return -1;
+	}
+	return 0;
+}
+
+/* One value or a list: each item from 1, a lone value as index 0, every
+ * item visited even after a failure, an empty list visits nothing. */
+static void t_optval_each(void **state)
+{
+	struct spec *s;
+	struct node *root = load_ok("one: x\nlist: [a, bad, c, bad]\nnone: []\n", &s);
+	struct diags d = {0};
+	struct buf seen = {0};
+	(void)state;
+
+	assert_int_equal(optval_each(optval_of(node_get(root, "one")), each_step, &seen, &d), 0);
+	assert_int_equal(optval_each(optval_of(node_get(root, "none")), each_step, &seen, &d), 0);
+	buf_append(&seen, "", 1);
+	assert_string_equal(seen.p, "0=x;");
+	seen.len = 0;
+	assert_int_equal(optval_each(optval_of(node_get(root, "list")), each_step, &seen, &d), -1);
+	buf_append(&seen, "", 1);
+	assert_string_equal(seen.p, "1=a;2=bad;3=c;4=bad;");
+	assert_int_equal(d.n, 2);
+	assert_string_equal(d.msgs[0], "p.yaml:2:11: bad item");
+	buf_free(&seen);
+	diags_free(&d);
+	spec_free(s);
+}
+
 static void t_config_bad_default(void **state)
 {
 	static const struct option bad[] = {
@@ -1644,6 +1684,7 @@ int main(void)
 		cmocka_unit_test(t_config_table),
 		cmocka_unit_test(t_config_nested_table),
 		cmocka_unit_test(t_config_bad_default),
+		cmocka_unit_test(t_optval_each),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
