@@ -462,6 +462,18 @@ static int end_stream(struct decompress_worker *dw, struct err *e)
 	return rc;
 }
 
+/* The stream failed (rc < 0) or its output is gone: the stage takes no
+ * more.  After a failure the complete records decoded before it go on, as
+ * zcat writes everything before a corrupt or truncated spot; the
+ * unfinished one would be torn and is dropped. */
+static void stop_stream(struct decompress_worker *dw, int rc)
+{
+	if (rc < 0)
+		framer_stop(&dw->fr);
+	framer_discard(&dw->fr);
+	dw->done = 1;
+}
+
 /* The name of the stream a batch belongs to: its origin, or the stage
  * that made it (a compress stage's output has none). */
 static const char *stream_name(const struct stage *st, const struct batch *b)
@@ -512,8 +524,7 @@ static int decompress_process(struct worker *w, struct batch *in,
 	}
 	goto out;
 fail:
-	framer_discard(&dw->fr);
-	dw->done = 1;
+	stop_stream(dw, rc);
 out:
 	batch_free(in);
 	return rc;
@@ -529,10 +540,8 @@ static int decompress_flush(struct worker *w, struct outq *out, struct err *e)
 		return 0;
 	dw->out = out;
 	rc = end_stream(dw, e);
-	if (rc != 0) {
-		framer_discard(&dw->fr);
-		dw->done = 1;
-	}
+	if (rc != 0)
+		stop_stream(dw, rc);
 	return rc;
 }
 

@@ -298,7 +298,8 @@ static int batch_scannable(const struct batch *b, size_t *end)
  * Filter batch b in place and pass it on.  Takes ownership of b.  Counts
  * records removed by the pattern as filtered and records lost to a limit
  * with on_error: drop as dropped.  Returns STAGE_OK, STAGE_STOP when the
- * output is gone, or STAGE_ERROR after err_set (on_error: fail).
+ * output is gone, or STAGE_ERROR after err_set (on_error: fail), when the
+ * records kept before the failing one have gone on.
  */
 static int filter_process(struct worker *w, struct batch *b, struct outq *out,
 			  struct err *e)
@@ -394,6 +395,11 @@ static int filter_process(struct worker *w, struct batch *b, struct outq *out,
 				goto fail;
 		}
 	}
+	goto out;
+fail:
+	/* The records kept before the failing one still go on. */
+	rc = STAGE_ERROR;
+out:
 	wstat_add(&w->stats->filtered, ps.filtered);
 	wstat_add(&w->stats->dropped, ps.dropped);
 	b->n = ps.kept;
@@ -401,14 +407,11 @@ static int filter_process(struct worker *w, struct batch *b, struct outq *out,
 	b->port = 0;
 	if (b->n == 0) {
 		batch_free(b);
-		return STAGE_OK;
+		return rc;
 	}
-	if (outq_push(out, b) != 0)
+	if (outq_push(out, b) != 0 && rc == STAGE_OK)
 		rc = STAGE_STOP;
 	return rc;
-fail:
-	batch_free(b);
-	return STAGE_ERROR;
 }
 
 const struct stage_kind kind_filter = {

@@ -524,7 +524,8 @@ static int map_process(struct worker *w, struct batch *in, struct outq *out,
 		}
 	}
 	wstat_add(&w->stats->filtered, filtered);
-	if (outq_done(out, &o, rc != STAGE_OK) != 0)
+	/* After an error the records before the failing one still go on. */
+	if (outq_done(out, &o, rc == STAGE_STOP) != 0 && rc == STAGE_OK)
 		rc = STAGE_STOP;
 	batch_free(in);
 	return rc;

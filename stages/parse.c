@@ -372,7 +372,8 @@ static int parse_process(struct worker *w, struct batch *in, struct outq *out, s
 		}
 	}
 	wstat_add(&w->stats->dropped, dropped);
-	if (outq_done(out, &o, rc != STAGE_OK) != 0)
+	/* After an error the records before the bad one still go on. */
+	if (outq_done(out, &o, rc == STAGE_STOP) != 0 && rc == STAGE_OK)
 		rc = STAGE_STOP;
 	batch_free(in);
 	return rc;

@@ -12,14 +12,15 @@
  *
  * The context tree:
  *
- *   drain      cancelled only to abort: an error, a second signal, or the
- *     |        drain outliving shutdown_timeout.  Every stage but the
- *     |        sources blocks under it, so in-flight batches keep flowing
- *     |        after a deadline or a first signal.
- *     run      cancelled by the first signal or the deadline (the earliest
- *       |      of the pipeline's and the stages' timeouts).  Sources read
- *       |      under it: cancelling it stops the input, and end of stream
- *       |      then closes the channels stage by stage.
+ *   drain      cancelled only to abort: a second signal, or the drain
+ *     |        outliving shutdown_timeout.  Every stage but the sources
+ *     |        blocks under it, so in-flight batches keep flowing after a
+ *     |        deadline, a first signal or an error.
+ *     run      cancelled by the first signal, the deadline (the earliest
+ *       |      of the pipeline's and the stages' timeouts) or an error.
+ *       |      Sources read under it: cancelling it stops the input, and
+ *       |      end of stream then closes the channels stage by stage (a
+ *       |      failed stage ends its output where it failed).
  *       source stages
  *     stage    one per other stage, cancelled when the stage stops early
  *              (head reached, every reader gone) so its workers stop too.
@@ -440,9 +441,10 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 	if (observe_serve(eng.obs, engine_snapshot, &eng, &e))
 		first_error(&eng, &e);
 
-	/* Phase 1: running, until the end, a signal, an error, the pipeline's
-	 * deadline, or the timeout of a stage that is still running (a stage
-	 * that ended in time is no longer waited for). */
+	/* Phase 1: running, until the end, a signal, an error (engine_fail
+	 * stops the run as a signal does), the pipeline's deadline, or the
+	 * timeout of a stage that is still running (a stage that ended in
+	 * time is no longer waited for). */
 	for (;;) {
 		const struct stage *next = next_stage_deadline(p);
 		struct ctx *w = next && (!deadline || next->timeout < deadline)
@@ -462,6 +464,8 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 			abort_run = 1;
 			break;
 		}
+		if (atomic_load(&eng.erred))
+			break;   /* an error stopped the run: it drains */
 		if (w != eng.run && !ctx_err(eng.run)) {
 			if (atomic_load(&next->rt->ended))
 				continue;
@@ -472,8 +476,9 @@ int engine_run(struct pipeline *p, const struct run_opts *o)
 		deadline_hit = 1;
 		break;
 	}
-	/* Phase 2: draining after a signal or the deadline, within
-	 * shutdown_timeout; a second signal or the timer aborts. */
+	/* Phase 2: draining after a signal, an error or the deadline, within
+	 * shutdown_timeout; a second signal (a first one after an error or
+	 * the deadline) or the timer aborts. */
 	observe_draining(eng.obs);
 	if (!abort_run) {
 		struct ctx *timer = ctx_with_timeout(NULL, p->shutdown_timeout);

@@ -25,12 +25,11 @@
 
 /* Where records that stop at rt count: filtered when they stop because a
  * reader left on purpose (head reached, stdout's reader gone), dropped
- * when the run is aborting or its drain was cut, whatever made the reader
- * leave. */
+ * when the run is aborting, has failed or its drain was cut, whatever
+ * made the reader leave. */
 static _Atomic uint64_t *stop_counter(struct stage_rt *rt, struct wstats *ws, int on_purpose)
 {
-	return on_purpose && !engine_aborted(rt->eng) && !atomic_load(&rt->eng->cut) ?
-		&ws->filtered : &ws->dropped;
+	return on_purpose && !engine_losing(rt->eng) ? &ws->filtered : &ws->dropped;
 }
 
 static void free_list(struct stage_rt *rt, struct batch *b, struct wstats *ws, int filtered)
@@ -54,7 +53,18 @@ struct ctx *stage_pace_ctx(const struct stage *st)
 	return st->rt ? st->rt->pace : NULL;
 }
 
-/* Record the first error, with the stage's name, and abort the run. */
+static void abandon_inputs(struct stage_rt *rt);
+
+/*
+ * Record the first error, with the stage's name, and stop the run.  An
+ * error stops it as a signal does, so that everything before the failure
+ * reaches the sinks, as it would through grep or zcat: the sources stop
+ * reading, and the failed stage takes no more input (what is queued for
+ * it and what its writers still send is dropped there) and ends its
+ * output where it failed; the stages after it drain and finish within
+ * shutdown_timeout.  The run then exits 1.  May run on any thread, and
+ * before the run is wired (a stage that cannot start).
+ */
 void engine_fail(struct engine *eng, const struct stage *st, const struct err *e)
 {
 	pthread_mutex_lock(&eng->mu);
@@ -71,12 +81,22 @@ void engine_fail(struct engine *eng, const struct stage *st, const struct err *e
 		eng->first.set = 1;
 	}
 	pthread_mutex_unlock(&eng->mu);
-	ctx_cancel_cause(eng->drain, CSP_CANCELED, STAGE_CAUSE_ERROR, "error");
+	atomic_store(&eng->erred, 1);
+	if (st->rt) {
+		atomic_store(&st->rt->failed, 1);
+		abandon_inputs(st->rt);
+	}
+	ctx_cancel_cause(eng->run, CSP_CANCELED, STAGE_CAUSE_ERROR, "error");
 }
 
 int engine_aborted(struct engine *eng)
 {
 	return ctx_err(eng->drain) != 0;
+}
+
+int engine_losing(struct engine *eng)
+{
+	return engine_aborted(eng) || atomic_load(&eng->erred) || atomic_load(&eng->cut);
 }
 
 /* ---- output ---------------------------------------------------------- */
@@ -192,8 +212,6 @@ static int direct_send(void *arg, struct batch *b)
 	return emit_list(d->rt, b, d->ws);
 }
 
-static void abandon_inputs(struct stage_rt *rt);
-
 /* A batch that reached rt's input and was never taken: counted in (so
  * that rt's books and its upstream's agree) and as stopping there, in the
  * engine's slot (this may run on any thread), and freed. */
@@ -274,9 +292,11 @@ void engine_cut_waiting(struct engine *eng)
 	}
 }
 
-/* End of the stage's output: the kind's trailer, then close every edge. */
+/* End of the stage's output: the kind's trailer (not after the stage
+ * failed: its output ends where it failed), then close every edge. */
 static void finish_stage(struct stage_rt *rt, struct wstats *ws, int ok)
 {
+	ok = ok && !atomic_load(&rt->failed);
 	if (ok && rt->st->kind->finish && !engine_aborted(rt->eng)) {
 		struct outq q = { 0 };
 		struct err e = { 0 };
@@ -484,19 +504,28 @@ void *engine_worker_main(void *arg)
 			if (in_recs > after - before + queued &&
 			    !(st->kind->flags & KIND_REFRAMES))
 				wstat_add(&ws->dropped, in_recs - (after - before) - queued);
-			free_list(rt, q.head, ws, 0);
 			ok = 0;
+			/* What the batch made before its failing record goes
+			 * on, as one worker sending at once would have sent
+			 * it. */
 			if (rt->collect) {
 				/* In order: the error of the earliest failing
 				 * batch is the one reported, as with one worker,
 				 * whichever worker fails first in time. */
-				struct result res = { seq, NULL, 0, 0, w->index,
+				struct result res = { seq, q.head, 0, 0, w->index,
 						      csp_malloc(sizeof e) };
 				*res.err = e;
 				if (chan_send(rt->collect, &res, w->ctx) == CSP_OK)
 					break;
+				free_list(rt, q.head, ws, 0);
 				free(res.err);
+			} else {
+				emit_list(rt, q.head, ws);
 			}
+			/* shard_by: the dispatcher must not wait on this
+			 * worker's input any more. */
+			if (rt->nshards)
+				chan_abandon(rt->wins[w->index]);
 			engine_fail(eng, st, &e);
 			break;
 		}
@@ -526,6 +555,9 @@ void *engine_worker_main(void *arg)
 			break;
 		}
 	}
+	/* A failed stage's output ends where it failed: no worker flushes. */
+	if (atomic_load(&rt->failed))
+		ok = 0;
 	if (ok && !atomic_load(&rt->stopped) && st->kind->flush && !engine_aborted(eng)) {
 		struct outq q = { 0 };
 		struct err e = { 0 };
@@ -623,7 +655,17 @@ void *engine_collector_main(void *arg)
 			struct batch *list;
 			slot = next % (uint64_t)W;
 			if (errs[slot]) {
+				/* What the failing batch made before its
+				 * failing record goes on first. */
+				if (nparts == 1 && !gone) {
+					emit_list(rt, ring[slot], ws);
+					ring[slot] = NULL;
+				}
 				engine_fail(eng, st, errs[slot]);
+				/* Everything before it has gone on: the
+				 * workers, busy after it or waiting for room
+				 * in the window, stop now. */
+				ctx_cancel_cause(rt->ctx, CSP_CANCELED, STAGE_CAUSE_ERROR, "failed");
 				ok = 0;
 				goto out;
 			}

@@ -89,9 +89,9 @@ void engine_build_report(struct engine *eng, struct run_report *r)
 
 /* Stages whose records are new (decompress, exec) balance their books at
  * the end: what went in and did not come out was consumed (filtered) or,
- * when the run was aborted or its drain cut before the stage finished (a
- * truncated .gz, a failing or cut command), lost (dropped); what came out
- * beyond was made (created). */
+ * when the run failed, was aborted or had its drain cut before the stage
+ * finished (a truncated .gz, a failing or cut command), lost (dropped);
+ * what came out beyond was made (created). */
 void engine_balance(struct stage_rt *rt)
 {
 	struct stage *st = rt->st;
@@ -107,12 +107,16 @@ void engine_balance(struct stage_rt *rt)
 		dr += atomic_load(&rt->ws[w].dropped);
 		cr += atomic_load(&rt->ws[w].created);
 	}
-	if (in + cr > out + f + dr)
-		wstat_add((engine_aborted(rt->eng) || atomic_load(&rt->eng->cut)) &&
-			  !atomic_load(&rt->finished) && !atomic_load(&rt->stopped) ?
-			  &rt->ws[0].dropped : &rt->ws[0].filtered, in + cr - out - f - dr);
-	else if (in + cr < out + f + dr)
+	if (in + cr > out + f + dr) {
+		struct engine *eng = rt->eng;
+		int lost = !atomic_load(&rt->finished) &&
+			   (atomic_load(&eng->erred) ||
+			    ((engine_aborted(eng) || atomic_load(&eng->cut)) &&
+			     !atomic_load(&rt->stopped)));
+		wstat_add(lost ? &rt->ws[0].dropped : &rt->ws[0].filtered, in + cr - out - f - dr);
+	} else if (in + cr < out + f + dr) {
 		wstat_add(&rt->ws[0].created, out + f + dr - in - cr);
+	}
 }
 
 /* A sink's output was taken back (an aborted run's file): what it wrote

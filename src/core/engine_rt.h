@@ -82,6 +82,9 @@ struct stage_rt {
 	atomic_int stopped;       /* stopped early on purpose */
 	atomic_int finished;      /* reached the end of its input normally */
 	atomic_int ended;         /* finish_stage ran: its timeout no longer counts */
+	atomic_int failed;        /* this stage failed: it takes no more input,
+				     flushes nothing, and its output ends where
+				     it failed */
 	int64_t busy_mark;        /* run-style stages: when the last wait ended */
 	int64_t start_ns, end_ns;
 	pthread_t *threads;
@@ -122,6 +125,7 @@ struct engine {
 	int64_t deadline_ns;
 	int64_t start_ns;
 	atomic_int cut;           /* the drain ran short: waiting stages were cut */
+	atomic_int erred;         /* a stage failed: the run drains, then exits 1 */
 	struct observer *obs;     /* the stats file and the metrics server */
 	struct ctx *auto_ctx;     /* the controller of auto stages, while it runs */
 	pthread_t auto_th;
@@ -138,10 +142,16 @@ struct stage_io {
 
 /* engine_flow.c: the threads of a stage and what they share. */
 
-/* Record the first error, with the stage's name, and abort the run. */
+/* Record the first error, with the stage's name, and stop the run: the
+ * failed stage takes no more input, the sources stop, and what is before
+ * the failure drains to the sinks. */
 void engine_fail(struct engine *eng, const struct stage *st, const struct err *e);
 /* Whether the run is being aborted (the drain context is cancelled). */
 int engine_aborted(struct engine *eng);
+/* Whether records that stop short of a sink now are lost (dropped) rather
+ * than removed on purpose: the run is aborting, has failed, or its drain
+ * was cut. */
+int engine_losing(struct engine *eng);
 /* Count a batch that was never taken where it stopped, and free it. */
 void engine_count_untaken(struct stage_rt *rt, struct batch *b, int filtered);
 /* Cut the stages that wait by design (KIND_WAITS) late in a drain. */

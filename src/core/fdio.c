@@ -144,8 +144,11 @@ static int send_batch(void *arg, struct batch *b)
 
 	if (in->dec) {
 		b = decoder_batch(in->dec, b, io_stats(in->io), in->e);
-		if (!b && in->e->set) {
+		if (in->e->set) {
+			/* The records before the bad one go on. */
 			in->failed = 1;
+			if (b)
+				in->sent = io_send(in->io, b);
 			return 1;
 		}
 		if (!b)
@@ -184,11 +187,36 @@ static int idle_flush(struct input *in, ssize_t got, size_t asked)
 	return framer_flush(&in->fr);
 }
 
+/*
+ * The input fails here, e says why (a read error, corrupt or truncated
+ * compressed data, a record too long): the complete records before the
+ * failure go on, as zcat and grep write everything before it, and the
+ * unfinished one, which would be torn, is not sent.  Returns STAGE_ERROR,
+ * with e replaced when one of those records is refused by the decoder
+ * (that error comes first), or STAGE_STOP when the readers have gone.
+ */
+static int fail_here(struct input *in, struct err *e)
+{
+	struct err why;
+
+	if (in->failed)
+		return STAGE_ERROR;
+	why = *e;
+	e->set = 0;
+	if (framer_stop(&in->fr) > 0 && !in->failed && in->sent == CSP_CLOSED)
+		return STAGE_STOP;
+	if (!in->failed)
+		*e = why;
+	return STAGE_ERROR;
+}
+
 /* What a framer result means for the source. */
 static int framed(struct input *in, int rc)
 {
-	if (in->failed || rc < 0)
+	if (in->failed)
 		return STAGE_ERROR;
+	if (rc < 0)
+		return fail_here(in, in->e);
 	if (rc == 0)
 		return STAGE_OK;
 	return in->sent == CSP_CLOSED ? STAGE_STOP : STAGE_OK;
@@ -201,7 +229,7 @@ static int read_failed(struct input *in, ssize_t got, struct err *e)
 	if (got == -2)
 		return framed(in, framer_stop(&in->fr));
 	err_set(e, "%s: read error: %s", in->origin, strerror(errno));
-	return STAGE_ERROR;
+	return fail_here(in, e);
 }
 
 static int read_plain(struct input *in, const char *first, size_t nfirst, struct err *e)
@@ -272,7 +300,7 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 			if (!member_done) {
 				err_set(e, "%s: truncated gzip data (the stream ends at byte %llu)",
 					in->origin, (unsigned long long)consumed);
-				rc = STAGE_ERROR;
+				rc = fail_here(in, e);
 				goto out;
 			}
 			rc = framed(in, framer_finish(&in->fr, e));
@@ -298,7 +326,7 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 			if (padding || z.next_in[0] != 0x1f) {
 				err_set(e, "%s: trailing garbage after gzip data at byte %llu",
 					in->origin, (unsigned long long)at);
-				rc = STAGE_ERROR;
+				rc = fail_here(in, e);
 				goto out;
 			}
 			infl_reset(&z, INFL_GZIP);
@@ -313,7 +341,7 @@ static int read_gzip(struct input *in, char *raw, size_t rawcap, size_t nraw, st
 				      infl_behind(&z);
 			err_set(e, "%s: corrupt gzip data at byte %llu: %s", in->origin,
 				(unsigned long long)at, z.msg);
-			rc = STAGE_ERROR;
+			rc = fail_here(in, e);
 			goto out;
 		}
 		if (zr == INFL_END)
@@ -367,7 +395,7 @@ static int read_unpack(struct input *in, int format, char *raw, size_t rawcap,
 	}
 	if (unpack_end(&u) != 0) {
 		unpack_error(&u, in->origin, 0, e);
-		rc = STAGE_ERROR;
+		rc = fail_here(in, e);
 		goto out;
 	}
 	rc = framed(in, framer_finish(&in->fr, e));

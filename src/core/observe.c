@@ -95,6 +95,14 @@ int64_t observe_next(const struct observer *ob)
 	return ob ? ob->next : 0;
 }
 
+/* The run so far, its outcome "draining" once the drain has begun. */
+static void snapshot(struct observer *ob, struct run_report *r)
+{
+	ob->snap(ob->arg, r);
+	if (atomic_load(&ob->draining) && !strcmp(r->outcome, "running"))
+		r->outcome = "draining";
+}
+
 void observe_tick(struct observer *ob)
 {
 	struct run_report r;
@@ -102,7 +110,7 @@ void observe_tick(struct observer *ob)
 
 	if (!ob || !ob->next || csp_now() < ob->next)
 		return;
-	ob->snap(ob->arg, &r);
+	snapshot(ob, &r);
 	if (stats_write_file(ob->o.stats_file, &r, &e) && !ob->warned) {
 		fprintf(stderr, "cspipe: warning: %s\n", e.msg);
 		ob->warned = 1;
@@ -294,9 +302,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (strcmp(url, "/metrics") && strcmp(url, "/stats"))
 		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain",
 			     text("not found (try /metrics, /healthz, /stats)\n", &len), len);
-	ob->snap(ob->arg, &r);
-	if (atomic_load(&ob->draining) && !strcmp(r.outcome, "running"))
-		r.outcome = "draining";
+	snapshot(ob, &r);
 	f = open_memstream(&body, &len);
 	if (!f) {
 		report_free(&r);

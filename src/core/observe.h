@@ -44,11 +44,13 @@ int observe_serve(struct observer *ob, observe_snapshot_fn fn, void *arg, struct
 /* When the next periodic write is due (csp_now() time), or 0: never. */
 int64_t observe_next(const struct observer *ob);
 
-/* Rewrite the stats file if it is due.  A failure is a warning (once):
- * the run goes on. */
+/* Rewrite the stats file if it is due (outcome "running", or "draining"
+ * once observe_draining was called).  A failure is a warning (once): the
+ * run goes on. */
 void observe_tick(struct observer *ob);
 
-/* From now on /healthz answers 503. */
+/* From now on /healthz answers 503, and /stats and the stats file say
+ * "draining". */
 void observe_draining(struct observer *ob);
 
 /* Write the final stats file from r.  0, or -1 with e set. */

@@ -98,7 +98,8 @@ enum { STAGE_OK = 0, STAGE_ERROR = -1, STAGE_STOP = 1, STAGE_DISCARDED = 2 };
  * may be thrown away quietly.  A signal cancels the sources' context with
  * the signal's number. */
 enum stage_cause {
-	STAGE_CAUSE_ERROR = 1,     /* a stage failed: the run aborts */
+	STAGE_CAUSE_ERROR = 1,     /* a stage failed: the run stops, and what
+				      lies past the failure is dropped */
 	STAGE_CAUSE_STOPPED = 2,   /* this stage stopped on purpose */
 	STAGE_CAUSE_ABORT = 3,     /* the drain was cut short (second signal,
 				      shutdown_timeout) */

@@ -194,8 +194,7 @@ static struct batch *decode_json(struct decoder *d, struct batch *b, struct wsta
 			if (d->on_error == CODEC_FAIL) {
 				bad_record(e, b->origin, d->recno, codec_line_of(b, i), "invalid JSON",
 					   jdoc_error(d->doc));
-				batch_free(b);
-				return NULL;
+				break;
 			}
 		}
 		b->recs[kept++] = r;
@@ -430,11 +429,8 @@ static struct batch *decode_csv(struct decoder *d, struct batch *b, struct wstat
 		} else {
 			r = csv_row(d, p, n, codec_line_of(b, i), b->origin, out, tag, e, &dropped);
 		}
-		if (r < 0) {
-			batch_free(out);
-			batch_free(b);
-			return NULL;
-		}
+		if (r < 0)
+			break;
 		tag += (uint32_t)r;
 	}
 	return decode_done(out, b, dropped, ws);
@@ -602,9 +598,7 @@ static struct batch *decode_logfmt(struct decoder *d, struct batch *b, struct ws
 			batch_add(out, p, n, out->n);
 		} else {
 			bad_record(e, b->origin, d->recno, codec_line_of(b, i), "invalid logfmt", why);
-			batch_free(out);
-			batch_free(b);
-			return NULL;
+			break;
 		}
 	}
 	return decode_done(out, b, dropped, ws);

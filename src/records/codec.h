@@ -66,8 +66,10 @@ struct decoder *decoder_new(enum codec codec, int on_error, const struct columns
 void decoder_free(struct decoder *d);
 /* Decode the line records of b.  Returns the batch to send on (b itself,
  * or a new one: b is then freed), or NULL when nothing is left to send
- * (b was freed), or NULL with e set on an error (b was freed).  Records
- * dropped by on_error are counted in ws (read and dropped). */
+ * (b was freed).  A record refused under on_error: fail sets e, and what
+ * is returned then holds the records before it (NULL: none); the rest of
+ * b is freed.  Records dropped by on_error are counted in ws (read and
+ * dropped). */
 struct batch *decoder_batch(struct decoder *d, struct batch *b, struct wstats *ws,
 			    struct err *e);
 /* Decode one text (a record, or a field's text, for the parse stage) as

@@ -164,7 +164,8 @@ unz() {
 	[ "$status" -eq 1 ]
 	[ "$output" = "cspipe: unz: corrupt gzip data in stdin at byte 11: invalid block type" ]
 
-	# a wrong CRC: found at the end, and the records not yet sent are dropped
+	# a wrong CRC: found at the end, after every record, which goes out
+	# first (zcat writes it all too); the error follows
 	logs_file
 	gzip -c < all.log > g.gz
 	python3 -c 'import sys; b = bytearray(open("g.gz", "rb").read()); b[-6] ^= 0x55; sys.stdout.buffer.write(b)' > crc.gz
@@ -173,9 +174,7 @@ unz() {
 	size=$(wc -c < crc.gz)
 	[ "${lines[-1]}" = "cspipe: unz: corrupt gzip data in stdin at byte $((size - 4)): incorrect data check" ]
 	cspipe run -e '{stages: [{stdin: {format: chunk}}, {decompress: auto}]}' < crc.gz > part || true
-	[ "$(wc -c < part)" -lt "$(wc -c < all.log)" ]
-	[ -z "$(tail -c 1 part | tr -d '\n')" ]
-	cmp -n "$(wc -c < part)" part all.log
+	gzip -dc crc.gz 2> /dev/null | cmp - part
 }
 
 @test "decompress of truncated gzip fails naming the end" {

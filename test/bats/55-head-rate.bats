@@ -150,9 +150,11 @@ EOF
 	[ "$took" -ge 300 ] || { echo "took $took ms"; return 1; }
 }
 
-@test "rate stops waiting at once when the run is aborted" {
+@test "rate stops waiting at once when an error stops the run" {
 	# One record a second for a hundred records, and then the input
-	# fails (a truncated gzip file): the error aborts the run at once.
+	# fails (a truncated gzip file): the error stops the run, and rate
+	# passes what it holds at once instead of over hours (the run is
+	# under cspipe's timeout wrapper: a wait would end in status 124).
 	seq 1 100 > in.txt
 	seq 1 100000 | gzip -c | head -c 20000 > bad.gz
 	pipeline r.yaml <<'EOF'
@@ -161,14 +163,13 @@ stages:
   - files: [in.txt, bad.gz]
   - rate: {records: 1, per: 1s, burst: 1}
 EOF
-	local t0=$(now_ms)
 	run --separate-stderr cspipe run r.yaml
-	local took=$(($(now_ms) - t0))
 	[ "$status" -eq 1 ]
-	[ "$took" -lt 5000 ] || { echo "took $took ms"; return 1; }
 	[ "$stderr" = "cspipe: files: bad.gz: truncated gzip data (the stream ends at byte 20000)" ]
-	# What went out before the error is whole records, in order.
-	[ "$output" = "1" ] || [ "$output" = "" ] || [ "$output" = $'1\n2' ]
+	# Everything before the error, whole records, in order: the file,
+	# then what zcat writes of bad.gz up to its last complete line.
+	gzip -dc bad.gz > z 2> /dev/null || true
+	[ "$output" = "$(seq 1 100; head -n "$(wc -l < z)" z)" ]
 }
 
 @test "rate stops waiting at once when head below it has enough" {

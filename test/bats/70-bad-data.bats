@@ -3,7 +3,8 @@
 # Awkward input: empty, no final newline, CRLF, bare CR, NUL, invalid UTF-8,
 # huge records, catastrophic patterns, directories, missing and unreadable
 # files, corrupt and truncated gzip, FIFOs.  Records pass byte for byte;
-# errors name the stage, the input and the record or byte, and exit 1.
+# errors name the stage, the input and the record or byte, and exit 1,
+# after everything before the failing record was written.
 
 bats_require_minimum_version 1.5.0
 load helpers
@@ -363,6 +364,113 @@ open('badcrc.gz', 'wb').write(d)"
 	run --separate-stderr cspipe run -e '{stages: [{files: bad.gz}, {decompress: gzip}]}'
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "cspipe: decompress: trailing garbage after gzip data in bad.gz at byte $((size + 512))" ]
+}
+
+# ---- everything before an error ---------------------------------------------
+
+# The gzip of every log cut short (trunc.gz), and in `before` what zcat
+# writes of it up to its last complete line: what a run must write before
+# it fails, as zcat and grep do.
+truncated_logs() {
+	all_logs | gzip -c > all.gz
+	head -c $(($(wc -c < all.gz) * 6 / 10)) all.gz > trunc.gz
+	gzip -dc trunc.gz > zcat.out 2> /dev/null || true
+	head -n "$(wc -l < zcat.out)" zcat.out > before
+	[ "$(wc -l < before)" -gt 10000 ]
+}
+
+# each_run_writes WANT INPUT ARGS...: five runs of `cspipe run ARGS`, fed
+# INPUT on standard input, each exit 1 and write WANT exactly, which
+# --stats counts as written, its accounting adding up.
+each_run_writes() {
+	local want=$1 input=$2 i rc
+	shift 2
+	for i in 1 2 3 4 5; do
+		rc=0
+		cspipe run --stats=json:stats.json "$@" < "$input" > out 2> err || rc=$?
+		[ "$rc" -eq 1 ] || { echo "run $i: exit $rc"; cat err; return 1; }
+		cmp "$want" out || { echo "run $i: $(wc -l < out) lines, want $(wc -l < "$want")"; return 1; }
+		[ "$(stat records_written stats.json)" -eq "$(wc -l < "$want")" ]
+		accounting_adds_up stats.json
+	done
+}
+
+@test "a truncated .gz: every complete record before the cut is written, run after run" {
+	truncated_logs
+	grep x before | tr a-z A-Z > want
+	each_run_writes want /dev/null \
+		-e '{stages: [{filter: x, workers: 2}, {map: [case: upper], workers: 2}]}' trunc.gz
+	[ "$(cat err)" = "cspipe: files: trunc.gz: truncated gzip data (the stream ends at byte $(wc -c < trunc.gz))" ]
+	tr a-z A-Z < before > want
+	each_run_writes want trunc.gz -e '{stages: [{stdin: {format: chunk}}, {decompress: gzip},
+		{filter: "", workers: 2}, {map: [case: upper], workers: 3}]}'
+	[ "$(cat err)" = "cspipe: decompress: truncated gzip data in stdin: stream ends at byte $(wc -c < trunc.gz)" ]
+	# Through a compressing stage too: a valid stream of what came before.
+	rc=0
+	cspipe run -e '{stages: [{filter: "", workers: 2}, {compress: gzip, workers: 2}]}' \
+		trunc.gz > out.gz 2> err || rc=$?
+	[ "$rc" -eq 1 ]
+	gzip -dc out.gz | cmp - before
+}
+
+@test "invalid JSON on line N with on_error fail: records 1 to N-1 are written, run after run" {
+	cat "$STRUCT"/*.jsonl > all.jsonl
+	awk 'NR == 20000 {print "{\"broken\": "} {print}' all.jsonl > bad.jsonl
+	head -n 19999 all.jsonl > want
+	each_run_writes want /dev/null -e '{stages: [{files: {paths: [bad.jsonl], codec: json}},
+		{filter: {where: "exists(.LineId)"}, workers: 2}]}'
+	[ "$(head -c 60 err)" = "cspipe: files: bad.jsonl: record 20000 (line 20000): invalid" ]
+	# In a parse stage with several workers: what the same run writes of
+	# the lines before the bad one.
+	pipe='{stages: [{parse: {codec: json}, workers: 3}, {map: [{set: {.x: "1"}}], workers: 2}]}'
+	cspipe run -e "$pipe" < want > want.parsed
+	each_run_writes want.parsed bad.jsonl -e "$pipe"
+	[ "$(head -c 46 err)" = "cspipe: parse: stdin: record 20000: The JSON d" ]
+}
+
+# exec fails a batch as a whole: the message names its records A-B.
+exec_failing_on_line_20000() {
+	all_logs | awk 'NR == 20000 {print "BAD"; next} {print}' > bad.log
+	pipe='{stages: [{filter: "", workers: 2},
+		{exec: {command: [awk, "{print} /^BAD$/ {exit 3}"]}, workers: 3, ordered: '$1'},
+		{map: [case: upper], workers: 2}]}'
+}
+
+# The first record of the batch an exec stage failed on, from its message.
+failed_batch_start() {
+	sed -n 's/.* exited with status 3 on records \([0-9]*\)-\([0-9]*\) of bad.log$/\1 \2/p' err
+}
+
+@test "a failing exec command: the output of every batch before its batch is written, run after run" {
+	exec_failing_on_line_20000 true
+	rc=0
+	cspipe run -e "$pipe" bad.log > out 2> err || rc=$?
+	[ "$rc" -eq 1 ]
+	read -r first last <<< "$(failed_batch_start)"
+	[ "$first" -gt 1 ]
+	[ "$first" -le 20000 ]
+	[ "$last" -ge 20000 ]
+	head -n $((first - 1)) bad.log | tr a-z A-Z > want
+	each_run_writes want bad.log -e "$pipe"
+}
+
+@test "ordered: false: a failing exec stage still writes every batch before the failing one" {
+	exec_failing_on_line_20000 false
+	for i in 1 2 3; do
+		rc=0
+		cspipe run --stats=json:stats.json -e "$pipe" bad.log > out 2> err || rc=$?
+		[ "$rc" -eq 1 ]
+		read -r first last <<< "$(failed_batch_start)"
+		[ "$first" -gt 1 ]
+		[ "$first" -le 20000 ]
+		[ "$last" -ge 20000 ]
+		# In any order, and perhaps with batches after it that other
+		# workers had in hand; never without one before it.
+		head -n $((first - 1)) bad.log | tr a-z A-Z | sort > want
+		[ -z "$(sort out | comm -23 want -)" ]
+		[ "$(stat records_written stats.json)" -eq "$(wc -l < out)" ]
+		accounting_adds_up stats.json
+	done
 }
 
 # ---- FIFOs ------------------------------------------------------------------

@@ -5,6 +5,12 @@
 
 bats_require_minimum_version 1.5.0
 load helpers
+load lib/longrun
+
+# more_lines_than N: out has more than N lines.
+more_lines_than() {
+	[ "$(wc -l < out)" -gt "$1" ]
+}
 
 @test "--stats=json has the documented fields and the accounting adds up" {
 	cspipe run --stats=json -e '{stages: [{filter: "(?i)error"}, {map: {case: upper}}]}' \
@@ -98,16 +104,18 @@ EOF
 }
 
 @test "SIGUSR1 prints the statistics so far and the run goes on" {
-	"$CSPIPE" run -t 3s -e '{stages: [{generate: {}}, {rate: 2000/s}]}' > out 2> err &
-	pid=$!
-	sleep 1
-	kill -USR1 $pid
-	wait $pid || status=$?
-	[ "${status:-0}" -eq 124 ]
-	grep -Eq '^stage +kind' err
-	grep -Eq '^rate +rate ' err
-	grep -q 'deadline exceeded' err
-	[ "$(wc -l < out)" -gt 2000 ]
+	bg_start out run -e '{stages: [{generate: {}}, {rate: 2000/s}]}'
+	# Output: the stages run, and they start only once SIGUSR1 is handled.
+	wait_for "the first records" more_lines_than 0
+	kill -USR1 "$pid"
+	wait_for "the statistics table" grep -Eq '^rate +rate ' err
+	# Once: there is no --stats at the end.
+	[ "$(grep -Ec '^stage +kind' err)" -eq 1 ]
+	# The run went on after printing it.
+	n=$(wc -l < out)
+	wait_for "more records after the table" more_lines_than $((n + 100))
+	bg_stop TERM
+	[ "$rc" -eq 143 ]
 }
 
 @test "graph prints DOT that dot renders to SVG" {

@@ -256,9 +256,13 @@ static void test_on_error(void **state)
 	(void)state;
 	fx_open(&f, "{pattern: '(a+)+$', match_limit: 1000}");
 	assert_int_equal(run(&f, limit_batch(), &out, &e), STAGE_ERROR);
-	assert_null(out);
 	assert_string_equal(e.msg, "in.log: record 2: match limit exceeded "
 			    "(match_limit 1000, depth_limit 100000)");
+	/* The record kept before the failing one still goes on. */
+	assert_non_null(out);
+	assert_int_equal(out->n, 1);
+	assert_int_equal(out->recs[0].tag, 0);
+	batch_free(out);
 	fx_close(&f);
 
 	fx_open(&f, "{pattern: '(a+)+$', match_limit: 1000, on_error: drop}");
@@ -288,6 +292,7 @@ static void test_on_error(void **state)
 	assert_int_equal(run(&f, b, &out, &e), STAGE_ERROR);
 	assert_string_equal(e.msg, "input: a record at byte offset 4096: match limit "
 			    "exceeded (match_limit 1000, depth_limit 100000)");
+	batch_free(out);
 	fx_close(&f);
 }
 
