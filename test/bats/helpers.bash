@@ -16,6 +16,19 @@ setup() {
 	cd "$TMP" || return 1
 }
 
+# The test's folder goes with a test that passed (some hold hundreds of
+# MiB); a failed test's stays, to be looked at.  A file with a teardown of
+# its own calls this.
+teardown() {
+	tmp_remove
+}
+
+tmp_remove() {
+	if [ -n "${BATS_TEST_COMPLETED:-}" ] && [ -n "${TMP:-}" ] && [ -d "$TMP" ]; then
+		cd / && rm -rf "$TMP"
+	fi
+}
+
 # A test that reads the real logs (its body names LOGHUB, or a function
 # that does, however indirectly) is skipped with one line saying why when
 # they are not there.  test/run.py counts a skip as a failure under CI,
