@@ -198,8 +198,11 @@ static void auto_workers_come_and_go_keeping_order(void **state)
 	(void)state;
 	engine_auto_want = auto_stir;
 	engine_auto_tick = CSP_NS_PER_MS;
-	for (int round = 0; round < 3; round++) {
-		atomic_store(&auto_asked, 0);
+	atomic_store(&auto_asked, 0);
+	/* Three rounds, and more (up to twenty) until the controller has
+	 * been asked at all: on a loaded machine a run can end before its
+	 * controller first gets the CPU. */
+	for (int round = 0; round < 3 || (round < 20 && !atomic_load(&auto_asked)); round++) {
 		assert_int_equal(run("max_workers: 4\n"
 				     "stages:\n"
 				     "  - generate: {count: 60000, template: 'n$n'}\n"
@@ -227,9 +230,8 @@ static void auto_workers_come_and_go_keeping_order(void **state)
 		got = slurp("unordered");
 		assert_int_equal(count_lines(got), 60000);
 		free(got);
-		/* It was asked (the run outlives a millisecond). */
-		assert_true(atomic_load(&auto_asked) > 0);
 	}
+	assert_true(atomic_load(&auto_asked) > 0);
 	engine_auto_want = NULL;
 	engine_auto_tick = 200 * CSP_NS_PER_MS;
 }
