@@ -80,6 +80,8 @@ CORE = [
     'src/records/shard.c',
     'src/core/engine.c',
     'src/core/engine_flow.c',
+    'src/core/engine_collect.c',
+    'src/core/engine_io.c',
     'src/core/engine_report.c',
     'src/core/engine_auto.c',
     'src/core/oom.c',

@@ -2,11 +2,10 @@
 /*
  * engine_flow.c - batches through a stage: its workers take input (in
  * turn when ordered, or from the shard dispatcher), process it and emit
- * the output on every edge of its ports; the collector puts ordered
- * results back in sequence; run-style stages use the stage_io calls.
- * Also how a stage stops early and how lost batches are counted.  One job
- * that reads best whole (a little over 700 lines): the thread bodies share
- * the stopping and counting rules, and the engine's hot loop is here.
+ * the output on every edge of its ports.
+ * Also how a stage stops early and how lost batches are counted.  The
+ * collector and dispatcher are in engine_collect.c, run-style stages and
+ * their stage_io calls in engine_io.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,7 +17,6 @@
 #include "records/ack.h"
 #include "core/oom.h"
 #include "records/pattern.h"
-#include "records/shard.h"
 
 /* ---- small pieces ---------------------------------------------------- */
 
@@ -32,7 +30,7 @@ static _Atomic uint64_t *stop_counter(struct stage_rt *rt, struct wstats *ws, in
 	return on_purpose && !engine_losing(rt->eng) ? &ws->filtered : &ws->dropped;
 }
 
-static void free_list(struct stage_rt *rt, struct batch *b, struct wstats *ws, int filtered)
+void engine_free_list(struct stage_rt *rt, struct batch *b, struct wstats *ws, int filtered)
 {
 	while (b) {
 		struct batch *next = b->next;
@@ -172,7 +170,7 @@ static int emit_batch(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 
 /* Emit a list in order, through the kind's serial emit hook.  On a stop or
  * error the rest of the list is freed and counted. */
-static int emit_list(struct stage_rt *rt, struct batch *b, struct wstats *ws)
+int engine_emit_list(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 {
 	int rc = CSP_OK;
 
@@ -184,13 +182,13 @@ static int emit_list(struct stage_rt *rt, struct batch *b, struct wstats *ws)
 			if (rt->st->kind->emit(rt->st, b, &e)) {
 				engine_fail(rt->eng, rt->st, &e);
 				batch_free(b);
-				free_list(rt, next, ws, 0);
+				engine_free_list(rt, next, ws, 0);
 				return CSP_CANCELED;
 			}
 		}
 		rc = emit_batch(rt, b, ws);
 		if (rc != CSP_OK) {
-			free_list(rt, next, ws, rc == CSP_CLOSED);
+			engine_free_list(rt, next, ws, rc == CSP_CLOSED);
 			return rc;
 		}
 		b = next;
@@ -209,7 +207,7 @@ static int direct_send(void *arg, struct batch *b)
 	struct direct *d = arg;
 
 	b->next = NULL;
-	return emit_list(d->rt, b, d->ws);
+	return engine_emit_list(d->rt, b, d->ws);
 }
 
 /* A batch that reached rt's input and was never taken: counted in (so
@@ -263,7 +261,7 @@ static void abandon_inputs(struct stage_rt *rt)
 }
 
 /* The stage has what it wants or nobody reads it any more. */
-static void stop_stage(struct stage_rt *rt)
+void engine_stop_stage(struct stage_rt *rt)
 {
 	if (atomic_exchange(&rt->stopped, 1) == 0)
 		ctx_cancel_cause(rt->ctx, CSP_CANCELED, STAGE_CAUSE_STOPPED, "stopped");
@@ -294,7 +292,7 @@ void engine_cut_waiting(struct engine *eng)
 
 /* End of the stage's output: the kind's trailer (not after the stage
  * failed: its output ends where it failed), then close every edge. */
-static void finish_stage(struct stage_rt *rt, struct wstats *ws, int ok)
+void engine_finish_stage(struct stage_rt *rt, struct wstats *ws, int ok)
 {
 	ok = ok && !atomic_load(&rt->failed);
 	if (ok && rt->st->kind->finish && !engine_aborted(rt->eng)) {
@@ -302,8 +300,8 @@ static void finish_stage(struct stage_rt *rt, struct wstats *ws, int ok)
 		struct err e = { 0 };
 		if (rt->st->kind->finish(rt->st, &q, &e))
 			engine_fail(rt->eng, rt->st, &e);
-		if (emit_list(rt, q.head, ws) == CSP_CLOSED)
-			stop_stage(rt);
+		if (engine_emit_list(rt, q.head, ws) == CSP_CLOSED)
+			engine_stop_stage(rt);
 	}
 	for (size_t p = 0; p < rt->nports; p++)
 		for (size_t i = 0; i < rt->nout[p]; i++)
@@ -321,7 +319,7 @@ static void finish_stage(struct stage_rt *rt, struct wstats *ws, int ok)
  * come, like merge: interleave).  Returns CSP_OK, CSP_CLOSED when every
  * input has ended, or the context's error.
  */
-static int take_input(struct stage_rt *rt, struct batch **b, struct ctx *ctx)
+int engine_take_input(struct stage_rt *rt, struct batch **b, struct ctx *ctx)
 {
 	if (rt->nin == 1) {
 		int r = chan_recv(rt->in[0]->ch, b, ctx);
@@ -362,7 +360,7 @@ static int take_numbered(struct stage_rt *rt, struct batch **b, uint64_t *seq,
 
 	*direct = 0;
 	if (!rt->turn) {
-		r = take_input(rt, b, ctx);
+		r = engine_take_input(rt, b, ctx);
 		if (r == CSP_OK)
 			*seq = atomic_fetch_add_explicit(&rt->next_seq, 1, memory_order_relaxed);
 		return r;
@@ -371,7 +369,7 @@ static int take_numbered(struct stage_rt *rt, struct batch **b, uint64_t *seq,
 	if (r != CSP_OK)
 		return r;
 	*direct = rt->slots && !atomic_load(&rt->via_collect);
-	r = take_input(rt, b, ctx);
+	r = engine_take_input(rt, b, ctx);
 	*seq = s;
 	if (r == CSP_OK)
 		s++;
@@ -408,7 +406,7 @@ void engine_worker_leave(struct stage_rt *rt, struct wstats *ws, int ok)
 		if (rt->collect)
 			chan_close(rt->collect);
 		else
-			finish_stage(rt, ws, ok && !engine_aborted(rt->eng));
+			engine_finish_stage(rt, ws, ok && !engine_aborted(rt->eng));
 	}
 }
 
@@ -517,10 +515,10 @@ void *engine_worker_main(void *arg)
 				*res.err = e;
 				if (chan_send(rt->collect, &res, w->ctx) == CSP_OK)
 					break;
-				free_list(rt, q.head, ws, 0);
+				engine_free_list(rt, q.head, ws, 0);
 				free(res.err);
 			} else {
-				emit_list(rt, q.head, ws);
+				engine_emit_list(rt, q.head, ws);
 			}
 			/* shard_by: the dispatcher must not wait on this
 			 * worker's input any more. */
@@ -533,16 +531,16 @@ void *engine_worker_main(void *arg)
 			struct result res = { seq, q.head, 0, 0, w->index, NULL };
 			r = chan_send(rt->collect, &res, w->ctx);
 			if (r != CSP_OK) {
-				free_list(rt, q.head, ws, atomic_load(&rt->stopped));
+				engine_free_list(rt, q.head, ws, atomic_load(&rt->stopped));
 				ok = 0;
 				break;
 			}
 		} else {
-			r = q.stopped ? q.stopped : emit_list(rt, q.head, ws);
+			r = q.stopped ? q.stopped : engine_emit_list(rt, q.head, ws);
 			if (by_self)
 				direct_emitted(rt, w, seq);
 			if (r == CSP_CLOSED) {
-				stop_stage(rt);
+				engine_stop_stage(rt);
 				break;
 			}
 			if (r != CSP_OK) {
@@ -551,7 +549,7 @@ void *engine_worker_main(void *arg)
 			}
 		}
 		if (rc == STAGE_STOP) {
-			stop_stage(rt);
+			engine_stop_stage(rt);
 			break;
 		}
 	}
@@ -568,15 +566,15 @@ void *engine_worker_main(void *arg)
 		q.acks = chain;
 		if (st->kind->flush(w, &q, &e) == STAGE_ERROR) {
 			engine_fail(eng, st, &e);
-			free_list(rt, q.head, ws, 0);
+			engine_free_list(rt, q.head, ws, 0);
 			ok = 0;
 		} else if (rt->collect) {
 			struct result res = { 0, q.head, 1, 0, w->index, NULL };
 			flushed = 1;
 			if (chan_send(rt->collect, &res, w->ctx) != CSP_OK)
-				free_list(rt, q.head, ws, atomic_load(&rt->stopped));
-		} else if (!q.stopped && emit_list(rt, q.head, ws) == CSP_CLOSED) {
-			stop_stage(rt);
+				engine_free_list(rt, q.head, ws, atomic_load(&rt->stopped));
+		} else if (!q.stopped && engine_emit_list(rt, q.head, ws) == CSP_CLOSED) {
+			engine_stop_stage(rt);
 		} else {
 			flushed = !q.stopped;
 		}
@@ -591,276 +589,4 @@ void *engine_worker_main(void *arg)
 		engine_worker_ended(w);
 	engine_thread_exit(eng);
 	return NULL;
-}
-
-/*
- * The collector of an ordered multi-worker stage: results back in order.
- * With shard_by, each input batch comes back as one part per worker, put
- * together again (by tag) once all have come.
- */
-void *engine_collector_main(void *arg)
-{
-	struct stage_rt *rt = arg;
-	struct engine *eng = rt->eng;
-	struct stage *st = rt->st;
-	struct wstats *ws = &rt->ws[st->workers];
-	int W = rt->window_size;
-	uint32_t nparts = rt->nshards ? rt->nshards : 1;
-	struct batch **ring = csp_calloc((size_t)W * nparts, sizeof *ring);
-	struct err **errs = csp_calloc((size_t)W, sizeof *errs);
-	uint32_t *got = csp_calloc((size_t)W, sizeof *got);
-	struct batch *flushed = NULL, **flushed_tail = &flushed;
-	uint64_t next = 0;
-	int ok = 1, gone = 0;
-	struct result res;
-
-	oom_set_stage(st->name);
-	for (;;) {
-		int r = chan_recv(rt->collect, &res, eng->drain);
-		if (r == CSP_CLOSED)
-			break;
-		if (r != CSP_OK) {
-			ok = 0;
-			break;
-		}
-		if (gone) {
-			free_list(rt, res.list, ws, 1);
-			free(res.err);
-			continue;
-		}
-		if (res.flush) {
-			*flushed_tail = res.list;
-			while (*flushed_tail)
-				flushed_tail = &(*flushed_tail)->next;
-			continue;
-		}
-		size_t slot = res.seq % (uint64_t)W;
-		if (!res.nudge) {
-			ring[slot * nparts + (nparts > 1 ? (uint32_t)res.worker : 0)] = res.list;
-			if (res.err && !errs[slot])
-				errs[slot] = res.err;
-			else
-				free(res.err);
-			got[slot]++;
-		}
-		/* The batches an auto stage's one worker emitted itself. */
-		if (rt->slots) {
-			uint64_t dd = atomic_load(&rt->direct_done);
-			if (next < dd)
-				next = dd;
-		}
-		/* A failed worker sends no more: a batch it would have sent a
-		 * part of never completes, but its own error comes first. */
-		while (got[next % (uint64_t)W] == nparts || errs[next % (uint64_t)W]) {
-			struct batch *list;
-			slot = next % (uint64_t)W;
-			if (errs[slot]) {
-				/* What the failing batch made before its
-				 * failing record goes on first. */
-				if (nparts == 1 && !gone) {
-					emit_list(rt, ring[slot], ws);
-					ring[slot] = NULL;
-				}
-				engine_fail(eng, st, errs[slot]);
-				/* Everything before it has gone on: the
-				 * workers, busy after it or waiting for room
-				 * in the window, stop now. */
-				ctx_cancel_cause(rt->ctx, CSP_CANCELED, STAGE_CAUSE_ERROR, "failed");
-				ok = 0;
-				goto out;
-			}
-			list = nparts == 1 ? ring[slot] :
-				shard_merge(&ring[slot * nparts], nparts, rt->nports,
-					    !(st->kind->flags & KIND_REFRAMES));
-			memset(&ring[slot * nparts], 0, nparts * sizeof *ring);
-			got[slot] = 0;
-			next++;
-			r = gone ? CSP_CLOSED : emit_list(rt, list, ws);
-			if (gone)
-				free_list(rt, list, ws, 1);
-			sem_release(rt->window);
-			if (r == CSP_CLOSED && !gone) {
-				gone = 1;
-				stop_stage(rt);
-			} else if (r != CSP_OK && !gone) {
-				ok = 0;
-				goto out;
-			}
-		}
-	}
-	if (ok && !gone && !engine_aborted(eng)) {
-		if (emit_list(rt, flushed, ws) == CSP_CLOSED)
-			stop_stage(rt);
-		flushed = NULL;
-	}
-out:
-	free_list(rt, flushed, ws, gone);
-	for (size_t i = 0; i < (size_t)W * nparts; i++)
-		free_list(rt, ring[i], ws, 0);
-	for (int i = 0; i < W; i++)
-		free(errs[i]);
-	/* No result can arrive any more: a worker still running (it may not
-	 * have seen the abort yet) gets CSP_CLOSED and counts its own.  Those
-	 * already queued (after an abort) are counted as dropped. */
-	chan_abandon(rt->collect);
-	while (chan_try_recv(rt->collect, &res) == CSP_OK) {
-		free_list(rt, res.list, ws, 0);
-		free(res.err);
-	}
-	free(ring);
-	free(errs);
-	free(got);
-	finish_stage(rt, ws, ok && !gone && !engine_aborted(eng));
-	engine_thread_exit(eng);
-	return NULL;
-}
-
-/*
- * The dispatcher of a stage with shard_by: takes each input batch, splits
- * it by key into one part per worker, and hands each worker its part (an
- * empty part too, so that the collector knows when a batch is complete).
- */
-void *engine_dispatch_main(void *arg)
-{
-	struct stage_rt *rt = arg;
-	struct stage *st = rt->st;
-	uint32_t n = rt->nshards;
-	struct batch **parts;
-	uint64_t seq = 0;
-
-	oom_set_stage(st->name);
-	parts = csp_calloc(n, sizeof *parts);
-	for (;;) {
-		struct batch *b;
-		int r;
-
-		if (rt->window && sem_acquire(rt->window, rt->ctx) != CSP_OK)
-			break;
-		r = take_input(rt, &b, rt->ctx);
-		if (r != CSP_OK) {
-			if (rt->window)
-				sem_release(rt->window);
-			break;
-		}
-		b->seq = seq++;
-		shard_split(st->shard, rt->shard_m, rt->shard_fr, b, parts, n);
-		for (uint32_t i = 0; i < n; i++) {
-			if (r == CSP_OK)
-				r = chan_send(rt->wins[i], &parts[i], rt->ctx);
-			if (r != CSP_OK) {
-				/* Stopped or aborted: what was not handed over
-				 * stops here. */
-				engine_count_untaken(rt, parts[i], atomic_load(&rt->stopped));
-			}
-		}
-		if (r != CSP_OK)
-			break;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		chan_close(rt->wins[i]);
-	free(parts);
-	engine_thread_exit(rt->eng);
-	return NULL;
-}
-
-/* The one thread of a run-style stage (sources, merge). */
-void *engine_runner_main(void *arg)
-{
-	struct worker *w = arg;
-	struct stage *st = w->stage;
-	struct stage_rt *rt = st->rt;
-	struct stage_io io = { rt, w->stats };
-	struct err e = { 0 };
-	int rc;
-
-	oom_set_stage(st->name);
-	rt->busy_mark = csp_now();
-	atomic_store_explicit(&w->stats->busy, 1, memory_order_relaxed);
-	rc = st->kind->run(st, &io, &e);
-	atomic_store_explicit(&w->stats->busy, 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->stats->busy_ns, csp_now() - rt->busy_mark,
-				  memory_order_relaxed);
-	if (rc == STAGE_ERROR)
-		engine_fail(rt->eng, st, &e);
-	if (rc == STAGE_STOP)
-		stop_stage(rt);
-	atomic_store(&rt->live, 0);
-	finish_stage(rt, w->stats, rc != STAGE_ERROR && !engine_aborted(rt->eng));
-	engine_thread_exit(rt->eng);
-	return NULL;
-}
-
-/* ---- stage_io --------------------------------------------------------- */
-
-struct ctx *io_ctx(struct stage_io *io)
-{
-	return io->rt->ctx;
-}
-
-struct wstats *io_stats(struct stage_io *io)
-{
-	return io->ws;
-}
-
-/* A run-style stage's busy time is what lies between its waits, added as
- * each wait begins, so that a report in mid-run (SIGUSR1, --progress)
- * shows it too. */
-static void wait_begins(struct stage_io *io, int64_t now)
-{
-	atomic_fetch_add_explicit(&io->ws->busy_ns, now - io->rt->busy_mark,
-				  memory_order_relaxed);
-	atomic_store_explicit(&io->ws->busy, 0, memory_order_relaxed);
-}
-
-static void wait_ends(struct stage_io *io)
-{
-	io->rt->busy_mark = csp_now();
-	atomic_store_explicit(&io->ws->busy, 1, memory_order_relaxed);
-}
-
-void io_wait_begins(struct stage_io *io)
-{
-	wait_begins(io, csp_now());
-}
-
-void io_wait_ends(struct stage_io *io)
-{
-	wait_ends(io);
-}
-
-int io_send(struct stage_io *io, struct batch *b)
-{
-	struct stage_rt *rt = io->rt;
-	int r;
-
-	wait_begins(io, csp_now());
-	if (rt->st->kind->role == ROLE_SOURCE) {
-		wstat_add(&io->ws->rec_in, b->records);
-		wstat_add(&io->ws->bytes_in, b->len);
-	}
-	wstat_add(&io->ws->batches, 1);
-	b->next = NULL;
-	r = emit_list(rt, b, io->ws);
-	wait_ends(io);
-	return r;
-}
-
-size_t io_ninputs(struct stage_io *io)
-{
-	return io->rt->nin;
-}
-
-int io_select(struct stage_io *io, struct sel_case *cases, int n)
-{
-	int r;
-
-	wait_begins(io, csp_now());
-	r = chan_select(cases, n, 0, io->rt->ctx);
-	wait_ends(io);
-	return r;
-}
-
-struct chan *io_input(struct stage_io *io, size_t i)
-{
-	return io->rt->in[i]->ch;
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * engine_rt.h - the engine's private state of one run, shared by its
- * three files: engine.c (wiring, threads and the phases of the run),
- * engine_flow.c (batches flowing through a stage's threads) and
- * engine_report.c (counters summed into a report).  Nothing outside
+ * files: engine.c (wiring, threads and the phases of the run),
+ * engine_flow.c (batches flowing through a stage's workers),
+ * engine_collect.c (the collector and the shard dispatcher), engine_io.c
+ * (run-style stages), engine_auto.c (workers: auto) and engine_report.c
+ * (counters summed into a report).  Nothing outside
  * src/core/engine*.c includes it; stages see a stage_rt only as st->rt.
  */
 #ifndef CSPIPE_ENGINE_RT_H
@@ -140,7 +142,8 @@ struct stage_io {
 	struct wstats *ws;
 };
 
-/* engine_flow.c: the threads of a stage and what they share. */
+/* engine_flow.c, engine_collect.c, engine_io.c: the threads of a stage
+ * and what they share. */
 
 /* Record the first error, with the stage's name, and stop the run: the
  * failed stage takes no more input, the sources stop, and what is before
@@ -156,6 +159,21 @@ int engine_losing(struct engine *eng);
 void engine_count_untaken(struct stage_rt *rt, struct batch *b, int filtered);
 /* Cut the stages that wait by design (KIND_WAITS) late in a drain. */
 void engine_cut_waiting(struct engine *eng);
+/* Free a list of batches that stop at rt, counted in ws (when not NULL)
+ * as filtered (filtered: a reader left on purpose) or dropped. */
+void engine_free_list(struct stage_rt *rt, struct batch *b, struct wstats *ws, int filtered);
+/* Emit a list in order, through the kind's serial emit hook.  On a stop or
+ * error the rest of the list is freed and counted.  CSP_OK, or CSP_CLOSED
+ * when nobody reads the stage any more, or the context's error. */
+int engine_emit_list(struct stage_rt *rt, struct batch *b, struct wstats *ws);
+/* The stage has what it wants or nobody reads it any more. */
+void engine_stop_stage(struct stage_rt *rt);
+/* End of the stage's output: the kind's trailer (not after the stage
+ * failed), then close every edge. */
+void engine_finish_stage(struct stage_rt *rt, struct wstats *ws, int ok);
+/* Take the next batch from the stage's inputs: CSP_OK, CSP_CLOSED when
+ * every input has ended, or the context's error. */
+int engine_take_input(struct stage_rt *rt, struct batch **b, struct ctx *ctx);
 /* A worker of rt leaves: the last one ends the stage's output. */
 void engine_worker_leave(struct stage_rt *rt, struct wstats *ws, int ok);
 /* A thread of the run ends: the last one closes eng->done. */
