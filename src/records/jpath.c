@@ -359,10 +359,17 @@ static void put_number(struct buf *b, const struct jval *v)
 
 	if (v->is_int)
 		n = snprintf(tmp, sizeof tmp, "%" PRId64, v->i);
-	else if (v->num == (double)(uint64_t)v->num && v->num >= 0 && v->num < 1.8e19)
+	else if (v->num >= 0 && v->num < 1.8e19 && v->num == (double)(uint64_t)v->num)
+		/* In range before the cast: a double past uint64_t is undefined. */
 		n = snprintf(tmp, sizeof tmp, "%" PRIu64, (uint64_t)v->num);
 	else
-		n = snprintf(tmp, sizeof tmp, "%.17g", v->num);
+		/* The shortest text that reads back as the same double, as jq
+		 * writes numbers: 7.77e+79, not 7.7700000000000001e+79. */
+		for (int prec = 15; prec <= 17; prec++) {
+			n = snprintf(tmp, sizeof tmp, "%.*g", prec, v->num);
+			if (strtod(tmp, NULL) == v->num)
+				break;
+		}
 	buf_append(b, tmp, (size_t)n);
 }
 

@@ -240,3 +240,14 @@ YAML
 	[ "$(wc -l < out.csv)" -eq 2001 ]
 	[ "$(wc -l < out.logfmt)" -eq 2000 ]
 }
+
+@test "numbers past 64-bit integers are written as the shortest text that reads back the same" {
+	printf '{"a":7.77e79,"c":1e19,"e":-1e300,"f":0.1,"g":1.5e-7}\n' > n.jsonl
+	run cspipe run -e "{stages: [{files: {paths: [n.jsonl], codec: json}}, {stdout: {codec: csv}}]}"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'a,c,e,f,g\n7.77e+79,10000000000000000000,-1e+300,0.1,1.5e-07')" ]
+	run cspipe run -e "{stages: [{files: {paths: [n.jsonl], codec: json}}, {map: {keep: [.a, .e]}}]}"
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"a":7.77e+79,"e":-1e+300}' ]
+	[ "$(echo "$output" | jq -c .)" = "$(jq -c '{a, e}' n.jsonl)" ]
+}
