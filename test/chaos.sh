@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # chaos.sh [CSPIPE] [RUNS]: run one pipeline (two workers per stage, gzip
 # into a file) RUNS times (default 200), each with a fault chosen at random
-# and struck at a random moment: SIGINT, SIGTERM, a second signal, a
+# and struck at a random moment once cspipe runs: SIGINT, SIGTERM, a second signal, a
 # deadline, a full disk (a small tmpfs; needs root), a closed standard
 # output (the reader goes away), a killed exec child.  After each run:
 #
@@ -125,6 +125,23 @@ children() {
 	done
 }
 
+# ready PID: wait until PID runs cspipe and holds SIGINT and SIGTERM for
+# its signal thread (blocked in /proc/PID/status), as every signal test
+# does: a signal before that meets the default action, as for any program
+# not yet started, and is not a fault of cspipe's.
+ready() {
+	local i blk
+	for ((i = 0; i < 2000; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		if [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$cspipe" ]; then
+			blk=$(awk '/^SigBlk:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+			# Bits 1 and 14: SIGINT (2) and SIGTERM (15).
+			[ -n "$blk" ] && (((0x$blk & 0x4002) == 0x4002)) && return 0
+		fi
+		sleep 0.005
+	done
+}
+
 for ((i = 1; i <= runs; i++)); do
 	fault=${faults[RANDOM % ${#faults[@]}]}
 	if [ "$fault" = full ] && [ "$can_mount" = 0 ]; then
@@ -161,7 +178,7 @@ for ((i = 1; i <= runs; i++)); do
 		"$cspipe" run --stats=json "${args[@]}" file.yaml 2> err &
 		pid=$!
 		case $fault in
-		sigint|sigterm|second|killchild) sleep "$delay" ;;
+		sigint|sigterm|second|killchild) ready "$pid"; sleep "$delay" ;;
 		esac
 		case $fault in
 		sigint) kill -INT "$pid" 2>/dev/null ;;
