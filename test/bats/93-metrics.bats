@@ -169,11 +169,18 @@ YAML
 	bg_wait
 	[ "$rc" -eq 143 ]
 	wait "$scraper"
+	# A connection that reaches the listening socket in the instant it is
+	# closed is reset (curl 52 or 56), as by any server that stops; after
+	# that every scrape is refused (7).  Before it, every answer is whole.
+	local closed=
 	while read -r c n; do
 		case $c in
-		0) [[ $(tail -n 1 "scrape.$n") == "cspipe_info{"*"} 1" ]] ||
+		0) [ -z "$closed" ] || { echo "scrape $n answered after the server closed"; false; }
+		   [[ $(tail -n 1 "scrape.$n") == "cspipe_info{"*"} 1" ]] ||
 			{ echo "scrape $n torn"; tail -c 200 "scrape.$n"; false; } ;;
-		7) ;;
+		7) closed=1 ;;
+		52|56) [ -z "$closed" ] || { echo "scrape $n: curl exit $c after refusals"; false; }
+		   closed=1 ;;
 		*) echo "scrape $n: curl exit $c"; false ;;
 		esac
 	done < scrapes
