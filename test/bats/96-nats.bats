@@ -34,6 +34,16 @@ whole() {
 	cat "$@" | grep -a -E '^msg-[0-9]+-end$'
 }
 
+# round_trip STREAM SUBJECT IN OUT OPTIONS: make STREAM (taking every
+# subject under SUBJECT's first token), publish the lines of IN to SUBJECT
+# and read them back into OUT with consume_yaml's pipeline and OPTIONS.
+round_trip() {
+	stream "$1" "${2%%.*}.>"
+	publish "$3" "$2"
+	consume_yaml "$TMP/round_trip.yaml" "$1" "$4" "$5"
+	cspipe run "$TMP/round_trip.yaml"
+}
+
 @test "200,000 loghub lines go out with nats_out and come back with nats_in, once each, in order" {
 	for i in 1 2 3 4 5 6 7; do all_logs; done | head -n 200000 > in.txt
 	[ "$(wc -l < in.txt)" -eq 200000 ]
@@ -50,17 +60,11 @@ whole() {
 }
 
 @test "meta: prefix puts the stream sequence and subject before each record; meta: json makes them fields" {
-	stream META 'meta.>'
 	printf 'one\ntwo\n' > in.txt
-	publish in.txt meta.x
-	consume_yaml in.yaml META out.txt 'meta: prefix'
-	cspipe run in.yaml
+	round_trip META meta.x in.txt out.txt 'meta: prefix'
 	[ "$(cat out.txt)" = "$(printf '1 meta.x one\n2 meta.x two')" ]
-	stream MJ 'mj.>'
 	printf '{"Level":"INFO","n":1}\n{"Level":"ERROR","n":2}\nnot "json"\n' > mj.txt
-	publish mj.txt mj.a
-	consume_yaml j.yaml MJ j.txt 'meta: json'
-	cspipe run j.yaml
+	round_trip MJ mj.a mj.txt j.txt 'meta: json'
 	[ "$(sed -n 3p j.txt)" = '{"seq":3,"subject":"mj.a","delivered":1,"data":"not \"json\""}' ]
 	# The data decoded in place, and a where on the fields.
 	pipeline k.yaml <<YAML
