@@ -97,6 +97,30 @@ YAML
 	[ ! -e out ]
 }
 
+@test "codec json: numbers beyond 64 bits or the double range read as jq reads them" {
+	printf '%s\n' '{"id":123456789012345678901234567890,"n":1}' \
+		'{"id":-98765432109876543210,"n":2,"s":"1e400 in a string"}' \
+		'{"id":1e400,"n":3,"v":[-1e999,18446744073709551616]}' \
+		'{"id":42,"n":4}' > big.jsonl
+	pipeline p.yaml <<'YAML'
+stages:
+  - files: {paths: [big.jsonl], codec: json}
+  - filter: {where: '.id > 1e20 || .id < -1e19'}
+  - map: [{set: {.seen: true}}]
+  - stdout: {codec: json}
+YAML
+	cspipe run p.yaml > out
+	jq -c -S 'select(.id > 1e20 or .id < -1e19) | .seen = true' big.jsonl > want
+	jq -c -S . out > got
+	[ "$(wc -l < got)" -eq 3 ]
+	cmp want got
+	# A malformed number is still refused.
+	printf '{"id":01}\n' > bad.jsonl
+	run cspipe run -e '{stages: [{files: {paths: [bad.jsonl], codec: json}}]}'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.jsonl: record 1 (line 1): invalid JSON"* ]]
+}
+
 @test "codec json: on_error drop counts the invalid records, keep passes them as text" {
 	printf '{"a":1}\nnot json\n{"a":3}\n[1,\n' > bad.jsonl
 	cspipe run --stats=json <(printf 'stages:\n  - files: {paths: [bad.jsonl], codec: json, on_error: drop}\n') > out 2> stats
