@@ -5,6 +5,7 @@
 # comparing values, not formatting.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 # values MODE SRC OUT: the records of OUT are those of SRC, as values.
 values() {
@@ -189,11 +190,20 @@ assert got[1:] == exp
 PY
 }
 
-@test "sink csv without columns: a later record with a new key is an error" {
-	printf '{"a":1}\n{"a":2,"b":3}\n' > in.jsonl
-	run cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: csv\n')
+@test "sink csv without columns: a later record with a new key is an error, after the rows before it" {
+	printf '{"a":1}\n{"a":2}\n{"a":3,"b":3}\n{"a":4}\n' > in.jsonl
+	run --separate-stderr cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: csv\n')
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"has fields the CSV header"* ]]
+	[[ "$stderr" == *"record 3 of in.jsonl has fields the CSV header"* ]]
+	[ "$output" = "$(printf 'a\n1\n2')" ]
+}
+
+@test "sink logfmt: a record that is not an object stops the run after the ones before it" {
+	printf '{"a":1}\n{"a":"x y"}\n[3]\n{"a":4}\n' > in.jsonl
+	run --separate-stderr cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: logfmt\n')
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"record 3 of in.jsonl is not a JSON object"* ]]
+	[ "$output" = "$(printf 'a=1\na="x y"')" ]
 }
 
 @test "codec and columns are checked by validate" {
