@@ -206,6 +206,24 @@ PY
 	[ "$output" = "$(printf 'a=1\na="x y"')" ]
 }
 
+@test "a UTF-8 byte order mark opening a CSV, JSON Lines or logfmt input is skipped, as mlr and jq do" {
+	printf '\xef\xbb\xbfname,age\r\n"Smith, J",42\r\nDoe,7\r\n' > bom.csv
+	cspipe run -e '{stages: [{files: {paths: [bom.csv, bom.csv], codec: csv}}, {filter: {where: ".age > 10"}}, {stdout: json}]}' > out
+	mlr --icsv --ojsonl filter '$age > 10' bom.csv bom.csv | jq -c '.age |= tostring' > want
+	jq -c . out > got
+	cmp want got
+	printf '\xef\xbb\xbf{"a":1}\n{"a":2}\n' > bom.jsonl
+	cspipe run -e '{stages: [{files: {paths: [bom.jsonl], codec: json}}, {stdout: json}]}' > out
+	jq -c . bom.jsonl > want
+	cmp want out
+	printf '\xef\xbb\xbfa=1\n' | cspipe run -e '{stages: [{stdin: {codec: logfmt}}]}' > out
+	[ "$(cat out)" = '{"a":"1"}' ]
+	# Text keeps every byte.
+	printf '\xef\xbb\xbfa=1\n' > bom.txt
+	cspipe run -e '{stages: [{files: [bom.txt]}]}' > out
+	cmp bom.txt out
+}
+
 @test "codec and columns are checked by validate" {
 	pipeline p.yaml <<'YAML'
 stages:
