@@ -5,6 +5,7 @@
 # comparing values, not formatting.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 # values MODE SRC OUT: the records of OUT are those of SRC, as values.
 values() {
@@ -114,6 +115,36 @@ YAML
 	[ ! -e out ]
 }
 
+@test "codec json: numbers beyond 64 bits or the double range, and -0, as jq reads them" {
+	printf '%s\n' '{"id":123456789012345678901234567890,"n":1}' \
+		'{"id":-98765432109876543210,"n":2,"s":"1e400 in a string"}' \
+		'{"id":1e400,"n":3,"v":[-1e999,18446744073709551616]}' \
+		'{"id":42,"n":4}' > big.jsonl
+	pipeline p.yaml <<'YAML'
+stages:
+  - files: {paths: [big.jsonl], codec: json}
+  - filter: {where: '.id > 1e20 || .id < -1e19'}
+  - map: [{set: {.seen: true}}]
+  - stdout: {codec: json}
+YAML
+	cspipe run p.yaml > out
+	jq -c -S 'select(.id > 1e20 or .id < -1e19) | .seen = true' big.jsonl > want
+	jq -c -S . out > got
+	[ "$(wc -l < got)" -eq 3 ]
+	cmp want got
+	# Minus zero keeps its sign when a record is written again, as in jq.
+	printf '{"a":-0.0,"b":[0.0,-0e5]}\n' > zero.jsonl
+	cspipe run -e '{stages: [{files: {paths: [zero.jsonl], codec: json}}, {map: [{set: {.c: 1}}]}, {stdout: json}]}' > out
+	jq -c -S . out > got
+	jq -c -S '.c = 1' zero.jsonl > want
+	cmp want got
+	# A malformed number is still refused.
+	printf '{"id":01}\n' > bad.jsonl
+	run cspipe run -e '{stages: [{files: {paths: [bad.jsonl], codec: json}}]}'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.jsonl: record 1 (line 1): invalid JSON"* ]]
+}
+
 @test "codec json: on_error drop counts the invalid records, keep passes them as text" {
 	printf '{"a":1}\nnot json\n{"a":3}\n[1,\n' > bad.jsonl
 	decode bad.jsonl 'codec: json, on_error: drop' --stats=json > out 2> stats
@@ -172,11 +203,38 @@ assert got[1:] == exp
 PY
 }
 
-@test "sink csv without columns: a later record with a new key is an error" {
-	printf '{"a":1}\n{"a":2,"b":3}\n' > in.jsonl
-	run cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: csv\n')
+@test "sink csv without columns: a later record with a new key is an error, after the rows before it" {
+	printf '{"a":1}\n{"a":2}\n{"a":3,"b":3}\n{"a":4}\n' > in.jsonl
+	run --separate-stderr cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: csv\n')
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"has fields the CSV header"* ]]
+	[[ "$stderr" == *"record 3 of in.jsonl has fields the CSV header"* ]]
+	[ "$output" = "$(printf 'a\n1\n2')" ]
+}
+
+@test "sink logfmt: a record that is not an object stops the run after the ones before it" {
+	printf '{"a":1}\n{"a":"x y"}\n[3]\n{"a":4}\n' > in.jsonl
+	run --separate-stderr cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: logfmt\n')
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"record 3 of in.jsonl is not a JSON object"* ]]
+	[ "$output" = "$(printf 'a=1\na="x y"')" ]
+}
+
+@test "a UTF-8 byte order mark opening a CSV, JSON Lines or logfmt input is skipped, as mlr and jq do" {
+	printf '\xef\xbb\xbfname,age\r\n"Smith, J",42\r\nDoe,7\r\n' > bom.csv
+	cspipe run -e '{stages: [{files: {paths: [bom.csv, bom.csv], codec: csv}}, {filter: {where: ".age > 10"}}, {stdout: json}]}' > out
+	mlr --icsv --ojsonl filter '$age > 10' bom.csv bom.csv | jq -c '.age |= tostring' > want
+	jq -c . out > got
+	cmp want got
+	printf '\xef\xbb\xbf{"a":1}\n{"a":2}\n' > bom.jsonl
+	cspipe run -e '{stages: [{files: {paths: [bom.jsonl], codec: json}}, {stdout: json}]}' > out
+	jq -c . bom.jsonl > want
+	cmp want out
+	printf '\xef\xbb\xbfa=1\n' | cspipe run -e '{stages: [{stdin: {codec: logfmt}}]}' > out
+	[ "$(cat out)" = '{"a":"1"}' ]
+	# Text keeps every byte.
+	printf '\xef\xbb\xbfa=1\n' > bom.txt
+	cspipe run -e '{stages: [{files: [bom.txt]}]}' > out
+	cmp bom.txt out
 }
 
 @test "codec and columns are checked by validate" {
