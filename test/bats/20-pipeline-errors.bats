@@ -83,6 +83,19 @@ cspipe: dup.yaml:6:1: duplicate key 'timeout' (first at 1:1)"
 	has_line "cspipe: kind.yaml:3:5: unknown key 'frobnicate'"
 }
 
+@test "a stage with no kind lists every kind there is" {
+	pipeline nokind.yaml <<-'EOF'
+	stages:
+	  - {name: x, workers: 2}
+	EOF
+	rejected nokind.yaml
+	line=$(grep -F "cspipe: nokind.yaml:2:5: stage has no kind (give one of: " <<<"$stderr")
+	# Each kind `cspipe stages` lists is offered, parse and the NATS ones too.
+	for kind in $("$CSPIPE" stages | awk '/^[a-z_]+ / {print $1}'); do
+		[[ $line =~ [\ \(]$kind[,\)] ]] || { echo "missing $kind: $line"; return 1; }
+	done
+}
+
 @test "unknown options and keys say 'did you mean'" {
 	pipeline opt.yaml <<-'EOF'
 	stgaes:
