@@ -68,6 +68,11 @@ out_is() {
 	printf 'no newline yet' >> b.log
 	wait_for "the partial line, sent after 100ms" has_lines 2
 	out_is one 'no newline yet'
+	# What the writer adds to the line afterwards is a record of its own,
+	# and the lines after it are whole.
+	printf ', now the rest\nthree\n' >> b.log
+	wait_for "the rest of the line and the next" has_lines 4
+	out_is one 'no newline yet' ', now the rest' three
 	bg_stop TERM
 	[ "$rc" -eq 143 ]
 }
