@@ -96,6 +96,29 @@ cspipe: dup.yaml:6:1: duplicate key 'timeout' (first at 1:1)"
 	done
 }
 
+@test "an alias copies an anchored value; a merge key is an error at its position" {
+	pipeline alias.yaml <<-'EOF'
+	stages:
+	  - filter: &pat '(?i)error'
+	    workers: &w 2
+	  - map: &upper [{case: upper}]
+	    workers: *w
+	  - filter: *pat
+	  - map: *upper
+	EOF
+	run cspipe run alias.yaml <<<$'an Error\nok'
+	[ "$status" -eq 0 ]
+	[ "$output" = "AN ERROR" ]
+	pipeline merge.yaml <<-'EOF'
+	defaults: &d {workers: 2}
+	stages:
+	  - filter: x
+	    <<: *d
+	EOF
+	rejected merge.yaml
+	has_line "cspipe: merge.yaml:4:5: merge keys (<<) are not supported"
+}
+
 @test "unknown options and keys say 'did you mean'" {
 	pipeline opt.yaml <<-'EOF'
 	stgaes:
