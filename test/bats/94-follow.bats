@@ -190,6 +190,20 @@ out_is() {
 	[ "$stderr" = "cspipe: -e:1:31: files: cannot follow standard input (-)" ]
 }
 
+@test "follow: a FIFO or a folder named to follow is an error, not silence" {
+	# Follow reads regular files by their size; a FIFO would be passed
+	# over for ever with nothing said.
+	mkfifo pipe
+	mkdir dir
+	run --separate-stderr cspipe run -t 30s -e '{stages: [{files: {paths: [pipe], follow: true}}]}'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "cspipe: files: pipe: not a regular file: follow reads regular files (read a FIFO or a device without follow)" ]
+	run --separate-stderr cspipe run -t 30s -e '{stages: [{files: {paths: [dir], follow: true}}]}'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "cspipe: files: dir: is a directory" ]
+	[ -z "$output" ]
+}
+
 @test "follow: INPUT files on the command line are read, not followed" {
 	printf 'a\nb\n' > in.log
 	run cspipe run -e '{stages: [{files: {paths: [app.log], follow: true}}]}' in.log
