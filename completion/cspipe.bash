@@ -58,12 +58,15 @@ _cspipe()
 		COMPREPLY=($(compgen -W 'run validate graph test stages help --version --help' -- "$cur"))
 		return
 	fi
+	# help and stages take one word: nothing after it.
 	case $cmd in
 	help)
-		COMPREPLY=($(compgen -W 'run validate graph test stages' -- "$cur"))
+		((COMP_CWORD == i + 1)) &&
+			COMPREPLY=($(compgen -W 'run validate graph test stages' -- "$cur"))
 		return ;;
 	stages)
-		COMPREPLY=($(compgen -W "$(_cspipe_kinds)" -- "$cur"))
+		((COMP_CWORD == i + 1)) &&
+			COMPREPLY=($(compgen -W "$(_cspipe_kinds)" -- "$cur"))
 		return ;;
 	esac
 	# --stats=VALUE: bash splits the word at '=' (COMP_WORDBREAKS).

@@ -74,6 +74,16 @@ complete_words() {
 	[ "$(complete_words cspipe run p.yaml -s errors.wo)" = errors.workers= ]
 }
 
+@test "completion of stages and help offers one word, as they take one" {
+	[ "$(complete_words cspipe stages filt)" = filter ]
+	[ "$(complete_words cspipe help va)" = validate ]
+	# A second word is a usage error ('too many arguments'): none offered.
+	[ -z "$(complete_words cspipe stages filter '')" ]
+	[ -z "$(complete_words cspipe help run '')" ]
+	run cspipe stages filter map
+	[ "$status" -eq 2 ]
+}
+
 @test "a duration the clock cannot hold is refused, on the command line and in the file" {
 	run --separate-stderr cspipe run -t 2562047h -e '{stages: [head: 1]}'
 	[ "$status" -eq 2 ]
