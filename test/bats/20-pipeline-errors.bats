@@ -501,6 +501,18 @@ cspipe: -s f.pattern:1:1: bad pattern: missing closing parenthesis at offset 1"
 	[ "$stderr" = "cspipe: -s f.wrokers:1:1: unknown key 'wrokers' (did you mean 'workers'?)" ]
 }
 
+@test "-s defaults.KEY says how to set defaults, which is no stage" {
+	pipeline ok.yaml <<-'EOF'
+	stages:
+	  - filter: x
+	EOF
+	run --separate-stderr cspipe validate -s defaults.workers=2 ok.yaml
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "cspipe: -s defaults.workers: no stage named 'defaults' (defaults is set whole: -s 'defaults={workers: VALUE}')" ]
+	run --separate-stderr cspipe validate -s 'defaults={workers: 2}' ok.yaml
+	[ "$status" -eq 0 ]
+}
+
 @test "-e inline YAML errors are positioned at -e:LINE:COL" {
 	run --separate-stderr cspipe run -e '{stages: [{filter: {patern: x}}]}' < /dev/null
 	[ "$status" -eq 2 ]
