@@ -371,10 +371,13 @@ static void put_number(struct buf *b, const struct jval *v)
 		buf_append(b, q, (size_t)(e - q));
 		return;
 	}
-	if (v->num >= 0 && !signbit(v->num) && v->num < 1.8e19 &&
-	    v->num == (double)(uint64_t)v->num)
-		/* In range before the cast: a double past uint64_t is undefined;
-		 * -0 keeps its sign, as jq writes it. */
+	if (v->num == 0 && signbit(v->num))
+		/* Minus zero keeps its sign, written as python3 writes it:
+		 * "-0" would read back as the integer 0. */
+		n = snprintf(tmp, sizeof tmp, "-0.0");
+	else if (v->num >= 0 && v->num < 1.8e19 && v->num == (double)(uint64_t)v->num)
+		/* In range before the cast: a double past uint64_t is
+		 * undefined. */
 		n = snprintf(tmp, sizeof tmp, "%" PRIu64, (uint64_t)v->num);
 	else
 		/* The shortest text that reads back as the same double, as jq

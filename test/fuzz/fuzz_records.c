@@ -60,9 +60,9 @@ static int line_blank(const char *s, size_t n)
 	return 1;
 }
 
-/* rec's lines as one batch of JSON Lines: the batch decoder keeps the
- * valid records before the first invalid one and fails there, exactly as
- * parsing each line alone says. */
+/* rec's lines as one batch of JSON Lines, the first of an input: the
+ * batch decoder keeps the valid records before the first invalid one and
+ * fails there, exactly as parsing each line alone says. */
 static void lines_agree(struct jdoc *d, const char *rec, size_t n)
 {
 	struct batch *b = batch_new(FRAMING_LINES, n + 1, 0), *out;
@@ -77,9 +77,11 @@ static void lines_agree(struct jdoc *d, const char *rec, size_t n)
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		size_t core = len && p[len - 1] == '\r' ? len - 1 : len;
+		/* A byte order mark opening the input is skipped. */
+		size_t bom = p == rec && core >= 3 && !memcmp(p, "\xef\xbb\xbf", 3) ? 3 : 0;
 		batch_add(b, p, len, b->n);
-		if (!bad && !line_blank(p, core)) {
-			if (jdoc_parse(d, p, core, 0) == 0)
+		if (!bad && !line_blank(p + bom, core - bom)) {
+			if (jdoc_parse(d, p + bom, core - bom, 0) == 0)
 				want++;
 			else
 				bad = 1;
