@@ -337,6 +337,16 @@ static void csv_field_json(struct buf *out, struct buf *tmp, const char *f, size
 }
 
 /* Take a header row (fields of s). */
+/* Whether the JSON string name[0..n) is among the first k header names. */
+static int header_taken(const struct decoder *d, size_t k, const char *name, size_t n)
+{
+	for (size_t i = 0; i < k; i++)
+		if (d->hoff[i + 1] - d->hoff[i] - 1 == n &&
+		    !memcmp(d->header.p + d->hoff[i], name, n))
+			return 1;
+	return 0;
+}
+
 static void csv_header(struct decoder *d, const char *s, size_t nf)
 {
 	struct buf name = { 0 };
@@ -347,6 +357,13 @@ static void csv_header(struct decoder *d, const char *s, size_t nf)
 		d->hoff[i] = d->header.len;
 		name.len = 0;
 		csv_field_json(&name, &d->unq, s + d->foff[i], d->flen[i]);
+		/* A name the header holds already becomes name_2, name_3...,
+		 * as mlr names it, so that no column hides another. */
+		size_t base = name.len - 1;   /* before the closing quote */
+		for (unsigned k = 2; header_taken(d, i, name.p, name.len); k++) {
+			name.len = base;
+			buf_printf(&name, "_%u\"", k);
+		}
 		jbuf_append(&d->header, name.p, name.len);
 		jbuf_put(&d->header, ':');
 	}

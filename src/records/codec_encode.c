@@ -145,6 +145,32 @@ static int csv_row_flat(struct encoder *en, const char *p, size_t n)
 	return en->cols || found == en->flat.n;
 }
 
+/* Whether k[0..kl) is a column of the header taken from the first record. */
+static int header_has(const struct encoder *en, const char *k, size_t kl)
+{
+	for (size_t i = 0; i < en->nk; i++)
+		if (en->klen[i] == kl && !memcmp(en->keys[i], k, kl))
+			return 1;
+	return 0;
+}
+
+/* Whether record v has a key the header lacks (or is no object). */
+static int outside_header(const struct encoder *en, const struct jval *v)
+{
+	struct jiter it;
+	struct jval m;
+	const char *k;
+	size_t kl;
+
+	if (v->type != JT_OBJECT)
+		return 1;
+	jval_iter(v, &it);
+	while (jval_next(&it, v, &k, &kl, &m))
+		if (!header_has(en, k, kl))
+			return 1;
+	return 0;
+}
+
 /* The header row, once per sink. */
 static void csv_header_row(struct encoder *en, struct batch *out, const struct jval *first)
 {
@@ -157,6 +183,8 @@ static void csv_header_row(struct encoder *en, struct batch *out, const struct j
 		size_t kl;
 		jval_iter(first, &it);
 		while (jval_next(&it, first, &k, &kl, &v)) {
+			if (header_has(en, k, kl))
+				continue;   /* a duplicate key: one column, the last value */
 			en->keys = csp_realloc(en->keys, (en->nk + 1) * sizeof *en->keys);
 			en->klen = csp_realloc(en->klen, (en->nk + 1) * sizeof *en->klen);
 			en->keys[en->nk] = csp_malloc(kl + 1);
@@ -212,9 +240,22 @@ static void logfmt_put(struct buf *b, const char *s, size_t n)
 	json_put_string(b, s, n);
 }
 
-/* One record as a logfmt line in en->out: 0, or -1 when it is not an
- * object. */
-static int logfmt_record(struct encoder *en, const struct jval *root)
+/* Whether k[0..kl) can be a logfmt key: not empty, no blank, control
+ * byte, '=' or '"' (Go's logfmt refuses the same). */
+static int logfmt_key_ok(const char *k, size_t kl)
+{
+	if (kl == 0)
+		return 0;
+	for (size_t i = 0; i < kl; i++)
+		if ((unsigned char)k[i] <= ' ' || k[i] == '=' || k[i] == '"' || k[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* One record as a logfmt line in en->out: 0, -1 when it is not an
+ * object, -2 when a key cannot be written (*bad, *badlen name it). */
+static int logfmt_record(struct encoder *en, const struct jval *root, const char **bad,
+			 size_t *badlen)
 {
 	struct jiter it;
 	struct jval v;
@@ -227,6 +268,11 @@ static int logfmt_record(struct encoder *en, const struct jval *root)
 	en->out.len = 0;
 	jval_iter(root, &it);
 	while (jval_next(&it, root, &k, &kl, &v)) {
+		if (!logfmt_key_ok(k, kl)) {
+			*bad = k;
+			*badlen = kl;
+			return -2;
+		}
 		if (!first)
 			jbuf_put(&en->out, ' ');
 		first = 0;
@@ -285,10 +331,23 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 		}
 		jdoc_root(en->doc, &root);
 		if (en->codec == CODEC_LOGFMT) {
-			if (logfmt_record(en, &root) != 0) {
+			const char *bad = NULL;
+			size_t badlen = 0;
+			int lr = logfmt_record(en, &root, &bad, &badlen);
+			if (lr == -1) {
 				err_set(e, "%s: record %" PRIu64 " of %s is not a JSON object, so it "
 					"cannot be written as logfmt", name, codec_line_of(b, i),
 					b->origin ? b->origin : "its input");
+				goto fail;
+			}
+			if (lr == -2) {
+				tmp->len = 0;
+				json_put_string(tmp, bad, badlen);
+				err_set(e, "%s: record %" PRIu64 " of %s has the key %.*s, which "
+					"logfmt cannot write (a key is not empty and holds no blank, "
+					"control character, '=' or '\"'); rename it first", name,
+					codec_line_of(b, i), b->origin ? b->origin : "its input",
+					(int)(tmp->len > 200 ? 200 : tmp->len), tmp->p);
 				goto fail;
 			}
 			batch_add(out, en->out.p, en->out.len, r->tag);
@@ -312,7 +371,10 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 				found += (size_t)jval_key(&root, en->keys[k], en->klen[k], &v);
 				csv_put_value(&en->out, tmp, &v);
 			}
-			if (found < jval_size(&root) || root.type != JT_OBJECT) {
+			/* More members than columns found: a key the header
+			 * lacks, or a duplicate key (one column, allowed). */
+			if (root.type != JT_OBJECT ||
+			    (found < jval_size(&root) && outside_header(en, &root))) {
 				err_set(e, "%s: record %" PRIu64 " of %s has fields the CSV header "
 					"(the first record's keys) lacks; name the fields with "
 					"columns: [...]", name, codec_line_of(b, i),

@@ -156,7 +156,7 @@ int jflat_scan(const char *p, size_t n, struct jflat *f)
 
 int jflat_find(const struct jflat *f, const char *k, size_t klen)
 {
-	for (size_t i = 0; i < f->n; i++)
+	for (size_t i = f->n; i-- > 0;)
 		if (f->m[i].klen == klen && !memcmp(f->m[i].key, k, klen))
 			return (int)i;
 	return -1;

@@ -51,8 +51,9 @@ struct jflat {
  * one (f is then undefined).  Cannot fail otherwise; reads nothing past
  * p + n. */
 int jflat_scan(const char *p, size_t n, struct jflat *f);
-/* The index of the first member whose key is k[0..klen), or -1 (a JSON
- * parser's lookup: the first of duplicate keys). */
+/* The index of the last member whose key is k[0..klen), or -1: of
+ * duplicate keys the last counts, as in jq and python3's json
+ * (json_doc.h's jval_key likewise). */
 int jflat_find(const struct jflat *f, const char *k, size_t klen);
 
 #endif

@@ -332,11 +332,21 @@ extern "C" int jval_key(const struct jval *v, const char *key, size_t klen, stru
 {
 	if (v->type != JT_OBJECT)
 		return null_out(out);
+	/* Of duplicate keys the last counts, as jq reads them: the whole
+	 * object is looked through (at_key would stop at the first). */
 	object o = elem(v).get_object().value_unsafe();
-	auto r = o.at_key(std::string_view(key, klen));
-	if (r.error())
+	std::string_view want(key, klen);
+	element found;
+	int have = 0;
+	for (auto field : o) {
+		if (field.key == want) {
+			found = field.value;
+			have = 1;
+		}
+	}
+	if (!have)
 		return null_out(out);
-	describe(r.value_unsafe(), out);
+	describe(found, out);
 	return 1;
 }
 

@@ -72,9 +72,9 @@ int jdoc_check_lines(struct jdoc *d, const char *text, size_t len, size_t room,
 /* The parsed value. */
 void jdoc_root(struct jdoc *d, struct jval *out);
 
-/* A member of an object / an item of an array (negative: from the end,
- * as jq).  Returns 1, or 0 with out set to null when it is missing or v
- * is not an object / array. */
+/* A member of an object (of duplicate keys the last, as jq) / an item of
+ * an array (negative: from the end, as jq).  Returns 1, or 0 with out set
+ * to null when it is missing or v is not an object / array. */
 int jval_key(const struct jval *v, const char *key, size_t klen, struct jval *out);
 int jval_index(const struct jval *v, int64_t index, struct jval *out);
 /* Members of an object, items of an array: how many, and the i-th

@@ -410,12 +410,46 @@ rows = list(csv.reader(open("flat.csv", newline="")))
 assert rows[0] == ["a", "b", "c"], rows[0]
 def text(v):
     return '' if v is None else v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))
-# python keeps the last of duplicate keys; cspipe the first, as simdjson.
+# Of duplicate keys the last counts, in python as in cspipe and jq.
 exp = []
 for line in open("flat.jsonl"):
-    d = json.loads(line, object_pairs_hook=lambda ps: dict(reversed(ps)))
+    d = json.loads(line)
     exp.append([text(d.get(k)) for k in "abc"])
 exp[6][1] = '1.5'; exp[6][0] = '1000'
 assert rows[1:] == exp, (rows[1:], exp)
 PY
+}
+
+@test "codec csv: a name the header holds twice is renamed as mlr renames it" {
+	printf 'a,a,b,a,a_2\n1,2,3,4,5\n"x,y",,z,"q""",\n' > dup.csv
+	decode dup.csv 'codec: csv' > out
+	mlr -S --icsv --ojsonl cat dup.csv | jq -c . > want
+	jq -c . out > got
+	cmp want got
+}
+
+@test "duplicate keys: the last one counts, as in jq, for where, keep and a CSV sink" {
+	printf '%s\n' '{"a":"1","b":2,"a":"2"}' '{"a":"2","a":"1"}' > dup.jsonl
+	decode dup.jsonl 'codec: json' -s stdout.codec=csv > out
+	[ "$(cat out)" = "$(printf 'a,b\n2,2\n1,')" ]
+	cspipe run -e "{stages: [{files: {paths: [dup.jsonl], codec: json}}, {filter: {where: '.a == \"2\"'}}, {map: [{keep: [.a]}]}]}" > out
+	jq -c 'select(.a == "2") | {a}' dup.jsonl > want
+	cmp want out
+	# logfmt with a key twice reads the same way.
+	printf 'a=1 a=2\n' | cspipe run -e "{stages: [{stdin: {codec: logfmt}}, {filter: {where: '.a == \"2\"'}}, {stdout: csv}]}" > out
+	[ "$(cat out)" = "$(printf 'a\n2')" ]
+}
+
+@test "sink logfmt: a key logfmt cannot write is an error naming it, after the records before it" {
+	printf '%s\n' '{"ok":1}' '{"a b":"x"}' > keys.jsonl
+	run --separate-stderr cspipe run -e '{stages: [{files: {paths: [keys.jsonl], codec: json}}, {stdout: logfmt}]}'
+	[ "$status" -eq 1 ]
+	[ "$output" = "ok=1" ]
+	[[ "$stderr" == *'record 2 of keys.jsonl has the key "a b", which logfmt cannot write'* ]]
+	for k in '' 'k=v' 'q\"' 'n\nl'; do
+		printf '{"%s":1}\n' "$k" > key.jsonl
+		run cspipe run -e '{stages: [{files: {paths: [key.jsonl], codec: json}}, {stdout: logfmt}]}'
+		[ "$status" -eq 1 ] || { echo "key '$k' written: $output"; return 1; }
+		[[ "$output" == *"which logfmt cannot write"* ]]
+	done
 }
