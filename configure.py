@@ -35,6 +35,7 @@ RUNTIME = [
     'src/csp/clock.c',
     'src/csp/wait.c',
     'src/csp/chan.c',
+    'src/csp/chan_ring.c',
     'src/csp/ctx.c',
     'src/csp/sync.c',
     'src/csp/rate.c',
