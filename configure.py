@@ -36,6 +36,7 @@ RUNTIME = [
     'src/csp/wait.c',
     'src/csp/chan.c',
     'src/csp/chan_ring.c',
+    'src/csp/chan_slot.c',
     'src/csp/ctx.c',
     'src/csp/sync.c',
     'src/csp/rate.c',

@@ -47,6 +47,11 @@
 /* Selects with up to this many cases keep their bookkeeping on the stack. */
 #define SEL_STACK 16
 
+/* How long a rendezvous send waits for a receiver's offer before it takes
+ * the lock and parks, in pauses: about the time a receiver that has just
+ * taken a value needs to come back for the next. */
+#define SLOT_SEND_PAUSES 20
+
 static _Thread_local uint64_t sel_rng;
 static _Thread_local int sel_seeded;
 
@@ -274,6 +279,17 @@ static int rdv_move(struct chan *ch, int dir, void *elems, size_t n,
 	struct waiter *w;
 	int r, fired;
 
+	/* The slot first: a peer spinning there is met without the lock. */
+	if (n == 1) {
+		if (dir == SEL_SEND)
+			r = slot_send(ch, elems, block ? SLOT_SEND_PAUSES : 0);
+		else
+			r = block ? slot_recv(ch, elems) : CSP_WOULDBLOCK;
+		if (r != CSP_WOULDBLOCK) {
+			*moved = r == CSP_OK;
+			return r;
+		}
+	}
 	csp_lock(&ch->lock);
 	if (dir == SEL_SEND)
 		r = send_locked(ch, elems, n, moved, &wk);
@@ -289,6 +305,14 @@ static int rdv_move(struct chan *ch, int dir, void *elems, size_t n,
 	waiter_arm(w);
 	sudog_init(&sg, w, elems, n, 0, csp_now());
 	q_push(ch, dir, &sg);
+	/* An offer made before the flag went up (chan_slot.c). */
+	if (dir == SEL_SEND && n == 1 &&
+	    (r = slot_send(ch, elems, 0)) != CSP_WOULDBLOCK) {
+		q_remove(ch, dir, &sg);
+		csp_unlock(&ch->lock);
+		*moved = r == CSP_OK;
+		return r;
+	}
 	csp_unlock(&ch->lock);
 
 	fired = chan_park(w, ctx, 0);
@@ -345,6 +369,9 @@ struct chan *chan_new(size_t elem_size, size_t cap)
 	ch->cap = cap;
 	atomic_init(&ch->send_parked, 0);
 	atomic_init(&ch->recv_parked, 0);
+	atomic_init(&ch->slot_state, 0);
+	atomic_init(&ch->shut, 0);
+	atomic_init(&ch->slot_moved, 0);
 	if (cap) {
 		ch->buf = csp_malloc(cap * elem_size);
 		ring_init(ch);
@@ -423,6 +450,8 @@ int chan_close(struct chan *ch)
 	ch->closed = 1;
 	if (ch->cap)
 		ring_shut(ch);
+	else
+		slot_shut(ch);
 	flush_waiters(ch, &wk);
 	csp_unlock(&ch->lock);
 	wake_all(&wk);
@@ -445,6 +474,8 @@ void chan_abandon(struct chan *ch)
 		ch->abandoned = 1;
 		if (ch->cap)
 			ring_shut(ch);
+		else
+			slot_shut(ch);
 		flush_waiters(ch, &wk);
 	}
 	csp_unlock(&ch->lock);
@@ -499,6 +530,9 @@ void chan_stats(struct chan *ch, struct chan_stats *out)
 	if (ch->cap) {
 		out->sent = ring_sent(ch);
 		out->received = ring_received(ch);
+	} else {
+		out->sent += slot_moved(ch);
+		out->received += slot_moved(ch);
 	}
 	csp_unlock(&ch->lock);
 }
@@ -551,11 +585,14 @@ static void unlock_cases(const struct sel_case *cases, const int *order,
 static int sel_poll(struct sel_case *c, struct wakeup *wk)
 {
 	size_t moved;
+	int r;
 
 	if (c->ch->cap)
 		return ring_try(c->ch, c->dir, c->elem, 1, &moved, wk);
-	if (c->dir == SEL_SEND)
-		return send_locked(c->ch, c->elem, 1, &moved, wk);
+	if (c->dir == SEL_SEND) {
+		r = send_locked(c->ch, c->elem, 1, &moved, wk);
+		return r == CSP_WOULDBLOCK ? slot_send(c->ch, c->elem, 0) : r;
+	}
 	return recv_locked(c->ch, c->elem, 1, &moved, wk);
 }
 

@@ -51,9 +51,16 @@ struct chan {
 	unsigned char closed;    /* by a sender: chan_close */
 	unsigned char abandoned; /* by the reader: chan_abandon */
 	struct waitq sendq, recvq;
-	/* Capacity 0: every counter.  Buffered: only the waits; sent and
-	 * received are the ring's positions. */
+	/* Capacity 0: every counter but the slot's hand-overs.  Buffered:
+	 * only the waits; sent and received are the ring's positions. */
 	struct chan_stats stats;
+
+	/* Capacity 0: the hand-over slot (chan_slot.c), on a line of its own
+	 * that a spinning receiver and its sender share. */
+	alignas(64) atomic_int slot_state;
+	atomic_int shut;               /* closed or abandoned: set under the lock */
+	atomic_uint_least64_t slot_moved;
+	unsigned char slot_val[48];
 };
 
 /* Peers an operation completed: fired once the lock is released, so that a
@@ -99,6 +106,16 @@ int ring_move(struct chan *ch, int dir, void *elems, size_t n, size_t *moved,
 	      struct ctx *ctx, int block);
 int ring_try(struct chan *ch, int dir, void *elems, size_t n, size_t *moved,
 	     struct wakeup *wk);
+
+/* chan_slot.c: a rendezvous channel's hand-over slot, for one value of at
+ * most sizeof slot_val bytes.  slot_recv spins on an offer for a few
+ * microseconds; slot_send fills an offer, waiting up to `pauses` for one.
+ * Each returns CSP_OK, CSP_CLOSED or CSP_WOULDBLOCK (not done: take the
+ * locked path). */
+int slot_recv(struct chan *ch, void *dst);
+int slot_send(struct chan *ch, const void *src, int pauses);
+void slot_shut(struct chan *ch);   /* under the lock: closed or abandoned */
+uint64_t slot_moved(struct chan *ch);
 
 /* Set up the ring of a channel whose elem_size and cap (> 0) are set. */
 void ring_init(struct chan *ch);
