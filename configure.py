@@ -138,6 +138,7 @@ MAIN = 'src/cli/main.c'
 # C unit tests (cmocka): test/unit/NAME.c -> BUILDDIR/test/NAME
 UNIT_TESTS = [
     'test/unit/test_chan.c',
+    'test/unit/test_chan_fast.c',
     'test/unit/test_select.c',
     'test/unit/test_ctx.c',
     'test/unit/test_sync.c',
