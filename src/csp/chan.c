@@ -636,7 +636,7 @@ int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
 	struct sudog *sgs = sg_buf;
 	struct wakeup wk = { NULL, 0 };
 	struct waiter *w;
-	int nl = 0, rdv = 0, r, fired, i, j, k;
+	int nl = 0, rdv = 0, step, r, fired, i, j, k;
 	int64_t now;
 
 	if (n < 0)
@@ -675,11 +675,15 @@ int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
 	}
 
 again:
-	/* Every case buffered: poll without a lock. */
+	/* Every case buffered: poll without a lock, and back off and poll
+	 * again for a while before parking, as a buffered call does. */
 	if (!rdv) {
-		r = sel_poll_all(cases, perm, n, NULL);
-		if (r != CSP_WOULDBLOCK || (flags & SEL_NONBLOCK))
-			goto out;
+		step = 0;
+		do {
+			r = sel_poll_all(cases, perm, n, NULL);
+			if (r != CSP_WOULDBLOCK || (flags & SEL_NONBLOCK))
+				goto out;
+		} while (ring_backoff(&step));
 	}
 	lock_cases(cases, order, nl);
 	r = sel_poll_all(cases, perm, n, &wk);

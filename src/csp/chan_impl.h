@@ -106,6 +106,9 @@ int ring_move(struct chan *ch, int dir, void *elems, size_t n, size_t *moved,
 	      struct ctx *ctx, int block);
 int ring_try(struct chan *ch, int dir, void *elems, size_t n, size_t *moved,
 	     struct wakeup *wk);
+/* Between tries of a full or empty ring: back off and return 1, or
+ * return 0 once it is time to park (*step starts at 0). */
+int ring_backoff(int *step);
 
 /* chan_slot.c: a rendezvous channel's hand-over slot, for one value of at
  * most sizeof slot_val bytes.  slot_recv spins on an offer for a few

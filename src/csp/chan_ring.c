@@ -308,14 +308,20 @@ int ring_try(struct chan *ch, int dir, void *elems, size_t n, size_t *moved,
 	return r;
 }
 
-/* Back off before trying a full or empty ring again: step 0, 1, ... */
-static void ring_backoff(int step)
+/* Back off before trying a full or empty ring again (*step counts from
+ * 0).  Returns 0, without waiting, once the caller has spun and yielded
+ * long enough and should park. */
+int ring_backoff(int *step)
 {
-	if (step < RING_SPIN_STEPS)
-		for (int i = 0; i < 1 << step; i++)
+	if (*step >= RING_SPIN_STEPS + RING_YIELDS)
+		return 0;
+	if (*step < RING_SPIN_STEPS)
+		for (int i = 0; i < 1 << *step; i++)
 			csp_pause();
 	else
 		sched_yield();
+	(*step)++;
+	return 1;
 }
 
 /*
@@ -324,6 +330,9 @@ static void ring_backoff(int step)
  * way (or the channel closes, or ctx ends) and try again.  A woken call
  * does not look at its context before it tries: the wake-up was meant
  * for a value, and one that it dropped would leave that value to nobody.
+ *
+ * The wait is counted once, by this call, from the moment its pauses run
+ * out: a peer met within them costs no clock reads.
  */
 int ring_move(struct chan *ch, int dir, void *elems, size_t n, size_t *moved,
 	      struct ctx *ctx, int block)
@@ -331,18 +340,19 @@ int ring_move(struct chan *ch, int dir, void *elems, size_t n, size_t *moved,
 	struct sudog sg;
 	struct waiter *w;
 	int r, fired, step = 0;
+	int64_t since = 0;
 
 	for (;;) {
 		r = ring_try(ch, dir, elems, n, moved, NULL);
 		if (r != CSP_WOULDBLOCK || !block)
-			return r;
-		if (step < RING_SPIN_STEPS + RING_YIELDS) {
-			ring_backoff(step++);
+			break;
+		if (!since && step >= RING_SPIN_STEPS)
+			since = csp_now();
+		if (ring_backoff(&step))
 			continue;
-		}
 		w = waiter_self();
 		waiter_arm(w);
-		sudog_init(&sg, w, NULL, n, 0, csp_now());
+		sudog_init(&sg, w, NULL, n, 0, 0);
 		csp_lock(&ch->lock);
 		q_push(ch, dir, &sg);
 		if (ring_ready(ch, dir)) {
@@ -357,8 +367,14 @@ int ring_move(struct chan *ch, int dir, void *elems, size_t n, size_t *moved,
 		csp_lock(&ch->lock);
 		if (sg.queued)
 			q_remove(ch, dir, &sg);
-		count_wait(ch, dir, sg.since, csp_now());
 		csp_unlock(&ch->lock);
-		return fired == WAIT_TIMEOUT ? ctx_expire(ctx) : ctx_err_fast(ctx);
+		r = fired == WAIT_TIMEOUT ? ctx_expire(ctx) : ctx_err_fast(ctx);
+		break;
 	}
+	if (since) {
+		csp_lock(&ch->lock);
+		count_wait(ch, dir, since, csp_now());
+		csp_unlock(&ch->lock);
+	}
+	return r;
 }
