@@ -47,10 +47,10 @@
 /* Selects with up to this many cases keep their bookkeeping on the stack. */
 #define SEL_STACK 16
 
-/* How long a rendezvous send waits for a receiver's offer before it takes
- * the lock and parks, in pauses: about the time a receiver that has just
- * taken a value needs to come back for the next. */
-#define SLOT_SEND_PAUSES 20
+/* How long a rendezvous send polls for a receiver's offer before it takes
+ * the lock and parks: about a microsecond, the time a receiver that has
+ * just taken a value needs to come back for the next. */
+#define SLOT_SEND_POLLS 32
 
 static _Thread_local uint64_t sel_rng;
 static _Thread_local int sel_seeded;
@@ -282,7 +282,7 @@ static int rdv_move(struct chan *ch, int dir, void *elems, size_t n,
 	/* The slot first: a peer spinning there is met without the lock. */
 	if (n == 1) {
 		if (dir == SEL_SEND)
-			r = slot_send(ch, elems, block ? SLOT_SEND_PAUSES : 0);
+			r = slot_send(ch, elems, block ? SLOT_SEND_POLLS : 0);
 		else
 			r = block ? slot_recv(ch, elems) : CSP_WOULDBLOCK;
 		if (r != CSP_WOULDBLOCK) {

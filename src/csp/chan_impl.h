@@ -112,11 +112,12 @@ int ring_backoff(int *step);
 
 /* chan_slot.c: a rendezvous channel's hand-over slot, for one value of at
  * most sizeof slot_val bytes.  slot_recv spins on an offer for a few
- * microseconds; slot_send fills an offer, waiting up to `pauses` for one.
+ * microseconds; slot_send fills an offer, polling up to `polls` times
+ * for one.
  * Each returns CSP_OK, CSP_CLOSED or CSP_WOULDBLOCK (not done: take the
  * locked path). */
 int slot_recv(struct chan *ch, void *dst);
-int slot_send(struct chan *ch, const void *src, int pauses);
+int slot_send(struct chan *ch, const void *src, int polls);
 void slot_shut(struct chan *ch);   /* under the lock: closed or abandoned */
 uint64_t slot_moved(struct chan *ch);
 

@@ -35,10 +35,26 @@
 #include <sched.h>
 #include <string.h>
 
-/* How long an offer stands: pauses (tens of nanoseconds each), then
- * yields, which let a sender on the same processor run. */
+/* How long an offer stands: polls back to back (a peer that is running
+ * answers within a few hundred nanoseconds, and a pause, tens of
+ * nanoseconds long, would only add to that), then polls a pause apart,
+ * then yields, which let a sender on the same processor run. */
+#define SLOT_BUSY 64
 #define SLOT_PAUSES 100
 #define SLOT_YIELDS 2
+/* A sender's first polls for an offer that are back to back. */
+#define SLOT_SEND_BUSY 16
+
+/* Between polls number i of a slot. */
+static inline void slot_wait(int i)
+{
+	if (i < SLOT_BUSY)
+		return;
+	if (i < SLOT_BUSY + SLOT_PAUSES)
+		csp_pause();
+	else
+		sched_yield();
+}
 
 enum { SLOT_EMPTY, SLOT_OFFERED, SLOT_CLAIMED, SLOT_FILLED, SLOT_SHUT };
 
@@ -66,17 +82,14 @@ int slot_recv(struct chan *ch, void *dst)
 		    &ch->slot_state, &s, SLOT_OFFERED, memory_order_seq_cst,
 		    memory_order_relaxed))
 		return CSP_WOULDBLOCK; /* another receiver's offer stands */
-	for (i = 0; i < SLOT_PAUSES + SLOT_YIELDS; i++) {
-		if (atomic_load_explicit(&ch->send_parked, memory_order_seq_cst) ||
-		    atomic_load_explicit(&ch->shut, memory_order_seq_cst))
-			break;
+	for (i = 0; i < SLOT_BUSY + SLOT_PAUSES + SLOT_YIELDS; i++) {
 		if (atomic_load_explicit(&ch->slot_state, memory_order_acquire) !=
 		    SLOT_OFFERED)
 			goto taken;
-		if (i < SLOT_PAUSES)
-			csp_pause();
-		else
-			sched_yield();
+		if (atomic_load_explicit(&ch->send_parked, memory_order_seq_cst) ||
+		    atomic_load_explicit(&ch->shut, memory_order_seq_cst))
+			break;
+		slot_wait(i);
 	}
 	/* acq_rel, like every step of the slot: each keeps the chain of
 	 * hand-overs ordered for the next owner. */
@@ -90,10 +103,7 @@ taken:
 	i = 0;
 	while ((s = atomic_load_explicit(&ch->slot_state,
 					 memory_order_acquire)) == SLOT_CLAIMED)
-		if (i++ < SLOT_PAUSES)
-			csp_pause();
-		else
-			sched_yield();
+		slot_wait(i < SLOT_BUSY + SLOT_PAUSES ? i++ : i);
 	if (s == SLOT_SHUT) {
 		if (dst)
 			memset(dst, 0, ch->elem_size);
@@ -113,31 +123,33 @@ taken:
 }
 
 /*
- * A send of one value from src into an offered slot, waiting up to
- * `pauses` pauses for an offer (none while a receiver is parked on the
- * queue instead, or the channel is shut).  Returns CSP_OK once the
+ * A send of one value from src into an offered slot, polling up to
+ * `polls` times for an offer, the first few back to back and then a
+ * pause apart (no more once a receiver is parked on the queue instead,
+ * or the channel is shut).  Returns CSP_OK once the
  * receiver holds the value (it is committed to it: only it can empty the
  * slot), CSP_CLOSED if the channel was closed or abandoned (the receiver
  * then gets CSP_CLOSED too), or CSP_WOULDBLOCK when no offer stood.
  */
-int slot_send(struct chan *ch, const void *src, int pauses)
+int slot_send(struct chan *ch, const void *src, int polls)
 {
-	int s;
+	int s, i = 0;
 
 	if (!slot_fits(ch))
 		return CSP_WOULDBLOCK;
-	for (;;) {
+	for (;; i++) {
 		s = atomic_load_explicit(&ch->slot_state, memory_order_seq_cst);
 		if (s == SLOT_OFFERED &&
 		    atomic_compare_exchange_strong_explicit(
 			    &ch->slot_state, &s, SLOT_CLAIMED,
 			    memory_order_seq_cst, memory_order_relaxed))
 			break;
-		if (pauses-- <= 0 ||
+		if (i >= polls ||
 		    atomic_load_explicit(&ch->recv_parked, memory_order_relaxed) ||
 		    atomic_load_explicit(&ch->shut, memory_order_relaxed))
 			return CSP_WOULDBLOCK;
-		csp_pause();
+		if (i >= SLOT_SEND_BUSY)
+			csp_pause();
 	}
 	if (atomic_load_explicit(&ch->shut, memory_order_seq_cst)) {
 		atomic_store_explicit(&ch->slot_state, SLOT_SHUT,
