@@ -81,6 +81,20 @@ static inline void wait_claim(unsigned *spins)
 	}
 }
 
+/* How many cells from index i on, up to n and not past the end of the
+ * array, have the stamps stamp, stamp + 1, ...: the run a sender (free
+ * cells) or a receiver (filled ones) can claim at once. */
+static inline size_t run_of(struct chan *ch, size_t i, size_t stamp, size_t n)
+{
+	size_t k, room = ch->cap - i < n ? ch->cap - i : n;
+
+	for (k = 0; k < room; k++)
+		if (atomic_load_explicit(&ch->stamps[i + k],
+					 memory_order_acquire) != stamp + k)
+			break;
+	return k;
+}
+
 /* Can't fail: out of memory aborts. */
 void ring_init(struct chan *ch)
 {
@@ -110,7 +124,7 @@ void ring_init(struct chan *ch)
  */
 size_t ring_send(struct chan *ch, const void *src, size_t n, int *r)
 {
-	size_t es = ch->elem_size, t, h, i, k, room;
+	size_t es = ch->elem_size, t, h, i, k;
 	unsigned spins = 0;
 
 	t = atomic_load_explicit(&ch->tail, memory_order_relaxed);
@@ -120,11 +134,7 @@ size_t ring_send(struct chan *ch, const void *src, size_t n, int *r)
 			return 0;
 		}
 		i = t & (ch->mark - 1);
-		room = ch->cap - i < n ? ch->cap - i : n;
-		for (k = 0; k < room; k++)
-			if (atomic_load_explicit(&ch->stamps[i + k],
-						 memory_order_acquire) != t + k)
-				break;
+		k = run_of(ch, i, t, n);
 		if (k > 0) {
 			if (atomic_compare_exchange_weak_explicit(
 				    &ch->tail, &t, advance(ch, t, k),
@@ -161,17 +171,13 @@ size_t ring_send(struct chan *ch, const void *src, size_t n, int *r)
  */
 size_t ring_recv(struct chan *ch, void *dst, size_t n, int *r)
 {
-	size_t es = ch->elem_size, h, t, i, k, room;
+	size_t es = ch->elem_size, h, t, i, k;
 	unsigned spins = 0;
 
 	h = atomic_load_explicit(&ch->head, memory_order_relaxed);
 	for (;;) {
 		i = h & (ch->mark - 1);
-		room = ch->cap - i < n ? ch->cap - i : n;
-		for (k = 0; k < room; k++)
-			if (atomic_load_explicit(&ch->stamps[i + k],
-						 memory_order_acquire) != h + k + 1)
-				break;
+		k = run_of(ch, i, h + 1, n);
 		if (k > 0) {
 			if (atomic_compare_exchange_weak_explicit(
 				    &ch->head, &h, advance(ch, h, k),
@@ -217,8 +223,10 @@ int ring_ready(struct chan *ch, int dir)
 }
 
 /* Under the channel's lock; harmless twice.  Seq_cst like every other
- * change of tail: a receiver that finds the ring empty and the mark set
- * knows that every send that got a position has published it. */
+ * change of tail.  A send either got its position before the mark (and
+ * tail counts it, so receivers wait for its value) or finds the mark;
+ * so a receiver that sees the mark and head == tail knows that nothing
+ * more can come. */
 void ring_shut(struct chan *ch)
 {
 	atomic_fetch_or_explicit(&ch->tail, ch->mark, memory_order_seq_cst);

@@ -463,7 +463,6 @@ struct late {
 	struct chan *a, *b;
 	pthread_t t;
 	int64_t delay;
-	long got;
 	int res;
 };
 
