@@ -123,13 +123,6 @@ uint64_t slot_moved(struct chan *ch);
 
 /* Set up the ring of a channel whose elem_size and cap (> 0) are set. */
 void ring_init(struct chan *ch);
-/* Move up to n values into the ring, or out of it into dst (NULL:
- * discard), without blocking.  Returns how many moved; when none did,
- * *r says CSP_WOULDBLOCK or CSP_CLOSED (a send: closed or abandoned; a
- * receive: that and drained).  Waits (briefly: a peer's memcpy) for a
- * cell that a peer has claimed but not yet filled or emptied. */
-size_t ring_send(struct chan *ch, const void *src, size_t n, int *r);
-size_t ring_recv(struct chan *ch, void *dst, size_t n, int *r);
 /* After a sudog is queued and its parked flag set: 1 if a send (dir
  * SEL_SEND) or receive could now proceed or would find the ring closed,
  * so that the caller must not park. */

@@ -122,7 +122,7 @@ void ring_init(struct chan *ch)
  * 0 with *r CSP_CLOSED once the mark is set, or CSP_WOULDBLOCK when the
  * ring is full.
  */
-size_t ring_send(struct chan *ch, const void *src, size_t n, int *r)
+static size_t ring_send(struct chan *ch, const void *src, size_t n, int *r)
 {
 	size_t es = ch->elem_size, t, h, i, k;
 	unsigned spins = 0;
@@ -169,7 +169,7 @@ size_t ring_send(struct chan *ch, const void *src, size_t n, int *r)
  * the next lap.  Returns how many; 0 with *r CSP_WOULDBLOCK when the ring
  * is empty, or CSP_CLOSED when it is also marked (nothing more can come).
  */
-size_t ring_recv(struct chan *ch, void *dst, size_t n, int *r)
+static size_t ring_recv(struct chan *ch, void *dst, size_t n, int *r)
 {
 	size_t es = ch->elem_size, h, t, i, k;
 	unsigned spins = 0;
