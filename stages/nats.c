@@ -18,8 +18,8 @@
 #include "core/stage.h"
 #include "nats.h"
 
-/* nats_Close releases the library's threads; it may run only once the
- * last connection has gone, so the links are counted. */
+/* nats_CloseAndWait ends the library's threads; it may run only once
+ * the last connection has gone, so the links are counted. */
 static pthread_mutex_t lib_mu = PTHREAD_MUTEX_INITIALIZER;
 static int lib_users;
 
@@ -254,8 +254,11 @@ void nats_link_close(struct nats_link *l)
 	pthread_mutex_lock(&lib_mu);
 	last = --lib_users == 0;
 	pthread_mutex_unlock(&lib_mu);
+	/* Wait for the library's threads to end (every connection is
+	 * destroyed by now): one still running at exit would use OpenSSL's
+	 * locks while exit frees them. */
 	if (last)
-		nats_Close();
+		nats_CloseAndWait(5000);
 }
 
 int nats_link_gone(struct nats_link *l, struct err *e)

@@ -122,14 +122,6 @@ static int nats_out_check(struct stage *st, struct diags *d)
 				off);
 			return -1;
 		}
-		if (ed->src == JS_COPY) {
-			/* One path alone: a template of that one piece. */
-			ed->pieces = csp_calloc(1, sizeof *ed->pieces);
-			ed->pieces[0].path = ed->from;
-			memset(&ed->from, 0, sizeof ed->from);
-			ed->npieces = 1;
-			ed->src = JS_TEMPLATE;
-		}
 	}
 	if (!c->msg_id)
 		return 0;
@@ -347,6 +339,22 @@ static int make_id(struct nats_out *no, struct nats_out_worker *nw, const struct
 	return 0;
 }
 
+/* What a field of a subject can be wrong with (jedit_render's check). */
+enum { SUBJECT_MISSING = 1, SUBJECT_BAD };
+
+static int subject_field(const struct jval *v, const char *text, size_t len, void *arg)
+{
+	(void)arg;
+	if (v->type == JT_NULL)
+		return SUBJECT_MISSING;
+	if (len == 0)
+		return SUBJECT_BAD;
+	for (size_t k = 0; k < len; k++)
+		if (text[k] == '\0' || strchr("*> \t\r\n", text[k]))
+			return SUBJECT_BAD;
+	return 0;
+}
+
 /*
  * The subject of record i of b from the subject template, NUL-terminated
  * in nw->subj: the fields' text (a string's bytes, another value's JSON).
@@ -362,7 +370,7 @@ static int make_subject(struct nats_out *no, struct nats_out_worker *nw,
 		? (size_t)(b->data + b->cap - (s + len)) : 0;
 	uint64_t rec = b->first_rec ? b->first_rec + i : i + 1;
 	const char *origin = b->origin ? b->origin : "input";
-	struct jval root, v;
+	struct jval root;
 
 	if (jdoc_parse(nw->doc, s, len, room) != 0) {
 		err_set(e, "record %" PRIu64 " of %s: the subject's fields cannot be read: it is "
@@ -371,27 +379,15 @@ static int make_subject(struct nats_out *no, struct nats_out_worker *nw,
 	}
 	jdoc_root(nw->doc, &root);
 	nw->subj.len = 0;
-	for (size_t k = 0; k < no->subject.v->npieces; k++) {
-		const struct jpiece *p = &no->subject.v->pieces[k];
-		size_t at = nw->subj.len;
-		if (p->text) {
-			buf_append(&nw->subj, p->text, p->len);
-			continue;
-		}
-		jpath_eval(&p->path, &root, &v);
-		if (v.type == JT_NULL) {
-			err_set(e, "record %" PRIu64 " of %s: no subject: a field of the subject "
-				"is missing or null", rec, origin);
-			return -1;
-		}
-		json_put_text(&nw->subj, &v);
-		if (nw->subj.len == at ||
-		    memchr(nw->subj.p + at, '\0', nw->subj.len - at) ||
-		    strcspn(buf_cstr(&nw->subj) + at, "*> \t\r\n") != nw->subj.len - at) {
-			err_set(e, "record %" PRIu64 " of %s: no subject: a field of the subject "
-				"is empty or holds a blank or a wildcard", rec, origin);
-			return -1;
-		}
+	switch (jedit_render(no->subject.v, &root, &nw->subj, subject_field, NULL)) {
+	case SUBJECT_MISSING:
+		err_set(e, "record %" PRIu64 " of %s: no subject: a field of the subject "
+			"is missing or null", rec, origin);
+		return -1;
+	case SUBJECT_BAD:
+		err_set(e, "record %" PRIu64 " of %s: no subject: a field of the subject "
+			"is empty or holds a blank or a wildcard", rec, origin);
+		return -1;
 	}
 	buf_cstr(&nw->subj);
 	return 0;

@@ -29,6 +29,7 @@
 #include "records/json_doc.h"
 #include "records/jpath.h"
 #include "records/pattern.h"
+#include "core/codec_options.h"
 #include "core/stage.h"
 
 struct parse_conf {
@@ -43,16 +44,15 @@ struct parse_conf {
 static const struct option parse_options[] = {
 	{ .name = "regex", .type = OPT_STRING, .offset = offsetof(struct parse_conf, regex),
 	  .doc = "PCRE2 pattern: each named group (?<name>...) becomes a field" },
-	{ .name = "codec", .type = OPT_ENUM, .offset = offsetof(struct parse_conf, codec),
-	  .def = "text", .choices = codec_names,
-	  .doc = "decode the text as json, csv (one row, needs columns) or logfmt" },
-	{ .name = "columns", .type = OPT_STRLIST, .offset = offsetof(struct parse_conf, columns),
-	  .doc = "codec csv: the field names (paths such as .a)" },
+	CODEC_OPTION(struct parse_conf, codec,
+		     "decode the text as json, csv (one row, needs columns) or logfmt"),
+	CODEC_COLUMNS_OPTION(struct parse_conf, columns,
+			     "codec csv: the field names (paths such as .a)"),
 	{ .name = "field", .type = OPT_STRING, .offset = offsetof(struct parse_conf, field),
 	  .doc = "parse this field's text and put the result in its place" },
-	{ .name = "on_error", .type = OPT_ENUM, .offset = offsetof(struct parse_conf, on_error),
-	  .def = "fail", .choices = codec_on_error_names,
-	  .doc = "a record that does not match or decode: fail the run, drop it, or keep it" },
+	CODEC_ON_ERROR_OPTION(struct parse_conf, on_error,
+			      "a record that does not match or decode: fail the run, drop it, "
+			      "or keep it"),
 	{ .name = "ignore_case", .type = OPT_BOOL,
 	  .offset = offsetof(struct parse_conf, ignore_case), .def = "false",
 	  .doc = "regex: match ASCII letters regardless of case" },

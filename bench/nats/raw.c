@@ -5,7 +5,11 @@
  *
  *   raw URL stream NAME SUBJECT          make a stream (file storage)
  *   raw URL pub SUBJECT FILE             publish each line, async, wait for all acks
- *   raw URL sub STREAM DURABLE BATCH N   fetch and ack N messages
+ *   raw URL sub STREAM DURABLE BATCH N [IDLE_MS]
+ *                                        fetch and ack N messages, or with
+ *                                        IDLE_MS until a fetch of that long
+ *                                        brings none (two processes on one
+ *                                        durable share N)
  *
  * pub and sub print "N messages in S s" on stdout.
  */
@@ -79,12 +83,13 @@ int main(int argc, char **argv)
 		printf("%ld messages in %.3f s\n", count, now() - t0);
 		free(line);
 		fclose(f);
-	} else if (!strcmp(argv[2], "sub") && argc == 7) {
+	} else if (!strcmp(argv[2], "sub") && (argc == 7 || argc == 8)) {
 		natsSubscription *sub = NULL;
 		jsSubOptions so;
 		jsConsumerConfig cc;
 		int batch = atoi(argv[5]);
 		long want = atol(argv[6]), got = 0;
+		int idle = argc == 8 ? atoi(argv[7]) : 0;
 		double t0;
 		jsConsumerConfig_Init(&cc);
 		cc.Durable = argv[4];
@@ -98,9 +103,11 @@ int main(int argc, char **argv)
 		if ((s = js_PullSubscribe(&sub, js, ">", argv[4], NULL, &so, &jerr)) != NATS_OK)
 			return die("subscribe", s);
 		t0 = now();
-		while (got < want) {
+		while (!want || got < want) {
 			natsMsgList list = { 0 };
-			s = natsSubscription_Fetch(&list, sub, batch, 5000, &jerr);
+			s = natsSubscription_Fetch(&list, sub, batch, idle ? idle : 5000, &jerr);
+			if (idle && s == NATS_TIMEOUT && list.Count == 0)
+				break;
 			if (s != NATS_OK && list.Count == 0)
 				return die("fetch", s);
 			for (int i = 0; i < list.Count; i++)

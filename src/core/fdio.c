@@ -614,10 +614,16 @@ int writer_batch(struct writer *w, const struct batch *b, struct wstats *ws, str
 
 	if (!w->enc)
 		return write_records(w, b, ws, e);
-	if (!(enc = encoder_batch(w->enc, b, w->name, e)))
-		return STAGE_ERROR;
+	struct err bad = { .set = 0 };
+	enc = encoder_batch(w->enc, b, w->name, &bad);
 	r = write_records(w, enc, ws, e);
 	batch_free(enc);
+	if (bad.set && r == STAGE_OK) {
+		/* The records before the one that could not be encoded are
+		 * written; the run stops at it. */
+		*e = bad;
+		return STAGE_ERROR;
+	}
 	return r;
 }
 

@@ -18,6 +18,7 @@
 #include "records/codec.h"
 #include "pipeline/config.h"
 #include "base/util.h"
+#include "core/codec_options.h"
 
 struct ctx;
 struct stage_io;
@@ -111,14 +112,12 @@ struct input_conf {
 	{ .name = "gunzip", .type = OPT_ENUM, .offset = offsetof(T, in.gunzip),     \
 	  .def = "auto", .choices = input_gunzip_names,                               \
 	  .doc = "decompress gzip, zstd, xz, bzip2 input (auto: by magic bytes, except for chunk)" }, \
-	{ .name = "codec", .type = OPT_ENUM, .offset = offsetof(T, in.codec),       \
-	  .def = "text", .choices = codec_names,                                      \
-	  .doc = "decode records: text (as read), json (JSON Lines), csv (RFC 4180) or logfmt" }, \
-	{ .name = "on_error", .type = OPT_ENUM, .offset = offsetof(T, in.on_error), \
-	  .def = "fail", .choices = codec_on_error_names,                             \
-	  .doc = "a record invalid for its codec: fail the run, drop it, or keep it as text" }, \
-	{ .name = "columns", .type = OPT_STRLIST, .offset = offsetof(T, in.columns), \
-	  .doc = "csv: the field names (paths such as .a); the first row is then data" }
+	CODEC_OPTION(T, in.codec, "decode records: text (as read), json (JSON Lines), " \
+		     "csv (RFC 4180) or logfmt"),                                     \
+	CODEC_ON_ERROR_OPTION(T, in.on_error, "a record invalid for its codec: fail " \
+			      "the run, drop it, or keep it as text"),               \
+	CODEC_COLUMNS_OPTION(T, in.columns, "csv: the field names (paths such as .a); " \
+			     "the first row is then data")
 
 static inline struct input_opts input_opts_of(const struct input_conf *c)
 {
@@ -136,11 +135,10 @@ struct output_conf {
 	_Atomic int header_claim; /* the CSV header is written once */
 };
 #define OUTPUT_OPTIONS(T)                                                        \
-	{ .name = "codec", .type = OPT_ENUM, .offset = offsetof(T, out.codec),      \
-	  .def = "text", .choices = codec_names,                                      \
-	  .doc = "encode records: text (as they are), json (compact JSON Lines), csv (header, then rows) or logfmt" }, \
-	{ .name = "columns", .type = OPT_STRLIST, .offset = offsetof(T, out.columns), \
-	  .doc = "csv: the fields written, in order (paths such as .a); default: the first record's keys" }
+	CODEC_OPTION(T, out.codec, "encode records: text (as they are), json (compact " \
+		     "JSON Lines), csv (header, then rows) or logfmt"),                 \
+	CODEC_COLUMNS_OPTION(T, out.columns, "csv: the fields written, in order (paths " \
+			     "such as .a); default: the first record's keys")
 
 struct stage;
 struct diags;

@@ -70,6 +70,7 @@ struct decoder {
 	const struct columns *cols;
 	struct jdoc *doc;
 	uint64_t recno;             /* records decoded so far in this input */
+	int started;                /* a batch of this input came (a BOM opens only the first) */
 	/* CSV */
 	int have_header;
 	struct buf header;          /* field names, each as a JSON string + ':' */
@@ -653,6 +654,17 @@ int decoder_one(struct decoder *d, const char *s, size_t n, const char **json, s
 struct batch *decoder_batch(struct decoder *d, struct batch *b, struct wstats *ws,
 			    struct err *e)
 {
+	if (!d->started && b->n) {
+		/* A UTF-8 byte order mark opening the input (spreadsheets
+		 * write one) is not part of the first field, as for mlr and
+		 * jq. */
+		struct rec *r = &b->recs[0];
+		d->started = 1;
+		if (r->len >= 3 && !memcmp(b->data + r->off, "\xef\xbb\xbf", 3)) {
+			r->off += 3;
+			r->len -= 3;
+		}
+	}
 	if (d->codec == CODEC_JSON)
 		return decode_json(d, b, ws, e);
 	if (d->codec == CODEC_LOGFMT)

@@ -89,8 +89,10 @@ struct encoder *encoder_new(enum codec codec, const struct columns *cols,
 			    _Atomic int *header_claim);
 void encoder_free(struct encoder *en);
 /* Encode b into a new batch of output lines (b->records kept: a CSV
- * header is not a record).  Returns it, or NULL with e set.  b stays the
- * caller's.  name: the sink, for messages. */
+ * header is not a record), returned, never NULL.  A record that cannot be
+ * encoded sets e; the batch then holds the lines of the records before it
+ * (its records count those), to be written before the error stops the
+ * run.  b stays the caller's.  name: the sink, for messages. */
 struct batch *encoder_batch(struct encoder *en, const struct batch *b, const char *name,
 			    struct err *e);
 

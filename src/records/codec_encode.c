@@ -184,9 +184,10 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 {
 	struct batch *out = batch_new(FRAMING_LINES, b->len + b->len / 4 + 256, b->n + 1);
 	struct buf *tmp = &en->tmp;
+	uint32_t i;
 
 	out->origin = b->origin;
-	for (uint32_t i = 0; i < b->n; i++) {
+	for (i = 0; i < b->n; i++) {
 		const struct rec *r = &b->recs[i];
 		const char *p = b->data + r->off;
 		struct jval root, v;
@@ -252,6 +253,7 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 	out->records = b->records;
 	return out;
 fail:
-	batch_free(out);
-	return NULL;
+	/* The records before the failing one are still written. */
+	out->records = i;
+	return out;
 }

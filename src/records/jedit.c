@@ -166,6 +166,44 @@ void jedits_free(struct jedits *e)
 	memset(e, 0, sizeof *e);
 }
 
+/* One path of a template, for jedit_render. */
+static int render_path(const struct jpath *p, const struct jval *root, struct buf *out,
+		       jedit_piece_fn *check, void *arg)
+{
+	size_t at = out->len;
+	struct jval v;
+
+	jpath_eval(p, root, &v);
+	json_put_text(out, &v);
+	if (!check)
+		return 0;
+	return check(&v, out->len > at ? out->p + at : "", out->len - at, arg);
+}
+
+int jedit_render(const struct jedit *ed, const struct jval *root, struct buf *out,
+		 jedit_piece_fn *check, void *arg)
+{
+	int r = 0;
+
+	switch (ed->src) {
+	case JS_CONST:
+		buf_append(out, ed->json, ed->json_len);
+		break;
+	case JS_COPY:
+		r = render_path(&ed->from, root, out, check, arg);
+		break;
+	case JS_TEMPLATE:
+		for (size_t k = 0; !r && k < ed->npieces; k++) {
+			if (ed->pieces[k].text)
+				buf_append(out, ed->pieces[k].text, ed->pieces[k].len);
+			else
+				r = render_path(&ed->pieces[k].path, root, out, check, arg);
+		}
+		break;
+	}
+	return r;
+}
+
 /* One application of an edit list. */
 struct apply {
 	const struct jedits *e;
@@ -194,14 +232,7 @@ static void put_new_value(const struct apply *a, const struct jedit *ed)
 		break;
 	case JS_TEMPLATE:
 		tmp->len = 0;
-		for (size_t k = 0; k < ed->npieces; k++) {
-			if (ed->pieces[k].text) {
-				buf_append(tmp, ed->pieces[k].text, ed->pieces[k].len);
-			} else {
-				jpath_eval(&ed->pieces[k].path, root, &v);
-				json_put_text(tmp, &v);
-			}
-		}
+		jedit_render(ed, root, tmp, NULL, NULL);
 		json_put_string(out, tmp->p, tmp->len);
 		break;
 	}

@@ -64,6 +64,17 @@ struct jedits {
 int jedit_value(struct jedit *ed, const char *s, size_t len, int plain, char *msg,
 		size_t msglen, size_t *at);
 void jedits_free(struct jedits *e);
+/* Called by jedit_render after each path of a template, with its value
+ * and the text written for it; non-zero stops the rendering. */
+typedef int jedit_piece_fn(const struct jval *v, const char *text, size_t len, void *arg);
+/* Append set value ed rendered as text for record root to out: a
+ * template's text as it is and each path's value as its text (a string's
+ * contents, nothing for null, another value's compact JSON); a copy
+ * (one path alone) as a template of that path; a constant as its JSON
+ * text.  check (may be NULL) sees each path's value.  Returns 0, or the
+ * non-zero check returned (out then ends with that path's text). */
+int jedit_render(const struct jedit *ed, const struct jval *root, struct buf *out,
+		 jedit_piece_fn *check, void *arg);
 /* Write record root edited by e into out (emptied first); tmp is scratch;
  * dyn is the JSON text of dynamic edits (NULL if none).  Returns 0, or -1
  * when the record is not an object. */

@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,8 +360,10 @@ static void put_number(struct buf *b, const struct jval *v)
 
 	if (v->is_int)
 		n = snprintf(tmp, sizeof tmp, "%" PRId64, v->i);
-	else if (v->num >= 0 && v->num < 1.8e19 && v->num == (double)(uint64_t)v->num)
-		/* In range before the cast: a double past uint64_t is undefined. */
+	else if (v->num >= 0 && !signbit(v->num) && v->num < 1.8e19 &&
+		 v->num == (double)(uint64_t)v->num)
+		/* In range before the cast: a double past uint64_t is undefined;
+		 * -0 keeps its sign, as jq writes it. */
 		n = snprintf(tmp, sizeof tmp, "%" PRIu64, (uint64_t)v->num);
 	else
 		/* The shortest text that reads back as the same double, as jq

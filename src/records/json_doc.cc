@@ -5,6 +5,9 @@
  * nothing (simdjson's error-code interface) and allocates only when a
  * record is larger than every one before it.
  */
+#include <cerrno>
+#include <cfloat>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -30,21 +33,104 @@ struct jdoc {
 	element root;
 	char *scratch = nullptr;     // a padded copy, when the record has no room
 	size_t scratch_cap = 0;
+	char *numbers = nullptr;     // a copy with out-of-range numbers rewritten
+	size_t numbers_cap = 0;
 	const char *err = "no document";
 };
 
-/* Room for n bytes plus padding in the scratch buffer. */
-static char *scratch(struct jdoc *d, size_t n)
+/* Room for n bytes plus padding in *buf. */
+static char *room_for(char **buf, size_t *cap, size_t n)
 {
-	if (d->scratch_cap < n + JDOC_PADDING) {
-		size_t cap = (n + JDOC_PADDING) * 2;
-		char *p = static_cast<char *>(std::realloc(d->scratch, cap));
+	if (*cap < n + JDOC_PADDING) {
+		size_t c = (n + JDOC_PADDING) * 2;
+		char *p = static_cast<char *>(std::realloc(*buf, c));
 		if (!p)
 			std::abort();
-		d->scratch = p;
-		d->scratch_cap = cap;
+		*buf = p;
+		*cap = c;
 	}
-	return d->scratch;
+	return *buf;
+}
+
+static char *scratch(struct jdoc *d, size_t n)
+{
+	return room_for(&d->scratch, &d->scratch_cap, n);
+}
+
+/*
+ * Copy s[0..n) to d->numbers with every number simdjson cannot hold
+ * rewritten as the double jq reads it: an integer beyond 64 bits
+ * (123456789012345678901234567890 -> 1.2345678901234568e+29) and a
+ * number beyond the double range (1e400 -> 1.7976931348623157e+308).
+ * Strings are copied as they are.  Sets *out_n; returns the copy, or NULL
+ * when nothing was rewritten (the error is then another one).
+ */
+static char *rewrite_numbers(struct jdoc *d, const char *s, size_t n, size_t *out_n)
+{
+	/* A rewritten number is at most 24 bytes, and no shorter token
+	 * than "1e400" grows: five bytes become at most 24. */
+	char *o = room_for(&d->numbers, &d->numbers_cap, n * 5 + 32);
+	size_t k = 0;
+	int changed = 0;
+
+	for (size_t i = 0; i < n;) {
+		char c = s[i];
+		if (c == '"') {
+			size_t j = i + 1;
+			while (j < n && s[j] != '"')
+				j += s[j] == '\\' ? 2 : 1;
+			j = j < n ? j + 1 : n;
+			std::memcpy(o + k, s + i, j - i);
+			k += j - i;
+			i = j;
+			continue;
+		}
+		if (c != '-' && (c < '0' || c > '9')) {
+			o[k++] = c;
+			i++;
+			continue;
+		}
+		size_t j = i + 1, digits = c != '-';
+		int integer = 1;
+		while (j < n && s[j] && std::strchr("0123456789.eE+-", s[j])) {
+			if (s[j] >= '0' && s[j] <= '9')
+				digits++;
+			else
+				integer = 0;
+			j++;
+		}
+		/* A double has at most 309 integer digits: a longer token is
+		 * beyond the range whatever it holds. */
+		char tok[400];
+		double v = c == '-' ? -DBL_MAX : DBL_MAX;
+		int wide = 1;
+		if (j - i < sizeof tok) {
+			std::memcpy(tok, s + i, j - i);
+			tok[j - i] = 0;
+			errno = 0;
+			char *end;
+			v = std::strtod(tok, &end);
+			/* Beyond 64 bits: 19 digits or more, and at or past
+			 * the int64 (negative) or uint64 range as a double. */
+			int big = integer && digits >= 19 &&
+				  (c == '-' ? v <= -9223372036854775808.0 : v >= 18446744073709551616.0);
+			wide = *end == 0 && ((errno == ERANGE && (v > 1 || v < -1)) || big);
+		}
+		if (wide) {
+			if (v > DBL_MAX)
+				v = DBL_MAX;
+			if (v < -DBL_MAX)
+				v = -DBL_MAX;
+			k += (size_t)std::snprintf(o + k, 32, "%.17g", v);
+			changed = 1;
+		} else {
+			std::memcpy(o + k, s + i, j - i);
+			k += j - i;
+		}
+		i = j;
+	}
+	*out_n = k;
+	return changed ? o : nullptr;
 }
 
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 (RFC 3629: no
@@ -87,13 +173,17 @@ extern "C" void jdoc_free(struct jdoc *d)
 	if (!d)
 		return;
 	std::free(d->scratch);
+	std::free(d->numbers);
 	delete d;
 }
 
 /*
  * Parse one record.  A record with invalid UTF-8 is parsed again from a
  * copy in which each invalid byte is U+FFFD, so that bytes carried in
- * from text are read, not refused; any other error refuses the record.
+ * from text are read, not refused; one with a number out of simdjson's
+ * range again from a copy holding the double that number reads as (jq's
+ * reading: 1e400 is the largest double, a 30-digit integer a double);
+ * any other error refuses the record.
  * Returns 0 or -1 (jdoc_error).  Cannot fail otherwise.
  */
 extern "C" int jdoc_parse(struct jdoc *d, const char *p, size_t len, size_t room)
@@ -122,6 +212,14 @@ extern "C" int jdoc_parse(struct jdoc *d, const char *p, size_t len, size_t room
 			}
 		}
 		r = d->parser.parse(s, n, false);
+		text = s;
+		len = n;
+	}
+	if (r.error() == simdjson::NUMBER_ERROR) {
+		size_t n;
+		const char *s = rewrite_numbers(d, text, len, &n);
+		if (s)
+			r = d->parser.parse(s, n, false);
 	}
 	if (r.error()) {
 		d->err = simdjson::error_message(r.error());

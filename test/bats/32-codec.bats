@@ -5,6 +5,7 @@
 # comparing values, not formatting.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 # values MODE SRC OUT: the records of OUT are those of SRC, as values.
 values() {
@@ -33,6 +34,23 @@ if exp != got:
     print(src, len(exp), 'records expected,', len(got), 'got')
     sys.exit(1)
 PY
+}
+
+# decode FILE OPTIONS [ARG...]: cspipe run [ARG...] on a pipeline of one
+# files stage reading FILE with OPTIONS ('codec: csv, on_error: drop'),
+# the records going to standard output.
+decode() {
+	local f=$1 o=$2
+	shift 2
+	cspipe run "$@" -e "{stages: [{files: {paths: ['$f'], $o}}]}"
+}
+
+# decode_fails FILE OPTIONS MESSAGE: decode FILE with OPTIONS exits 1 with
+# an error holding MESSAGE.
+decode_fails() {
+	run decode "$1" "$2"
+	[ "$status" -eq 1 ] || { echo "exit $status, not 1: $output"; return 1; }
+	[[ $output == *"$3"* ]] || { echo "no '$3' in: $output"; return 1; }
 }
 
 @test "codec csv reads every structured Loghub file as python3's csv module does" {
@@ -97,19 +115,49 @@ YAML
 	[ ! -e out ]
 }
 
+@test "codec json: numbers beyond 64 bits or the double range, and -0, as jq reads them" {
+	printf '%s\n' '{"id":123456789012345678901234567890,"n":1}' \
+		'{"id":-98765432109876543210,"n":2,"s":"1e400 in a string"}' \
+		'{"id":1e400,"n":3,"v":[-1e999,18446744073709551616]}' \
+		'{"id":42,"n":4}' > big.jsonl
+	pipeline p.yaml <<'YAML'
+stages:
+  - files: {paths: [big.jsonl], codec: json}
+  - filter: {where: '.id > 1e20 || .id < -1e19'}
+  - map: [{set: {.seen: true}}]
+  - stdout: {codec: json}
+YAML
+	cspipe run p.yaml > out
+	jq -c -S 'select(.id > 1e20 or .id < -1e19) | .seen = true' big.jsonl > want
+	jq -c -S . out > got
+	[ "$(wc -l < got)" -eq 3 ]
+	cmp want got
+	# Minus zero keeps its sign when a record is written again, as in jq.
+	printf '{"a":-0.0,"b":[0.0,-0e5]}\n' > zero.jsonl
+	cspipe run -e '{stages: [{files: {paths: [zero.jsonl], codec: json}}, {map: [{set: {.c: 1}}]}, {stdout: json}]}' > out
+	jq -c -S . out > got
+	jq -c -S '.c = 1' zero.jsonl > want
+	cmp want got
+	# A malformed number is still refused.
+	printf '{"id":01}\n' > bad.jsonl
+	run cspipe run -e '{stages: [{files: {paths: [bad.jsonl], codec: json}}]}'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.jsonl: record 1 (line 1): invalid JSON"* ]]
+}
+
 @test "codec json: on_error drop counts the invalid records, keep passes them as text" {
 	printf '{"a":1}\nnot json\n{"a":3}\n[1,\n' > bad.jsonl
-	cspipe run --stats=json <(printf 'stages:\n  - files: {paths: [bad.jsonl], codec: json, on_error: drop}\n') > out 2> stats
+	decode bad.jsonl 'codec: json, on_error: drop' --stats=json > out 2> stats
 	printf '{"a":1}\n{"a":3}\n' | cmp - out
 	python3 -c 'import json,sys; s=json.load(open("stats")); assert s["records_dropped"] == 2, s; assert s["records_read"] == 4, s'
 	accounting_adds_up stats
-	cspipe run <(printf 'stages:\n  - files: {paths: [bad.jsonl], codec: json, on_error: keep}\n') > out
+	decode bad.jsonl 'codec: json, on_error: keep' > out
 	cmp bad.jsonl out
 }
 
 @test "codec csv: quoted commas, doubled quotes, newlines inside quotes, CRLF" {
 	printf 'a,b,c\r\n1,"x, y","say ""hi"""\r\n2,"two\nlines",\r\n"3",,"end"\r\n' > in.csv
-	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n') > out
+	decode in.csv 'codec: csv' > out
 	python3 -c '
 import csv, json
 exp = list(csv.DictReader(open("in.csv", newline="")))
@@ -129,14 +177,10 @@ assert a == b, (a, b)'
 
 @test "codec csv: a row with the wrong number of fields, an unclosed quote" {
 	printf 'a,b\n1,2\n1,2,3\n' > bad.csv
-	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.csv], codec: csv}\n')
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"bad.csv: record 2 (line 3): invalid CSV: 3 fields, the header has 2"* ]]
+	decode_fails bad.csv 'codec: csv' "bad.csv: record 2 (line 3): invalid CSV: 3 fields, the header has 2"
 	printf 'a,b\n1,"open\n2,3\n' > open.csv
-	run cspipe run <(printf 'stages:\n  - files: {paths: [open.csv], codec: csv}\n')
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"open.csv: record 1 (line 2): invalid CSV: a quoted field is not closed"* ]]
-	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.csv], codec: csv, on_error: drop}\n')
+	decode_fails open.csv 'codec: csv' "open.csv: record 1 (line 2): invalid CSV: a quoted field is not closed"
+	run decode bad.csv 'codec: csv, on_error: drop'
 	[ "$status" -eq 0 ]
 	[ "$output" = '{"a":"1","b":"2"}' ]
 }
@@ -159,11 +203,38 @@ assert got[1:] == exp
 PY
 }
 
-@test "sink csv without columns: a later record with a new key is an error" {
-	printf '{"a":1}\n{"a":2,"b":3}\n' > in.jsonl
-	run cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: csv\n')
+@test "sink csv without columns: a later record with a new key is an error, after the rows before it" {
+	printf '{"a":1}\n{"a":2}\n{"a":3,"b":3}\n{"a":4}\n' > in.jsonl
+	run --separate-stderr cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: csv\n')
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"has fields the CSV header"* ]]
+	[[ "$stderr" == *"record 3 of in.jsonl has fields the CSV header"* ]]
+	[ "$output" = "$(printf 'a\n1\n2')" ]
+}
+
+@test "sink logfmt: a record that is not an object stops the run after the ones before it" {
+	printf '{"a":1}\n{"a":"x y"}\n[3]\n{"a":4}\n' > in.jsonl
+	run --separate-stderr cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: logfmt\n')
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"record 3 of in.jsonl is not a JSON object"* ]]
+	[ "$output" = "$(printf 'a=1\na="x y"')" ]
+}
+
+@test "a UTF-8 byte order mark opening a CSV, JSON Lines or logfmt input is skipped, as mlr and jq do" {
+	printf '\xef\xbb\xbfname,age\r\n"Smith, J",42\r\nDoe,7\r\n' > bom.csv
+	cspipe run -e '{stages: [{files: {paths: [bom.csv, bom.csv], codec: csv}}, {filter: {where: ".age > 10"}}, {stdout: json}]}' > out
+	mlr --icsv --ojsonl filter '$age > 10' bom.csv bom.csv | jq -c '.age |= tostring' > want
+	jq -c . out > got
+	cmp want got
+	printf '\xef\xbb\xbf{"a":1}\n{"a":2}\n' > bom.jsonl
+	cspipe run -e '{stages: [{files: {paths: [bom.jsonl], codec: json}}, {stdout: json}]}' > out
+	jq -c . bom.jsonl > want
+	cmp want out
+	printf '\xef\xbb\xbfa=1\n' | cspipe run -e '{stages: [{stdin: {codec: logfmt}}]}' > out
+	[ "$(cat out)" = '{"a":"1"}' ]
+	# Text keeps every byte.
+	printf '\xef\xbb\xbfa=1\n' > bom.txt
+	cspipe run -e '{stages: [{files: [bom.txt]}]}' > out
+	cmp bom.txt out
 }
 
 @test "codec and columns are checked by validate" {
@@ -194,7 +265,7 @@ YAML
 
 @test "codec logfmt: quoted values with escapes, bare keys, empty values, CRLF" {
 	printf 'level=info msg="disk \\"sda\\" failed\\tnow" pid=42 debug path=/var/log empty= u="caf\\u00e9"\r\n\nts=2 msg=ok\n' > in.log
-	cspipe run <(printf 'stages:\n  - files: {paths: [in.log], codec: logfmt}\n') > out
+	decode in.log 'codec: logfmt' > out
 	printf '%s\n' '{"level":"info","msg":"disk \"sda\" failed\tnow","pid":"42","debug":true,"path":"/var/log","empty":"","u":"café"}' '{"ts":"2","msg":"ok"}' |
 		jq -c -S . > want
 	jq -c -S . out > got
@@ -203,10 +274,8 @@ YAML
 
 @test "codec logfmt: a misplaced quote or '=' is an invalid record" {
 	printf 'a=1\nb=x=y\nc="open\n' > bad.log
-	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.log], codec: logfmt}\n')
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"bad.log: record 2 (line 2): invalid logfmt: a '=' inside an unquoted value"* ]]
-	run cspipe run <(printf 'stages:\n  - files: {paths: [bad.log], codec: logfmt, on_error: keep}\n')
+	decode_fails bad.log 'codec: logfmt' "bad.log: record 2 (line 2): invalid logfmt: a '=' inside an unquoted value"
+	run decode bad.log 'codec: logfmt, on_error: keep'
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = 'b=x=y' ]
 	[ "${lines[2]}" = 'c="open' ]
@@ -215,7 +284,7 @@ YAML
 @test "codec logfmt round trip: every JSON Lines file, values as strings" {
 	for f in "$STRUCT"/*_2k.jsonl; do
 		cspipe run <(printf 'stages:\n  - files: {paths: [%s], codec: json}\n  - stdout: logfmt\n' "$f") > out.log
-		cspipe run <(printf 'stages:\n  - files: {paths: [out.log], codec: logfmt}\n') | jq -c -S . > got
+		decode out.log 'codec: logfmt' | jq -c -S . > got
 		jq -c -S 'map_values(tostring)' "$f" > want
 		cmp want got
 	done
@@ -223,7 +292,7 @@ YAML
 
 @test "invalid UTF-8 in a CSV field is carried into the JSON text, not replaced" {
 	printf 'a,b\n1,caf\xe9 \xff\n' > in.csv
-	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n') > out
+	decode in.csv 'codec: csv' > out
 	printf '{"a":"1","b":"caf\xe9 \xff"}\n' | cmp - out
 	# A sink writing JSON, and a where reading the field, carry it too.
 	cspipe run <(printf 'stages:\n  - files: {paths: [in.csv], codec: csv}\n  - filter: {where: %s}\n  - stdout: json\n' "'.b =~ \"^caf\"'") > out

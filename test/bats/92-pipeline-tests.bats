@@ -6,8 +6,29 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
+# run_cases STATUS [FILE] <<'YAML' ... : write the pipeline FILE (p.yaml)
+# from standard input, run `cspipe test FILE` (setting status, output and
+# lines as run does) and check that it exited STATUS.
+run_cases() {
+	local f=${2:-p.yaml}
+	pipeline "$f"
+	run cspipe test "$f"
+	[ "$status" -eq "$1" ] || { echo "exit $status, not $1: $output"; return 1; }
+}
+
+# lines_are FIRST <<'EOF' ... : the output's lines from index FIRST on are
+# the lines given, in order (the lines after them are not looked at).
+lines_are() {
+	local i=$1 want
+	while IFS= read -r want; do
+		[ "${lines[i]}" = "$want" ] ||
+			{ echo "line $i: expected '$want', got '${lines[i]:-}'"; return 1; }
+		i=$((i + 1))
+	done
+}
+
 @test "test: passing cases print ok and exit 0" {
-	pipeline p.yaml <<'YAML'
+	run_cases 0 <<'YAML'
 stages:
   - filter: 'error'
   - map: [{case: upper}]
@@ -18,15 +39,13 @@ tests:
   - input: []
     expect: []
 YAML
-	run cspipe test p.yaml
-	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "ok   p.yaml: keeps errors" ]
 	[ "${lines[1]}" = "ok   p.yaml: case 2 (line 8)" ]
 	[ "${lines[-1]}" = "2 passed, 0 failed" ]
 }
 
 @test "test: a failing case prints a diff and exits 1" {
-	pipeline p.yaml <<'YAML'
+	run_cases 1 <<'YAML'
 stages:
   - filter: 'error'
 tests:
@@ -37,36 +56,36 @@ tests:
     input: [x error]
     expect: [x error]
 YAML
-	run cspipe test p.yaml
-	[ "$status" -eq 1 ]
-	[ "${lines[0]}" = "FAIL p.yaml: wrong" ]
-	[ "${lines[1]}" = "    sink stdout: expected 4 records, got 2 (- expected, + got):" ]
-	[ "${lines[2]}" = "        a error" ]
-	[ "${lines[3]}" = "      - b ok" ]
-	[ "${lines[4]}" = "        c error" ]
-	[ "${lines[5]}" = "      - d error" ]
-	[ "${lines[6]}" = "ok   p.yaml: right" ]
+	lines_are 0 <<'EOF'
+FAIL p.yaml: wrong
+    sink stdout: expected 4 records, got 2 (- expected, + got):
+        a error
+      - b ok
+        c error
+      - d error
+ok   p.yaml: right
+EOF
 	[ "${lines[-1]}" = "1 passed, 1 failed" ]
 }
 
 @test "test: records the pipeline made but the case did not expect show with +" {
-	pipeline p.yaml <<'YAML'
+	run_cases 1 <<'YAML'
 stages:
   - map: [{replace: 'o', with: '0'}]
 tests:
   - input: [foo, "tab	here"]
     expect: [foo]
 YAML
-	run cspipe test p.yaml
-	[ "$status" -eq 1 ]
-	[ "${lines[1]}" = "    sink stdout: expected 1 record, got 2 (- expected, + got):" ]
-	[ "${lines[2]}" = "      - foo" ]
-	[ "${lines[3]}" = "      + f00" ]
-	[ "${lines[4]}" = '      + tab\x09here' ]
+	lines_are 1 <<'EOF'
+    sink stdout: expected 1 record, got 2 (- expected, + got):
+      - foo
+      + f00
+      + tab\x09here
+EOF
 }
 
 @test "test: several sinks, each named; sinks write no file" {
-	pipeline p.yaml <<'YAML'
+	run_cases 1 <<'YAML'
 stages:
   - name: split
     route: {cases: {err: 'ERROR', warn: 'WARN'}}
@@ -85,12 +104,12 @@ tests:
     input: [q ERROR]
     expect: {warns: [q ERROR]}
 YAML
-	run cspipe test p.yaml
-	[ "$status" -eq 1 ]
-	[ "${lines[0]}" = "ok   p.yaml: routes" ]
-	[ "${lines[1]}" = "ok   p.yaml: only one sink checked" ]
-	[ "${lines[2]}" = "FAIL p.yaml: a wrong branch" ]
-	[ "${lines[3]}" = "    sink warns: expected 1 record, got 0 (- expected, + got):" ]
+	lines_are 0 <<'EOF'
+ok   p.yaml: routes
+ok   p.yaml: only one sink checked
+FAIL p.yaml: a wrong branch
+    sink warns: expected 1 record, got 0 (- expected, + got):
+EOF
 	[ "${lines[-1]}" = "2 passed, 1 failed" ]
 	[ ! -e errs.out ]
 	[ ! -e warns.out ]
@@ -102,7 +121,7 @@ YAML
 	head -200 "$LOGHUB/Hadoop_2k.log" > sub/in.log
 	grep 'RMContainerAllocator' sub/in.log > sub/want.log
 	[ -s sub/want.log ]
-	pipeline sub/p.yaml <<'YAML'
+	run_cases 0 sub/p.yaml <<'YAML'
 stages:
   - filter: RMContainerAllocator
     workers: 2
@@ -110,8 +129,6 @@ tests:
   - input_file: in.log
     expect_file: want.log
 YAML
-	run cspipe test sub/p.yaml
-	[ "$status" -eq 0 ]
 	[ "${lines[-1]}" = "1 passed, 0 failed" ]
 	echo extra >> sub/want.log
 	run cspipe test sub/p.yaml

@@ -31,23 +31,33 @@ print("repeats after %d of the restarts" % back)
 PY
 }
 
-@test "checkpoint: a stopped run resumes where it was, without repeating" {
-	seq 1 1000 > in.log
+# follow_pipeline: p.yaml follows in.log with the checkpoint ck, appending
+# to out.log with every batch synced.
+follow_pipeline() {
 	pipeline p.yaml <<'YAML'
 stages:
   - files: {paths: [in.log], follow: true, checkpoint: ck}
   - file: {path: out.log, append: true, sync: true}
 YAML
+}
+
+# follow_until N SIGNAL: run p.yaml in the background until out.log holds
+# N lines, then stop it with SIGNAL; sets rc.
+follow_until() {
 	bg_start /dev/null run p.yaml
-	wait_for "1000 lines written" sh -c '[ "$(wc -l < out.log 2>/dev/null)" = 1000 ]'
-	bg_stop TERM
+	wait_for "$1 lines written" sh -c "[ \"\$(wc -l < out.log 2>/dev/null)\" = $1 ]"
+	bg_stop "$2"
+}
+
+@test "checkpoint: a stopped run resumes where it was, without repeating" {
+	seq 1 1000 > in.log
+	follow_pipeline
+	follow_until 1000 TERM
 	[ "$rc" -eq 143 ]
 	[ "$(head -1 ck)" = "cspipe-checkpoint 1" ]
 	[ "$(awk 'NR == 2 {print $5, $6}' ck)" = "$(stat -c %s in.log) in.log" ]
 	seq 1001 1500 >> in.log
-	bg_start /dev/null run p.yaml
-	wait_for "1500 lines written" sh -c '[ "$(wc -l < out.log)" = 1500 ]'
-	bg_stop INT
+	follow_until 1500 INT
 	[ "$rc" -eq 130 ]
 	diff in.log out.log
 }
@@ -80,19 +90,11 @@ YAML
 
 @test "checkpoint: a file replaced while the run was down is read from its start" {
 	printf 'a\nb\n' > in.log
-	pipeline p.yaml <<'YAML'
-stages:
-  - files: {paths: [in.log], follow: true, checkpoint: ck}
-  - file: {path: out.log, append: true, sync: true}
-YAML
-	bg_start /dev/null run p.yaml
-	wait_for "2 lines written" sh -c '[ "$(wc -l < out.log 2>/dev/null)" = 2 ]'
-	bg_stop TERM
+	follow_pipeline
+	follow_until 2 TERM
 	mv in.log in.log.1
 	printf 'c\n' > in.log
-	bg_start /dev/null run p.yaml
-	wait_for "3 lines written" sh -c '[ "$(wc -l < out.log)" = 3 ]'
-	bg_stop TERM
+	follow_until 3 TERM
 	[ "$(cat out.log)" = "$(printf 'a\nb\nc')" ]
 }
 

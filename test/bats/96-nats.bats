@@ -34,6 +34,25 @@ whole() {
 	cat "$@" | grep -a -E '^msg-[0-9]+-end$'
 }
 
+# round_trip STREAM SUBJECT IN OUT OPTIONS: make STREAM (taking every
+# subject under SUBJECT's first token), publish the lines of IN to SUBJECT
+# and read them back into OUT with consume_yaml's pipeline and OPTIONS.
+round_trip() {
+	stream "$1" "${2%%.*}.>"
+	publish "$3" "$2"
+	consume_yaml "$TMP/round_trip.yaml" "$1" "$4" "$5"
+	cspipe run "$TMP/round_trip.yaml"
+}
+
+# fails_with MESSAGE <<YAML ... : cspipe run of the pipeline given exits 1,
+# and MESSAGE is all it prints.
+fails_with() {
+	pipeline fails.yaml
+	run cspipe run fails.yaml
+	[ "$status" -eq 1 ] || { echo "exit $status, not 1: $output"; return 1; }
+	[ "$output" = "$1" ] || { printf 'expected: %s\ngot:      %s\n' "$1" "$output"; return 1; }
+}
+
 @test "200,000 loghub lines go out with nats_out and come back with nats_in, once each, in order" {
 	for i in 1 2 3 4 5 6 7; do all_logs; done | head -n 200000 > in.txt
 	[ "$(wc -l < in.txt)" -eq 200000 ]
@@ -50,17 +69,11 @@ whole() {
 }
 
 @test "meta: prefix puts the stream sequence and subject before each record; meta: json makes them fields" {
-	stream META 'meta.>'
 	printf 'one\ntwo\n' > in.txt
-	publish in.txt meta.x
-	consume_yaml in.yaml META out.txt 'meta: prefix'
-	cspipe run in.yaml
+	round_trip META meta.x in.txt out.txt 'meta: prefix'
 	[ "$(cat out.txt)" = "$(printf '1 meta.x one\n2 meta.x two')" ]
-	stream MJ 'mj.>'
 	printf '{"Level":"INFO","n":1}\n{"Level":"ERROR","n":2}\nnot "json"\n' > mj.txt
-	publish mj.txt mj.a
-	consume_yaml j.yaml MJ j.txt 'meta: json'
-	cspipe run j.yaml
+	round_trip MJ mj.a mj.txt j.txt 'meta: json'
 	[ "$(sed -n 3p j.txt)" = '{"seq":3,"subject":"mj.a","delivered":1,"data":"not \"json\""}' ]
 	# The data decoded in place, and a where on the fields.
 	pipeline k.yaml <<YAML
@@ -222,28 +235,19 @@ YAML
 	cmp want.txt got.txt
 	# A record without the field names itself.
 	printf '{"Level":"INFO"}\n{"level":"INFO"}\n' > two.jsonl
-	pipeline bad.yaml <<YAML
+	fails_with "cspipe: nats_out: record 2 of two.jsonl: no subject: a field of the subject is missing or null" <<YAML
 stages: [{files: {paths: [two.jsonl], codec: json}}, {nats_out: {url: '$NATS_URL', subject: 'lv.\$.Level'}}]
 YAML
-	run cspipe run bad.yaml
-	[ "$status" -eq 1 ]
-	[ "$output" = "cspipe: nats_out: record 2 of two.jsonl: no subject: a field of the subject is missing or null" ]
 }
 
 @test "a stream that is missing is an error naming it (nats_in) or the subject (nats_out)" {
-	pipeline p.yaml <<YAML
+	fails_with "cspipe: nats_in: $NATS_URL has no stream 'NOPE'" <<YAML
 stages: [{nats_in: {url: '$NATS_URL', stream: NOPE}}]
 YAML
-	run cspipe run p.yaml
-	[ "$status" -eq 1 ]
-	[ "$output" = "cspipe: nats_in: $NATS_URL has no stream 'NOPE'" ]
 	echo hello > in.txt
-	pipeline q.yaml <<YAML
+	fails_with "cspipe: nats_out: no stream at $NATS_URL takes subject 'nowhere'" <<YAML
 stages: [{files: [in.txt]}, {nats_out: {url: '$NATS_URL', subject: nowhere}}]
 YAML
-	run cspipe run q.yaml
-	[ "$status" -eq 1 ]
-	[ "$output" = "cspipe: nats_out: no stream at $NATS_URL takes subject 'nowhere'" ]
 }
 
 @test "max_ack_pending smaller than batch is a pipeline error; a durable with ack-all is refused" {
@@ -255,12 +259,9 @@ YAML
 	[ "$output" = "cspipe: p.yaml:1:20: nats_in: max_ack_pending (10) is smaller than batch (100): a fetch could never be filled" ]
 	stream ACKALL 'ackall.>'
 	"$NATS_ADMIN" "$NATS_URL" consumer ACKALL every all
-	pipeline q.yaml <<YAML
+	fails_with "cspipe: nats_in: durable 'every' of stream 'ACKALL' acks all: two processes sharing it could lose messages; give a durable with explicit acks" <<YAML
 stages: [{nats_in: {url: '$NATS_URL', stream: ACKALL, durable: every}}]
 YAML
-	run cspipe run q.yaml
-	[ "$status" -eq 1 ]
-	[ "$output" = "cspipe: nats_in: durable 'every' of stream 'ACKALL' acks all: two processes sharing it could lose messages; give a durable with explicit acks" ]
 }
 
 @test "a sink that holds its acknowledgements until the end: an error after ack_wait, never a quiet early end" {
@@ -293,22 +294,17 @@ YAML
 }
 
 @test "no server, a TLS URL to a plain server, wrong credentials: errors naming the URL, exit 1" {
-	pipeline p.yaml <<YAML
+	fails_with "cspipe: nats_in: cannot connect to nats://127.0.0.1:1 within connect_timeout 1s: No server available for connection" <<YAML
 stages: [{nats_in: {url: 'nats://127.0.0.1:1', stream: S, connect_timeout: 1s}}]
 YAML
-	run cspipe run p.yaml
-	[ "$status" -eq 1 ]
-	[ "$output" = "cspipe: nats_in: cannot connect to nats://127.0.0.1:1 within connect_timeout 1s: No server available for connection" ]
-	pipeline q.yaml <<YAML
+	fails_with "cspipe: nats_in: cannot connect to tls://127.0.0.1:$NATS_PORT within connect_timeout 5s: Secure Connection not available" <<YAML
 stages: [{nats_in: {url: 'tls://127.0.0.1:$NATS_PORT', stream: S}}]
 YAML
-	run cspipe run q.yaml
-	[ "$status" -eq 1 ]
-	[ "$output" = "cspipe: nats_in: cannot connect to tls://127.0.0.1:$NATS_PORT within connect_timeout 5s: Secure Connection not available" ]
 	local NATS_PID NATS_URL NATS_PORT
 	nats_start "$TMP/auth" -1 --user cspipe --pass right
+	echo hello > in.txt
 	pipeline r.yaml <<YAML
-stages: [{files: [p.yaml]}, {nats_out: {url: '$NATS_URL', subject: x, user: cspipe, password: wrong}}]
+stages: [{files: [in.txt]}, {nats_out: {url: '$NATS_URL', subject: x, user: cspipe, password: wrong}}]
 YAML
 	run cspipe run r.yaml
 	nats_stop
