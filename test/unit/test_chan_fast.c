@@ -39,7 +39,7 @@
 #ifdef SLOW
 #define N_VALUES 20000
 #else
-#define N_VALUES 200000
+#define N_VALUES 100000
 #endif
 
 static uint64_t rnd(uint64_t *s)
