@@ -41,16 +41,23 @@
  * then yields, which let a sender on the same processor run. */
 #define SLOT_BUSY 64
 #define SLOT_PAUSES 100
-#define SLOT_YIELDS 2
+#define SLOT_YIELDS 4
 /* A sender's first polls for an offer that are back to back. */
 #define SLOT_SEND_BUSY 16
 
-/* Between polls number i of a slot. */
+/* The pauses this thread's offers make before they yield.  An offer that
+ * was taken only after its receiver yielded says that the sender shares
+ * the receiver's processor: pausing only keeps the sender from running,
+ * so the next offers yield straight after the busy polls, until one is
+ * taken without a yield (or not at all) again. */
+static _Thread_local int slot_pauses = SLOT_PAUSES;
+
+/* Between polls number i of an offer. */
 static inline void slot_wait(int i)
 {
 	if (i < SLOT_BUSY)
 		return;
-	if (i < SLOT_BUSY + SLOT_PAUSES)
+	if (i < SLOT_BUSY + slot_pauses)
 		csp_pause();
 	else
 		sched_yield();
@@ -82,15 +89,18 @@ int slot_recv(struct chan *ch, void *dst)
 		    &ch->slot_state, &s, SLOT_OFFERED, memory_order_seq_cst,
 		    memory_order_relaxed))
 		return CSP_WOULDBLOCK; /* another receiver's offer stands */
-	for (i = 0; i < SLOT_BUSY + SLOT_PAUSES + SLOT_YIELDS; i++) {
+	for (i = 0; i < SLOT_BUSY + slot_pauses + SLOT_YIELDS; i++) {
 		if (atomic_load_explicit(&ch->slot_state, memory_order_acquire) !=
-		    SLOT_OFFERED)
+		    SLOT_OFFERED) {
+			slot_pauses = i > SLOT_BUSY + slot_pauses ? 0 : SLOT_PAUSES;
 			goto taken;
+		}
 		if (atomic_load_explicit(&ch->send_parked, memory_order_seq_cst) ||
 		    atomic_load_explicit(&ch->shut, memory_order_seq_cst))
 			break;
 		slot_wait(i);
 	}
+	slot_pauses = SLOT_PAUSES;
 	/* acq_rel, like every step of the slot: each keeps the chain of
 	 * hand-overs ordered for the next owner. */
 	s = SLOT_OFFERED;
@@ -103,7 +113,7 @@ taken:
 	i = 0;
 	while ((s = atomic_load_explicit(&ch->slot_state,
 					 memory_order_acquire)) == SLOT_CLAIMED)
-		slot_wait(i < SLOT_BUSY + SLOT_PAUSES ? i++ : i);
+		slot_wait(i < SLOT_BUSY + slot_pauses ? i++ : i);
 	if (s == SLOT_SHUT) {
 		if (dst)
 			memset(dst, 0, ch->elem_size);
