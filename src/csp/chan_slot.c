@@ -46,10 +46,13 @@
 #define SLOT_SEND_BUSY 16
 
 /* The pauses this thread's offers make before they yield.  An offer that
- * was taken only after its receiver yielded says that the sender shares
- * the receiver's processor: pausing only keeps the sender from running,
- * so the next offers yield straight after the busy polls, until one is
- * taken without a yield (or not at all) again. */
+ * was taken only after its receiver yielded says that the sender may
+ * share the receiver's processor, where pausing only keeps the sender
+ * from running; so the next offers pause only SLOT_PAUSES_SHARED times
+ * (still longer than a sender on another processor takes to answer, so
+ * such a sender is met there and the full count comes back), until one
+ * is taken before its yields (or not at all) again. */
+#define SLOT_PAUSES_SHARED 8
 static _Thread_local int slot_pauses = SLOT_PAUSES;
 
 /* Between polls number i of an offer. */
@@ -92,7 +95,8 @@ int slot_recv(struct chan *ch, void *dst)
 	for (i = 0; i < SLOT_BUSY + slot_pauses + SLOT_YIELDS; i++) {
 		if (atomic_load_explicit(&ch->slot_state, memory_order_acquire) !=
 		    SLOT_OFFERED) {
-			slot_pauses = i > SLOT_BUSY + slot_pauses ? 0 : SLOT_PAUSES;
+			slot_pauses = i > SLOT_BUSY + slot_pauses ?
+					      SLOT_PAUSES_SHARED : SLOT_PAUSES;
 			goto taken;
 		}
 		if (atomic_load_explicit(&ch->send_parked, memory_order_seq_cst) ||
