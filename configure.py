@@ -70,6 +70,7 @@ CORE = [
     'src/records/template.c',
     'src/records/json_doc.cc',
     'src/records/jpath.c',
+    'src/records/jflat.c',
     'src/records/codec.c',
     'src/records/codec_encode.c',
     'src/records/where.c',

@@ -29,13 +29,16 @@ _cspipe_pipeline()
 }
 
 # "NAME KIND" for each stage of pipeline file $1 (as cspipe graph names them,
-# the implicit source and sink included).
+# the implicit source and sink included), with a third word "implicit" for
+# those two (drawn dashed), on which -s sets options but no common key.
 _cspipe_stages_of()
 {
 	local f=${1/#\~/$HOME}
 	[[ -r $f ]] || return
 	cspipe graph -- "$f" 2>/dev/null |
-		sed -n 's/^  "\([^"]*\)" \[label="[^"]*\\n\([a-z_]*\) .*/\1 \2/p'
+		sed -n -e 's/^  "\([^"]*\)" \[label="[^"]*\\n\([a-z_]*\) .*dashed.*/\1 \2 implicit/p' \
+			-e 't' \
+			-e 's/^  "\([^"]*\)" \[label="[^"]*\\n\([a-z_]*\) .*/\1 \2/p'
 }
 
 _cspipe()
@@ -55,12 +58,15 @@ _cspipe()
 		COMPREPLY=($(compgen -W 'run validate graph test stages help --version --help' -- "$cur"))
 		return
 	fi
+	# help and stages take one word: nothing after it.
 	case $cmd in
 	help)
-		COMPREPLY=($(compgen -W 'run validate graph test stages' -- "$cur"))
+		((COMP_CWORD == i + 1)) &&
+			COMPREPLY=($(compgen -W 'run validate graph test stages' -- "$cur"))
 		return ;;
 	stages)
-		COMPREPLY=($(compgen -W "$(_cspipe_kinds)" -- "$cur"))
+		((COMP_CWORD == i + 1)) &&
+			COMPREPLY=($(compgen -W "$(_cspipe_kinds)" -- "$cur"))
 		return ;;
 	esac
 	# --stats=VALUE: bash splits the word at '=' (COMP_WORDBREAKS).
@@ -87,15 +93,17 @@ _cspipe()
 	-s)
 		# STAGE.KEY=VALUE: the stages of the pipeline on the line, then
 		# the keys of the one named; or a top-level key.
-		local file stage kind keys line
+		local file stage kind keys line common
 		file=$(_cspipe_pipeline "$i")
 		if [[ $cur == *.* ]]; then
 			stage=${cur%%.*}
-			kind=$(_cspipe_stages_of "$file" | awk -v s="$stage" '$1 == s {print $2}')
+			read -r kind common < <(_cspipe_stages_of "$file" |
+				awk -v s="$stage" '$1 == s {print $2, ($3 == "implicit" ? "" : "common")}')
 			[[ -n $kind ]] &&
 				keys=$(cspipe stages "$kind" 2>/dev/null | awk '/^options:/ {o = 1; next}
 					o && /^  [a-z_]+ / {print $1}')
-			COMPREPLY=($(compgen -P "$stage." -S = -W "$keys name workers buffer ordered timeout" -- "${cur#*.}"))
+			[[ -n $common ]] && keys="$keys name workers buffer ordered timeout"
+			COMPREPLY=($(compgen -P "$stage." -S = -W "$keys" -- "${cur#*.}"))
 		else
 			while read -r line; do
 				keys="$keys ${line%% *}."

@@ -267,7 +267,6 @@ static int file_process(struct worker *w, struct batch *in, struct outq *out, st
 {
 	struct file_state *fs = w->state;
 	struct file_conf *c = w->stage->conf;
-	uint64_t n = in->records;
 	int rc = writer_batch(&fs->w, in, w->stats, e);
 
 	if (rc == STAGE_OK && c->sync && fdatasync(fs->fd) && errno != EINVAL) {
@@ -286,14 +285,10 @@ static int file_process(struct worker *w, struct batch *in, struct outq *out, st
 	}
 	batch_free(in);
 	(void)out;
-	if (rc != STAGE_STOP || fs->w.cancelled)
-		return rc;   /* a cancelled write: the engine knows why */
-	/* A FIFO whose reader went away: for a file that is an error, and
-	 * the batch the writer filed as filtered is lost. */
-	wstat_add(&w->stats->filtered, (uint64_t)0 - n);
-	wstat_add(&w->stats->dropped, n);
-	err_set(e, "write error on %s: %s", fs->w.name, strerror(EPIPE));
-	return STAGE_ERROR;
+	/* STAGE_STOP: a write cancelled by an abort (the engine knows why),
+	 * or a pipe or FIFO whose reader went away (-o /dev/stdout | head),
+	 * which stops this sink quietly, as it stops stdout. */
+	return rc;
 }
 
 static int file_flush(struct worker *w, struct outq *out, struct err *e)

@@ -112,7 +112,9 @@ static int files_check(struct stage *st, struct diags *d)
 	return input_check(st, &c->in, d);
 }
 
-/* follow: files need not exist yet (tail -F waits for them); say so. */
+/* follow: files need not exist yet (tail -F waits for them); say so.  A
+ * path that is there must be a regular file: the follower reads files by
+ * their size and passes over anything else, which would be silence. */
 static int follow_start(struct stage *st, struct files_state *fs, struct err *e)
 {
 	struct files_conf *c = st->conf;
@@ -120,10 +122,22 @@ static int follow_start(struct stage *st, struct files_state *fs, struct err *e)
 				 c->flush_partial_after, c->poll_interval, c->checkpoint };
 	struct stat sb;
 
-	for (size_t i = 0; i < c->paths.n; i++)
-		if (!has_glob(c->paths.v[i]) && stat(c->paths.v[i], &sb) != 0)
+	for (size_t i = 0; i < c->paths.n; i++) {
+		const char *p = c->paths.v[i];
+		if (has_glob(p))
+			continue;
+		if (stat(p, &sb) != 0) {
 			fprintf(stderr, "cspipe: warning: %s: %s: following it from when it "
-				"appears\n", c->paths.v[i], strerror(errno));
+				"appears\n", p, strerror(errno));
+		} else if (S_ISDIR(sb.st_mode)) {
+			err_set(e, "%s: is a directory", p);
+			return -1;
+		} else if (!S_ISREG(sb.st_mode)) {
+			err_set(e, "%s: not a regular file: follow reads regular files (read "
+				"a FIFO or a device without follow)", p);
+			return -1;
+		}
+	}
 	fs->follow = follow_new(&o, e);
 	return fs->follow ? 0 : -1;
 }

@@ -27,6 +27,7 @@
 
 #include "csp/csp.h"
 #include "core/stage.h"
+#include "records/jflat.h"
 #include "records/json_doc.h"
 #include "map_int.h"
 
@@ -59,7 +60,28 @@ struct map_worker {
 	size_t fbcap;                 /* in pairs */
 	struct jdoc *doc;             /* structured operations */
 	struct buf jtmp, jdyn, jtext;
+	unsigned char *flat_keep;     /* per operation: a keep flat records answer */
+	struct jflat flat;
 };
+
+/* Is op a keep of top-level keys, each listed once?  Then a flat record
+ * (jflat.h) is answered from its bytes. */
+static int keep_is_flat(const struct map_op *op)
+{
+	if (op->kind != OP_KEEP)
+		return 0;
+	for (size_t i = 0; i < op->ed.n; i++) {
+		const struct jstep *s = &op->ed.v[i].path.steps[0];
+		if (op->ed.v[i].path.n != 1 || !s->key)
+			return 0;
+		for (size_t j = 0; j < i; j++) {
+			const struct jstep *t = &op->ed.v[j].path.steps[0];
+			if (t->klen == s->klen && !memcmp(t->key, s->key, s->klen))
+				return 0;
+		}
+	}
+	return 1;
+}
 
 static void *map_worker_new(struct stage *st, int index)
 {
@@ -67,10 +89,13 @@ static void *map_worker_new(struct stage *st, int index)
 	struct map_worker *mw = csp_calloc(1, sizeof *mw);
 
 	mw->m = csp_calloc(c->ops.n ? c->ops.n : 1, sizeof *mw->m);
+	mw->flat_keep = csp_calloc(c->ops.n ? c->ops.n : 1, 1);
 	mw->doc = jdoc_new();
-	for (size_t i = 0; i < c->ops.n; i++)
+	for (size_t i = 0; i < c->ops.n; i++) {
 		if (c->ops.v[i].pat)
 			mw->m[i] = pattern_match_new(c->ops.v[i].pat);
+		mw->flat_keep[i] = (unsigned char)keep_is_flat(&c->ops.v[i]);
+	}
 	return mw;
 }
 
@@ -84,6 +109,7 @@ static void map_worker_free(struct stage *st, void *state)
 	for (size_t i = 0; i < c->ops.n; i++)
 		pattern_match_free(mw->m[i]);
 	free(mw->m);
+	free(mw->flat_keep);
 	buf_free(&mw->scratch[0]);
 	buf_free(&mw->scratch[1]);
 	buf_free(&mw->jtmp);
@@ -369,6 +395,37 @@ static int op_structured(struct map_worker *mw, const struct map_op *op,
 }
 
 /*
+ * keep (keep_is_flat) on cur[0..n) into out, from the bytes of a flat
+ * record: each listed member that is there, in the listed order, as
+ * jedits_apply writes it.  Returns 1, or 0 when the record is not flat
+ * (op_structured then reads it).
+ */
+static int keep_flat(struct map_worker *mw, const struct map_op *op, const char *cur,
+		     size_t n, struct buf *out)
+{
+	int first = 1;
+
+	if (jflat_scan(cur, n, &mw->flat) != 0)
+		return 0;
+	out->len = 0;
+	jbuf_put(out, '{');
+	for (size_t i = 0; i < op->ed.n; i++) {
+		const struct jstep *s = &op->ed.v[i].path.steps[0];
+		int j = jflat_find(&mw->flat, s->key, s->klen);
+		if (j < 0)
+			continue;
+		if (!first)
+			jbuf_put(out, ',');
+		first = 0;
+		json_put_string(out, s->key, s->klen);
+		jbuf_put(out, ':');
+		jbuf_append(out, mw->flat.m[j].val, mw->flat.m[j].vlen);
+	}
+	jbuf_put(out, '}');
+	return 1;
+}
+
+/*
  * Run every operation on record i of in.  *p and *len hold the record on entry
  * and its new value on return (in a scratch buffer or in place in the
  * input).  Returns R_SAME, R_CHANGED, R_DROP or R_ERROR after err_set.
@@ -391,7 +448,10 @@ static int apply_ops(const struct map_conf *c, struct map_worker *mw,
 			 * batch, or none in a scratch buffer. */
 			size_t room = cur >= in->data && cur < in->data + in->cap
 				? (size_t)(in->data + in->cap - (cur + n)) : 0;
-			r = op_structured(mw, op, mw->m[k], cur, n, room, out, in, i, e);
+			if (mw->flat_keep[k] && keep_flat(mw, op, cur, n, out))
+				r = R_CHANGED;
+			else
+				r = op_structured(mw, op, mw->m[k], cur, n, room, out, in, i, e);
 			if (r == R_ERROR)
 				return R_ERROR;
 			if (r == R_CHANGED) {

@@ -344,6 +344,30 @@ static struct pipeline *load(struct args *a, struct spec **specp)
 	return p;
 }
 
+/* The source of p that reads standard input (a stdin stage, or a path
+ * '-' of a source's paths), or NULL. */
+static const struct stage *stdin_reader(const struct pipeline *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct stage *st = p->stages[i];
+		const struct option *o = st->kind->options;
+
+		if (st->kind->role != ROLE_SOURCE)
+			continue;
+		if (!strcmp(st->kind->name, "stdin"))
+			return st;
+		for (; o && o->name; o++) {
+			if (o->type != OPT_STRLIST || strcmp(o->name, "paths"))
+				continue;
+			const struct strlist *l = (const void *)((const char *)st->conf + o->offset);
+			for (size_t j = 0; j < l->n; j++)
+				if (!strcmp(l->v[j], "-"))
+					return st;
+		}
+	}
+	return NULL;
+}
+
 static int cmd_run(struct args *a)
 {
 	struct spec *spec = NULL;
@@ -356,6 +380,17 @@ static int cmd_run(struct args *a)
 	p = load(a, &spec);
 	if (!p) {
 		code = EXIT_USAGE;
+		goto out;
+	}
+	/* The pipeline took standard input whole: a source reading it too
+	 * would get nothing, and the run would write nothing and exit 0. */
+	const struct stage *in = a->file && !strcmp(a->file, "-") ? stdin_reader(p) : NULL;
+	if (in) {
+		code = usage_error(a->cmd, "the pipeline is read from standard input, so the "
+				   "stage '%s' cannot read records from it: give INPUT files "
+				   "or use -e", in->name);
+		pipeline_free(p);
+		spec_free(spec);
 		goto out;
 	}
 	o.stats = a->stats;

@@ -269,6 +269,12 @@ int graph_apply_overrides(struct spec *s, struct node *root, struct node *stages
 			spec_map_set(s, opts, ov->key, val);
 			continue;
 		}
+		if (!m && !strcmp(ov->stage, "defaults")) {
+			diag_addf(d, where, "no stage named 'defaults' (defaults is set whole: "
+				  "-s 'defaults={%s: VALUE}')", ov->key);
+			rc = -1;
+			continue;
+		}
 		if (!m) {
 			diag_addf(d, where, "no stage named '%s'", ov->stage);
 			rc = -1;

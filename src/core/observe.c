@@ -356,6 +356,12 @@ static int listen_on(struct observer *ob, struct err *e)
 			addr);
 		return -1;
 	}
+	/* getaddrinfo takes 99999 and keeps its low 16 bits: another port. */
+	if (strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
+	    atoi(port) > 65535) {
+		err_set(e, "metrics: bad address '%s' (the port is a number, 0 to 65535)", addr);
+		return -1;
+	}
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;

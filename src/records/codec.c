@@ -69,6 +69,8 @@ struct decoder {
 	int on_error;
 	const struct columns *cols;
 	struct jdoc *doc;
+	uint32_t *start;            /* JSON: where each record of a batch begins */
+	size_t scap;
 	uint64_t recno;             /* records decoded so far in this input */
 	int started;                /* a batch of this input came (a BOM opens only the first) */
 	/* CSV */
@@ -104,6 +106,7 @@ void decoder_free(struct decoder *d)
 	if (!d)
 		return;
 	jdoc_free(d->doc);
+	free(d->start);
 	buf_free(&d->header);
 	buf_free(&d->row);
 	buf_free(&d->out);
@@ -168,26 +171,56 @@ static struct batch *decode_done(struct batch *out, struct batch *b, uint64_t dr
 /*
  * JSON Lines, in place: blank lines leave, a CR before the newline is
  * dropped, each record is validated.  Kept records keep their bytes.
+ *
+ * The records are checked all at once when they lie one after another in
+ * the batch (as a source frames them); when that check cannot vouch for
+ * every one, they are checked one by one, which finds the bad record and
+ * says why, as if the batch check had not been tried.
  */
 static struct batch *decode_json(struct decoder *d, struct batch *b, struct wstats *ws,
 				 struct err *e)
 {
-	uint32_t kept = 0;
+	uint32_t kept = 0, nonblank = 0, prev_len = 0;
 	uint64_t dropped = 0;
+	int adjacent = b->n > 1 && b->framing == FRAMING_LINES;
+	int checked = 0;
 
+	if (d->scap < b->n) {
+		d->scap = b->n;
+		d->start = csp_realloc(d->start, d->scap * sizeof *d->start);
+	}
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct rec *r = &b->recs[i];
+		char *p = b->data + r->off;
+		uint32_t lead = 0;
+		if (i && r->off != b->recs[i - 1].off + prev_len + 1)
+			adjacent = 0;
+		prev_len = r->len;
+		if (r->len && p[r->len - 1] == '\r' && batch_term_len(b)) {
+			/* The terminator moves onto the CR: batch.h's
+			 * invariant holds, and the CR is no longer data. */
+			p[r->len - 1] = (char)framing_term((enum framing)b->framing);
+			r->len--;
+		}
+		while (lead < r->len && (p[lead] == ' ' || p[lead] == '\t' || p[lead] == '\r'))
+			lead++;
+		if (lead < r->len)
+			d->start[nonblank++] = r->off - b->recs[0].off + lead;
+	}
+	if (adjacent && nonblank > 1) {
+		const struct rec *last = &b->recs[b->n - 1];
+		size_t span = last->off + last->len - b->recs[0].off;
+		checked = jdoc_check_lines(d->doc, b->data + b->recs[0].off, span,
+					   b->cap - last->off - last->len, d->start, nonblank);
+	}
 	for (uint32_t i = 0; i < b->n; i++) {
 		struct rec r = b->recs[i];
 		char *p = b->data + r.off;
-		if (r.len && p[r.len - 1] == '\r' && batch_term_len(b)) {
-			/* The terminator moves onto the CR: batch.h's
-			 * invariant holds, and the CR is no longer data. */
-			p[r.len - 1] = (char)framing_term((enum framing)b->framing);
-			r.len--;
-		}
 		if (blank(p, r.len))
 			continue;
 		d->recno++;
-		if (jdoc_parse(d->doc, p, r.len, b->cap - r.off - r.len) != 0) {
+		if (!checked &&
+		    jdoc_parse(d->doc, p, r.len, b->cap - r.off - r.len) != 0) {
 			if (d->on_error == CODEC_DROP) {
 				dropped++;
 				continue;

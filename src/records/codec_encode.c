@@ -13,6 +13,7 @@
 #include "records/wstats.h"
 #include "records/codec.h"
 #include "records/codec_int.h"
+#include "records/jflat.h"
 #include "records/json_doc.h"
 #include "records/jpath.h"
 
@@ -27,6 +28,13 @@ struct encoder {
 	struct buf out, tmp;
 	char **keys;                /* CSV without columns: the first record's keys */
 	size_t *klen, nk;
+	/* CSV: the members each row is made of, when every one is a
+	 * top-level key (the columns', or the first record's keys):
+	 * then a flat record (jflat.h) is written from its bytes. */
+	const char **fkey;
+	size_t *fklen, nfk;
+	int flat_ok;
+	struct jflat flat;
 };
 
 struct encoder *encoder_new(enum codec codec, const struct columns *cols, _Atomic int *header_claim)
@@ -40,6 +48,21 @@ struct encoder *encoder_new(enum codec codec, const struct columns *cols, _Atomi
 	en->cols = cols && cols->n ? cols : NULL;
 	en->header_claim = header_claim;
 	en->doc = jdoc_new();
+	if (en->cols) {
+		en->flat_ok = 1;
+		en->fkey = csp_calloc(en->cols->n, sizeof *en->fkey);
+		en->fklen = csp_calloc(en->cols->n, sizeof *en->fklen);
+		for (size_t i = 0; i < en->cols->n; i++) {
+			const struct jpath *p = &en->cols->paths[i];
+			if (p->n != 1 || !p->steps[0].key) {
+				en->flat_ok = 0;
+				break;
+			}
+			en->fkey[i] = p->steps[0].key;
+			en->fklen[i] = p->steps[0].klen;
+		}
+		en->nfk = en->cols->n;
+	}
 	return en;
 }
 
@@ -54,6 +77,8 @@ void encoder_free(struct encoder *en)
 		free(en->keys[i]);
 	free(en->keys);
 	free(en->klen);
+	free(en->fkey);
+	free(en->fklen);
 	free(en);
 }
 
@@ -89,6 +114,37 @@ static void csv_put_value(struct buf *b, struct buf *tmp, const struct jval *v)
 	csv_put(b, tmp->p, tmp->len);
 }
 
+/*
+ * Record p[0..n) as a CSV row in en->out, straight from its bytes when it
+ * is a flat record: a member's bytes are then its text (a string's
+ * without the quotes, since it holds no escape).  Returns 1, or 0 when
+ * the record takes the general road: not flat, or (without columns) with
+ * a member the header lacks, for that road's error.
+ */
+static int csv_row_flat(struct encoder *en, const char *p, size_t n)
+{
+	size_t found = 0;
+
+	if (!en->flat_ok || jflat_scan(p, n, &en->flat) != 0)
+		return 0;
+	en->out.len = 0;
+	for (size_t k = 0; k < en->nfk; k++) {
+		const struct jflat_member *m;
+		int j = jflat_find(&en->flat, en->fkey[k], en->fklen[k]);
+		if (k)
+			jbuf_put(&en->out, ',');
+		if (j < 0)
+			continue;
+		found++;
+		m = &en->flat.m[j];
+		if (m->type == JF_STRING)
+			csv_put(&en->out, m->val + 1, m->vlen - 2);
+		else if (m->type != JF_NULL)
+			jbuf_append(&en->out, m->val, m->vlen);
+	}
+	return en->cols || found == en->flat.n;
+}
+
 /* The header row, once per sink. */
 static void csv_header_row(struct encoder *en, struct batch *out, const struct jval *first)
 {
@@ -108,6 +164,14 @@ static void csv_header_row(struct encoder *en, struct batch *out, const struct j
 			en->keys[en->nk][kl] = '\0';
 			en->klen[en->nk++] = kl;
 		}
+		en->fkey = csp_calloc(en->nk ? en->nk : 1, sizeof *en->fkey);
+		en->fklen = csp_calloc(en->nk ? en->nk : 1, sizeof *en->fklen);
+		for (size_t i = 0; i < en->nk; i++) {
+			en->fkey[i] = en->keys[i];
+			en->fklen[i] = en->klen[i];
+		}
+		en->nfk = en->nk;
+		en->flat_ok = 1;
 	}
 	en->header_done = 1;
 	if (en->header_claim && atomic_exchange(en->header_claim, 1))
@@ -192,6 +256,16 @@ struct batch *encoder_batch(struct encoder *en, const struct batch *b, const cha
 		const char *p = b->data + r->off;
 		struct jval root, v;
 
+		if (en->codec == CODEC_CSV && en->header_done && csv_row_flat(en, p, r->len)) {
+			batch_add(out, en->out.p, en->out.len, r->tag);
+			continue;
+		}
+		if (en->codec == CODEC_JSON && jflat_scan(p, r->len, &en->flat) == 0) {
+			/* Valid as it is: only the blanks go. */
+			char *dst = batch_begin_rec(out, r->len + JDOC_PADDING);
+			batch_end_rec(out, jdoc_minify(p, r->len, dst), r->tag);
+			continue;
+		}
 		if (jdoc_parse(en->doc, p, r->len, b->cap - r->off - r->len) != 0) {
 			if (b->first_rec)
 				err_set(e, "%s: record %" PRIu64 " of %s is not JSON (%s), so it "

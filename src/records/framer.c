@@ -255,9 +255,12 @@ int framer_finish(struct framer *f, struct err *e)
 		b->n++;
 		b->records = b->n;
 		f->recno++;
-		f->rec_start = b->len;
 	}
+	/* The next bytes, if the caller goes on (a followed file whose tail
+	 * was sent unterminated), start a batch and a record of their own. */
 	f->cur = NULL;
+	f->rec_start = 0;
+	f->scanned = 0;
 	f->offset += b->len;
 	if (b->n == 0) {
 		batch_free(b);

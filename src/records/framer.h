@@ -50,7 +50,8 @@ char *framer_space(struct framer *f, size_t want, size_t *room);
  * non-zero value, or -1 with err set (record too long). */
 int framer_commit(struct framer *f, size_t n, struct err *e);
 /* End of input: the last record (even without a terminator) is completed
- * and the last batch emitted.  Same results as framer_commit. */
+ * and the last batch emitted.  Same results as framer_commit.  Bytes
+ * written after it (framer_space) begin a new record. */
 int framer_finish(struct framer *f, struct err *e);
 /* Emit the complete records held now, without waiting for the batch to
  * fill: a source whose input went quiet (a pipe from `tail -f`) sends what

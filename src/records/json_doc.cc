@@ -230,6 +230,38 @@ extern "C" int jdoc_parse(struct jdoc *d, const char *p, size_t len, size_t room
 	return 0;
 }
 
+/*
+ * One document stream over the whole text: simdjson's first stage runs
+ * once over it instead of once a record, which is most of a short
+ * record's cost.  The stream splits documents by its own rules; the
+ * records are what it found only when each document begins exactly where
+ * a record does and there are as many, so that no record holds two
+ * values and no value spans records.  The last record is also checked
+ * on its own: a stream does not yield a document cut short at its end.
+ */
+extern "C" int jdoc_check_lines(struct jdoc *d, const char *text, size_t len, size_t room,
+				const uint32_t *start, size_t n)
+{
+	simdjson::dom::document_stream docs;
+	size_t k = 0;
+
+	if (room < JDOC_PADDING || n == 0)
+		return 0;
+#ifdef SIMDJSON_THREADS_ENABLED
+	d->parser.threaded = false;   // the worker thread is ours; no other
+#endif
+	if (d->parser.parse_many(text, len, len).get(docs))
+		return 0;
+	for (auto it = docs.begin(); it != docs.end(); ++it) {
+		if ((*it).error() || k == n || it.current_index() != start[k])
+			return 0;
+		k++;
+	}
+	if (k != n)
+		return 0;
+	return jdoc_parse(d, text + start[n - 1], len - start[n - 1], room) == 0;
+}
+
 extern "C" const char *jdoc_error(const struct jdoc *d)
 {
 	return d->err ? d->err : "no error";

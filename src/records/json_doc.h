@@ -58,6 +58,17 @@ void jdoc_free(struct jdoc *d);   /* NULL is harmless */
  * valid JSON value: jdoc_error says why. */
 int jdoc_parse(struct jdoc *d, const char *p, size_t len, size_t room);
 const char *jdoc_error(const struct jdoc *d);
+/* Check many records at once: text[0..len) (room: bytes readable after
+ * it, JDOC_PADDING or more) holds n records, each a line, the k-th
+ * starting at text + start[k] (its first byte that is not a blank), and
+ * between them only blanks and line ends.  Returns 1 when the text is n
+ * valid JSON values, the k-th starting at start[k] and none other; 0
+ * when that is not so or not certain (invalid UTF-8, a record that is
+ * not one value, the last one cut short...): the caller then checks the
+ * records one by one with jdoc_parse, which says which one is wrong and
+ * why.  Leaves no parsed value (jdoc_root is undefined after it). */
+int jdoc_check_lines(struct jdoc *d, const char *text, size_t len, size_t room,
+		     const uint32_t *start, size_t n);
 /* The parsed value. */
 void jdoc_root(struct jdoc *d, struct jval *out);
 

@@ -57,6 +57,33 @@ complete_words() {
 	[ "$(complete_words cspipe run -s max)" = max_workers= ]
 }
 
+@test "completion of -s offers an added source or sink only the keys -s can set on it" {
+	pipeline p.yaml <<-'EOF'
+	stages:
+	  - name: errors
+	    filter: ERROR
+	EOF
+	# stdin and stdout are added by cspipe: -s sets their options, and
+	# refuses their common keys (name them in the file to set those).
+	[ "$(complete_words cspipe run p.yaml -s stdin.fo)" = stdin.format= ]
+	[ -z "$(complete_words cspipe run p.yaml -s stdin.wo)" ]
+	[ -z "$(complete_words cspipe run p.yaml -s stdout.na)" ]
+	run --separate-stderr cspipe run -s stdin.workers=2 p.yaml
+	[ "$status" -eq 2 ]
+	# A stage the file names takes both.
+	[ "$(complete_words cspipe run p.yaml -s errors.wo)" = errors.workers= ]
+}
+
+@test "completion of stages and help offers one word, as they take one" {
+	[ "$(complete_words cspipe stages filt)" = filter ]
+	[ "$(complete_words cspipe help va)" = validate ]
+	# A second word is a usage error ('too many arguments'): none offered.
+	[ -z "$(complete_words cspipe stages filter '')" ]
+	[ -z "$(complete_words cspipe help run '')" ]
+	run cspipe stages filter map
+	[ "$status" -eq 2 ]
+}
+
 @test "a duration the clock cannot hold is refused, on the command line and in the file" {
 	run --separate-stderr cspipe run -t 2562047h -e '{stages: [head: 1]}'
 	[ "$status" -eq 2 ]

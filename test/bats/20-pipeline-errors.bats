@@ -83,6 +83,42 @@ cspipe: dup.yaml:6:1: duplicate key 'timeout' (first at 1:1)"
 	has_line "cspipe: kind.yaml:3:5: unknown key 'frobnicate'"
 }
 
+@test "a stage with no kind lists every kind there is" {
+	pipeline nokind.yaml <<-'EOF'
+	stages:
+	  - {name: x, workers: 2}
+	EOF
+	rejected nokind.yaml
+	line=$(grep -F "cspipe: nokind.yaml:2:5: stage has no kind (give one of: " <<<"$stderr")
+	# Each kind `cspipe stages` lists is offered, parse and the NATS ones too.
+	for kind in $("$CSPIPE" stages | awk '/^[a-z_]+ / {print $1}'); do
+		[[ $line =~ [\ \(]$kind[,\)] ]] || { echo "missing $kind: $line"; return 1; }
+	done
+}
+
+@test "an alias copies an anchored value; a merge key is an error at its position" {
+	pipeline alias.yaml <<-'EOF'
+	stages:
+	  - filter: &pat '(?i)error'
+	    workers: &w 2
+	  - map: &upper [{case: upper}]
+	    workers: *w
+	  - filter: *pat
+	  - map: *upper
+	EOF
+	run cspipe run alias.yaml <<<$'an Error\nok'
+	[ "$status" -eq 0 ]
+	[ "$output" = "AN ERROR" ]
+	pipeline merge.yaml <<-'EOF'
+	defaults: &d {workers: 2}
+	stages:
+	  - filter: x
+	    <<: *d
+	EOF
+	rejected merge.yaml
+	has_line "cspipe: merge.yaml:4:5: merge keys (<<) are not supported"
+}
+
 @test "unknown options and keys say 'did you mean'" {
 	pipeline opt.yaml <<-'EOF'
 	stgaes:
@@ -463,6 +499,18 @@ cspipe: -s f.pattern:1:1: bad pattern: missing closing parenthesis at offset 1"
 	run --separate-stderr cspipe validate -s f.wrokers=2 ok.yaml
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "cspipe: -s f.wrokers:1:1: unknown key 'wrokers' (did you mean 'workers'?)" ]
+}
+
+@test "-s defaults.KEY says how to set defaults, which is no stage" {
+	pipeline ok.yaml <<-'EOF'
+	stages:
+	  - filter: x
+	EOF
+	run --separate-stderr cspipe validate -s defaults.workers=2 ok.yaml
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "cspipe: -s defaults.workers: no stage named 'defaults' (defaults is set whole: -s 'defaults={workers: VALUE}')" ]
+	run --separate-stderr cspipe validate -s 'defaults={workers: 2}' ok.yaml
+	[ "$status" -eq 0 ]
 }
 
 @test "-e inline YAML errors are positioned at -e:LINE:COL" {

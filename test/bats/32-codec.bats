@@ -320,3 +320,102 @@ YAML
 	[ "$output" = '{"a":7.77e+79,"e":-1e+300}' ]
 	[ "$(echo "$output" | jq -c .)" = "$(jq -c '{a, e}' n.jsonl)" ]
 }
+
+# A file of every JSON Lines sample (32,000 records, many batches) with,
+# at line LINE, the text BAD; and around it blank lines, a CRLF line and
+# values with blanks around them.  Prints the record number of LINE.
+json_with() {
+	python3 - "$STRUCT" "$1" "$2" <<'PY'
+import glob, os, sys
+d, line, bad = sys.argv[1], int(sys.argv[2]), os.fsencode(sys.argv[3])
+lines = []
+for f in sorted(glob.glob(d + '/*_2k.jsonl')):
+    lines += open(f, 'rb').read().splitlines()
+extra = [b'', b'   ', lines[5] + b'\r', b'  ' + lines[6] + b' \t', b'\t', b'[1, 2]', b'3', b'"s"']
+out = lines[:line - 1 - len(extra)] + extra + [bad] + lines[line - 1 - len(extra):]
+open('in.jsonl', 'wb').write(b'\n'.join(out) + b'\n')
+print(sum(1 for l in out[:line] if l.strip(b' \t\r')))
+PY
+}
+
+@test "codec json: a bad record among many batches is named by its record and line" {
+	for bad in '{"a":1} {"b":2}' '{"a":' '{"a":1}}' '"x" 1' '{"a":tru}' '1 2' '{"a":1},'; do
+		for line in 12 9000 31990; do
+			rec=$(json_with $line "$bad")
+			run cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n')
+			[ "$status" -eq 1 ]
+			[[ "$output" == *"in.jsonl: record $rec (line $line): invalid JSON"* ]] || {
+				echo "bad '$bad' at line $line: $output" | tail -c 300; false; }
+		done
+	done
+	# A value cut short on the last line, with no newline after it.
+	json_with 20 '{"a":1}' > /dev/null
+	printf '{"a":[1,' >> in.jsonl
+	run cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n')
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"in.jsonl: record 32007 (line 32010): invalid JSON"* ]]
+}
+
+@test "codec json: every good record of many batches passes, as jq reads them" {
+	json_with 16000 '{"b": [1, {"c": "\u00e9"}], "a" : -0.5e3}' > /dev/null
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n  - stdout: json\n') > out
+	[ "$(wc -l < out)" -eq 32006 ]
+	jq -c . in.jsonl > want
+	jq -c . out | cmp want -
+}
+
+@test "codec json: on_error drop and keep with a bad record inside a batch" {
+	json_with 5000 '{"a":1} {"b":2}' > /dev/null
+	cspipe run --stats=json <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json, on_error: drop}\n') > out 2> stats
+	python3 -c 'import json,sys; s=json.load(open("stats")); assert s["records_dropped"] == 1, s; assert s["records_read"] == 32006, s'
+	accounting_adds_up stats
+	grep -v '^{"a":1} {"b":2}$' in.jsonl | jq -c . > want
+	jq -c . out | cmp want -
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json, on_error: keep}\n') > out
+	[ "$(wc -l < out)" -eq 32006 ]
+	grep -qx '{"a":1} {"b":2}' out
+}
+
+@test "codec json: invalid UTF-8 inside a batch is carried, not refused" {
+	json_with 300 $'{"a":"caf\xe9"}' > /dev/null
+	cspipe run <(printf 'stages:\n  - files: {paths: [in.jsonl], codec: json}\n') > out
+	[ "$(wc -l < out)" -eq 32006 ]
+	grep -qx $'{"a":"caf\xe9"}' out
+}
+
+# Records that take the fast road (flat) and the same records made to
+# take the general one (a member with an escape): a sink must write both
+# alike.
+flat_and_not() {
+	printf '%s\n' '{"a":"x","b":12,"c":true}' '{ "b" : -7 , "a" : "q,\"" }' \
+		'{"a":"dup","a":"second","b":null}' '{"b":123456789012345678,"a":false}' \
+		'{"b":1234567890123456789,"a":"big"}' '{"b":-0,"a":"negzero"}' '{"b":1.5,"a":1e3}' \
+		'{"a":"tab\there","b":0}' '{"a":"del\u007f","b":[1,2]}' '{"c":"only c"}' '{}' \
+		'{"a":"comma, quote\" end","b":"line\nbreak"}' > flat.jsonl
+	sed 's/^{/{"zz":"\\u0041",/; s/,}$/}/' flat.jsonl > slow.jsonl
+}
+
+@test "sink csv and json write flat records as they write any other" {
+	flat_and_not
+	for f in flat slow; do
+		cspipe run <(printf 'stages:\n  - files: {paths: [%s.jsonl], codec: json}\n  - stdout: {codec: csv, columns: [.a, .b, .c]}\n' $f) > $f.csv
+		cspipe run <(printf 'stages:\n  - files: {paths: [%s.jsonl], codec: json}\n  - stdout: json\n' $f) > $f.out
+	done
+	cmp flat.csv slow.csv
+	jq -c 'del(.zz)' slow.out | cmp - <(jq -c . flat.out)
+	jq -c . flat.jsonl | cmp - <(jq -c . flat.out)
+	python3 - <<'PY'
+import csv, json
+rows = list(csv.reader(open("flat.csv", newline="")))
+assert rows[0] == ["a", "b", "c"], rows[0]
+def text(v):
+    return '' if v is None else v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))
+# python keeps the last of duplicate keys; cspipe the first, as simdjson.
+exp = []
+for line in open("flat.jsonl"):
+    d = json.loads(line, object_pairs_hook=lambda ps: dict(reversed(ps)))
+    exp.append([text(d.get(k)) for k in "abc"])
+exp[6][1] = '1.5'; exp[6][0] = '1000'
+assert rows[1:] == exp, (rows[1:], exp)
+PY
+}

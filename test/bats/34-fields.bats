@@ -145,3 +145,23 @@ YAML
 	[[ "$output" == *"p.yaml:3:30: field: bad path '.a[': expected an array index or a quoted key at column 4"* ]]
 	[[ "$output" == *"shard_by: field: bad path '.b.': expected a key after '.' at column 4"* ]]
 }
+
+@test "map keep writes flat records as it writes any other" {
+	printf '%s\n' '{"a":"x","b":12,"c":true}' '{ "b" : -7 , "a" : "q,\"" }' \
+		'{"a":"dup","a":"second","b":null}' '{"b":123456789012345678,"a":false}' \
+		'{"b":1234567890123456789,"a":"big"}' '{"b":-0,"a":"negzero"}' '{"b":1.5,"a":1e3}' \
+		'{"a":"del\u007f","b":[1,2]}' '{"c":"only c"}' '{}' '{"a":{"n":1},"b":"x"}' > flat.jsonl
+	sed 's/^{/{"zz":"\\u0041",/; s/,}$/}/' flat.jsonl > slow.jsonl
+	for f in flat slow; do
+		cspipe run <(printf 'stages:\n  - files: {paths: [%s.jsonl], codec: json}\n  - map: {keep: [.b, .a, .nope]}\n' $f) > $f.out
+	done
+	cmp flat.out slow.out
+	# As jq, but for duplicate keys, where the first one counts.
+	jq -c '[["b", .b], ["a", .a]] | map(select(.[1] != null or .[0] == "b")) | map({(.[0]): .[1]}) | add // {}' flat.jsonl > want
+	sed -n 1,2p want | cmp - <(sed -n 1,2p flat.out)
+	[ "$(sed -n 3p flat.out)" = '{"b":null,"a":"dup"}' ]
+	[ "$(sed -n 10p flat.out)" = '{}' ]
+	run cspipe run <(printf 'stages:\n  - stdin: {codec: json}\n  - map: {keep: [.a]}\n') <<< '[1]'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not a JSON object"* ]]
+}

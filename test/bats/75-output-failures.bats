@@ -89,6 +89,27 @@ closed_early() {
 	accounting_adds_up stats.json
 }
 
+@test "-o /dev/stdout or a FIFO whose reader goes away ends quietly, as stdout does" {
+	# -o /dev/stdout is standard output by another name: | head -1 must
+	# end it as it ends `-o -`, exit 0 and no message.
+	run --separate-stderr bash -c "set -o pipefail; '$CSPIPE' run -o /dev/stdout --stats=json:stats.json \
+		-e '{stages: [{generate: {template: \"line \$n\"}}]}' | head -n 1"
+	[ "$status" -eq 0 ]
+	[ "$output" = "line 1" ]
+	[ -z "$stderr" ]
+	accounting_adds_up stats.json
+	# A named FIFO, the file sink of the pipeline file: the same.
+	mkfifo fifo
+	head -n 1 fifo > first &
+	reader=$!
+	run --separate-stderr cspipe run -e '{stages: [{generate: {template: "line $n"}}, {file: fifo}]}'
+	wait "$reader"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$(cat first)" = "line 1" ]
+	[ -p fifo ]
+}
+
 # ---- write errors on standard output ---------------------------------------
 
 # to_full ARGS...: cspipe with /dev/full as standard output (a redirection

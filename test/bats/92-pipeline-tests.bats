@@ -219,6 +219,26 @@ YAML
 	[[ ${stderr_lines[0]} == "cspipe: stdin:1:12: "* ]]
 }
 
+@test "run - cannot also read its records from standard input" {
+	# The pipeline took standard input: a source reading it would get
+	# nothing and the run would end with no output and exit 0.
+	run --separate-stderr cspipe run - <<<'{stages: [{filter: error}]}'
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	[ "${stderr_lines[0]}" = "cspipe: run: the pipeline is read from standard input, so the stage 'stdin' cannot read records from it: give INPUT files or use -e" ]
+	printf 'a error\n' > in.log
+	run --separate-stderr cspipe run - in.log - <<<'{stages: [{filter: error}]}'
+	[ "$status" -eq 2 ]
+	[[ ${stderr_lines[0]} == "cspipe: run: the pipeline is read from standard input, so the stage 'files' cannot "* ]]
+	run --separate-stderr cspipe run - <<<'{stages: [{files: [in.log, "-"]}]}'
+	[ "$status" -eq 2 ]
+	[[ ${stderr_lines[0]} == "cspipe: run: the pipeline is read from standard input, so the stage 'files' cannot "* ]]
+	# A source of its own is fine.
+	run cspipe run - <<<'{stages: [{generate: 2}]}'
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '1\n2')" ]
+}
+
 @test "\${VAR:?message} stops with the message; \${VAR-default} defaults only when unset" {
 	pipeline p.yaml <<'YAML'
 stages:

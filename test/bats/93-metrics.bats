@@ -186,6 +186,16 @@ YAML
 	done < scrapes
 }
 
+@test "metrics: a port past 65535 is an error, not another port" {
+	echo a > input
+	for port in 65536 99999 -1 8x; do
+		run --separate-stderr cspipe run --metrics-addr "127.0.0.1:$port" -e '{stages: [{filter: a}]}' input
+		[ "$status" -eq 1 ]
+		[ "$stderr" = "cspipe: metrics: bad address '127.0.0.1:$port' (the port is a number, 0 to 65535)" ]
+		[ -z "$output" ]
+	done
+}
+
 @test "metrics: a port in use is an error naming the address, exit 1, nothing run" {
 	fifo_open
 	bg_start out run --metrics-addr 127.0.0.1:0 -e '{stages: [{filter: a}]}'

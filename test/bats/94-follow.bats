@@ -68,6 +68,11 @@ out_is() {
 	printf 'no newline yet' >> b.log
 	wait_for "the partial line, sent after 100ms" has_lines 2
 	out_is one 'no newline yet'
+	# What the writer adds to the line afterwards is a record of its own,
+	# and the lines after it are whole.
+	printf ', now the rest\nthree\n' >> b.log
+	wait_for "the rest of the line and the next" has_lines 4
+	out_is one 'no newline yet' ', now the rest' three
 	bg_stop TERM
 	[ "$rc" -eq 143 ]
 }
@@ -183,6 +188,20 @@ out_is() {
 	run --separate-stderr cspipe validate -e '{stages: [{files: {paths: [a, "-"], follow: true}}]}'
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "cspipe: -e:1:31: files: cannot follow standard input (-)" ]
+}
+
+@test "follow: a FIFO or a folder named to follow is an error, not silence" {
+	# Follow reads regular files by their size; a FIFO would be passed
+	# over for ever with nothing said.
+	mkfifo pipe
+	mkdir dir
+	run --separate-stderr cspipe run -t 30s -e '{stages: [{files: {paths: [pipe], follow: true}}]}'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "cspipe: files: pipe: not a regular file: follow reads regular files (read a FIFO or a device without follow)" ]
+	run --separate-stderr cspipe run -t 30s -e '{stages: [{files: {paths: [dir], follow: true}}]}'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "cspipe: files: dir: is a directory" ]
+	[ -z "$output" ]
 }
 
 @test "follow: INPUT files on the command line are read, not followed" {

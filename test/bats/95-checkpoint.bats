@@ -88,6 +88,30 @@ YAML
 	check_sequence "$n"
 }
 
+@test "checkpoint: zstd output appended after kill -9 and a restart stays readable" {
+	seq 1 1000 > in.log
+	pipeline p.yaml <<'YAML'
+stages:
+  - files: {paths: [in.log], follow: true, checkpoint: ck}
+  - compress: zstd
+  - file: {path: out.zst, append: true, sync: true}
+YAML
+	bg_start /dev/null run p.yaml
+	# The checkpoint has the whole input once the frames are synced.
+	wait_for "the checkpoint at the end of in.log" \
+		sh -c "[ \"\$(awk 'NR == 2 {print \$5}' ck 2>/dev/null)\" = $(stat -c %s in.log) ]"
+	bg_stop KILL
+	seq 1001 1500 >> in.log
+	bg_start /dev/null run p.yaml
+	wait_for "the restart's checkpoint" \
+		sh -c "[ \"\$(awk 'NR == 2 {print \$5}' ck 2>/dev/null)\" = $(stat -c %s in.log) ]"
+	bg_stop TERM
+	[ "$rc" -eq 143 ]
+	run zstd -dc out.zst
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(seq 1 1500)" ]
+}
+
 @test "checkpoint: a file replaced while the run was down is read from its start" {
 	printf 'a\nb\n' > in.log
 	follow_pipeline

@@ -2,7 +2,8 @@
 /*
  * test_where.c - the value layer of structured records: jq paths over
  * simdjson documents (escapes, surrogate pairs, invalid UTF-8), JSON
- * text written back, and `where:` expressions with their error columns.
+ * text written back, `where:` expressions with their error columns, the
+ * flat record reader and the check of many JSON Lines at once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "records/jflat.h"
 #include "records/json_doc.h"
 #include "records/jpath.h"
 #include "records/where.h"
@@ -244,6 +246,85 @@ static void test_where_errors(void **state)
 	where_fails(".a == 1x", "bad number '1x'", 7);
 }
 
+/* What jflat_scan takes, and what it leaves to the parser. */
+static void test_flat(void **state)
+{
+	static struct jflat f;
+	static const char *const taken[] = {
+		"{}", " { } ", "{\"a\":1}", "{\"a\":\"x y\" , \"b\" : -12 ,\"c\":true,\"d\":false,\"e\":null}\r",
+		"{\"a\":0,\"b\":-1,\"c\":123456789012345678}", "{\"\":\"\"}", "{\"a\":\"\x7f\"}",
+	};
+	static const char *const left[] = {
+		"", "[]", "1", "\"s\"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{,}", "{\"a\":1}x",
+		"{\"a\":1}{}", "{\"a\":01}", "{\"a\":-0}", "{\"a\":1.5}", "{\"a\":1e3}", "{\"a\":-}",
+		"{\"a\":1234567890123456789}", "{\"a\":tru}", "{\"a\":truex}", "{\"a\":nul}",
+		"{\"a\":\"x\\\"y\"}", "{\"a\":\"\xc3\xa9\"}", "{\"a\":\"tab\there\"}", "{\"a\":{}}",
+		"{\"a\":[1]}", "{\"a\":\"unclosed}", "{\"a\" 1}", "{a:1}", "{\"a\":1 \"b\":2}",
+	};
+	char big[64 * 8 + 16], *q = big;
+
+	for (size_t i = 0; i < sizeof taken / sizeof *taken; i++) {
+		assert_int_equal(jflat_scan(taken[i], strlen(taken[i]), &f), 0);
+		assert_int_equal(jdoc_parse(doc, taken[i], strlen(taken[i]), 0), 0);
+	}
+	for (size_t i = 0; i < sizeof left / sizeof *left; i++)
+		if (jflat_scan(left[i], strlen(left[i]), &f) == 0)
+			fail_msg("jflat took %s", left[i]);
+	const char *dup = "{\"a\":\"x\",\"b\":2,\"a\":3}";
+	assert_int_equal(jflat_scan(dup, strlen(dup), &f), 0);
+	assert_int_equal(f.n, 3);
+	assert_int_equal(jflat_find(&f, "a", 1), 0);
+	assert_int_equal(jflat_find(&f, "b", 1), 1);
+	assert_int_equal(jflat_find(&f, "c", 1), -1);
+	assert_int_equal(f.m[0].vlen, 3);
+	assert_memory_equal(f.m[0].val, "\"x\"", 3);
+	/* More members than it holds: the parser's. */
+	*q++ = '{';
+	for (int i = 0; i <= JFLAT_MAX; i++)
+		q += sprintf(q, "%s\"%02d\":1", i ? "," : "", i);
+	*q++ = '}';
+	assert_int_equal(jflat_scan(big, (size_t)(q - big), &f), -1);
+}
+
+/* Lines checked at once: vouched for only when each is one valid value. */
+static void test_check_lines(void **state)
+{
+	static const struct {
+		const char *text;
+		int ok;
+	} cases[] = {
+		{ "{\"a\":1}\n[1, 2]\n  3 \n\n\"s\"", 1 },
+		{ "{\"a\":1}\n{\"a\":1} {\"b\":2}\n{}", 0 },
+		{ "{\"a\":1}\n{\"a\":\n{}", 0 },
+		{ "{\"a\":1}\n1 2\n{}", 0 },
+		{ "{\"a\":1}\n{}\n{\"a\":[1,", 0 },
+		{ "{\"a\":1}\n{}\n{\"a\":1}}", 0 },
+		{ "{\"a\":\"\xff\"}\n{}", 0 },
+		{ "[1,\n2]\n3", 0 },
+	};
+	char text[256];
+	uint32_t start[16];
+
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		size_t len = strlen(cases[c].text), n = 0, at = 0;
+		memset(text, ' ', sizeof text);
+		memcpy(text, cases[c].text, len);
+		while (at < len) {
+			const char *nl = memchr(text + at, '\n', len - at);
+			size_t end = nl ? (size_t)(nl - text) : len, k = at;
+			while (k < end && text[k] == ' ')
+				k++;
+			if (k < end)
+				start[n++] = (uint32_t)k;
+			at = end + 1;
+		}
+		assert_int_equal(jdoc_check_lines(doc, text, len, sizeof text - len, start, n),
+				 cases[c].ok);
+	}
+	/* Too little room after the text: never vouched for. */
+	assert_int_equal(jdoc_check_lines(doc, "{}\n{}", 5, 0, (const uint32_t[]){ 0, 3 }, 2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +335,8 @@ int main(void)
 		cmocka_unit_test(test_put_string_positions),
 		cmocka_unit_test(test_where),
 		cmocka_unit_test(test_where_errors),
+		cmocka_unit_test(test_flat),
+		cmocka_unit_test(test_check_lines),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
