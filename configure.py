@@ -35,6 +35,8 @@ RUNTIME = [
     'src/csp/clock.c',
     'src/csp/wait.c',
     'src/csp/chan.c',
+    'src/csp/chan_ring.c',
+    'src/csp/chan_slot.c',
     'src/csp/ctx.c',
     'src/csp/sync.c',
     'src/csp/rate.c',
@@ -137,6 +139,7 @@ MAIN = 'src/cli/main.c'
 # C unit tests (cmocka): test/unit/NAME.c -> BUILDDIR/test/NAME
 UNIT_TESTS = [
     'test/unit/test_chan.c',
+    'test/unit/test_chan_fast.c',
     'test/unit/test_select.c',
     'test/unit/test_ctx.c',
     'test/unit/test_sync.c',

@@ -2,29 +2,41 @@
 /*
  * chan.c - channels and select, after Go's runtime/chan.go and select.go,
  * and the parking every blocking call of the runtime shares (csp_sleep is
- * a park on no channel).  One job that reads best whole, a little over 700
- * lines: send, receive, select and park work on the same queues and lock.
+ * a park on no channel).  Send, receive, select and park work on the same
+ * queues and lock; the lock-free buffer of a buffered channel is in
+ * chan_ring.c.
  *
- * A channel is a lock, a ring buffer of `cap` values and two FIFO queues of
- * parked calls (sudogs, wait.h).  A receiver parks only while the buffer is
- * empty and a sender only while it is full, so a call that finds a parked
- * peer moves the values straight between its own memory and the peer's,
- * fires the peer, and neither side copies through the buffer.  With
- * capacity 0 that hand-over is the only way a value moves: a send returns
- * once a receiver holds its value.
+ * A channel is a lock, two FIFO queues of parked calls (sudogs, wait.h)
+ * and, when buffered, a ring of `cap` values.
  *
- * Every operation runs under the channel's lock; waking a peer is a futex
- * call made after the lock is released, and only if the peer sleeps.
- * Select locks its channels in address order, polls its cases in a random
- * order, and otherwise queues a sudog on each and parks once; the first
- * waker to claim the thread's waiter decides which case fired.
+ * Capacity 0 (a rendezvous): every operation runs under the lock.  A call
+ * that finds a parked peer moves the values straight between its own
+ * memory and the peer's and fires the peer; a send returns once a
+ * receiver holds its value.
  *
- * Statistics are kept under the lock.  A parked call's blocked time and
- * wait count go to the channel that completed it (read from the clock by
- * the waker, once per operation); a call that its context ends counts on
- * every channel it was queued on.
+ * Buffered: values move through the ring without the lock.  A call that
+ * finds the ring full (or empty) spins a little, then queues a sudog,
+ * raises the queue's parked flag and checks the ring once more before it
+ * parks (chan_ring.c says why no wake-up is lost).  A call that moves
+ * values reads the other side's flag and takes the lock only when it is
+ * set, to fire one parked peer per value moved; the peer wakes and tries
+ * again.  So a producer and a consumer that keep up with each other never
+ * touch the lock, and neither pays for a wake-up.
+ *
+ * Waking a peer is a futex call made after the lock is released, and only
+ * if the peer sleeps.  Select polls its cases in a random order (without
+ * locks when every case is buffered); to park it locks its channels in
+ * address order, queues a sudog on each and parks once; the first waker
+ * to claim the thread's waiter decides which case fired.
+ *
+ * Statistics: a parked call's blocked time and wait count go to the
+ * channel that woke it (read from the clock by the waker, once per
+ * operation); a call that its context ends counts on every channel it was
+ * queued on.  Capacity 0 counts values under the lock; a ring's positions
+ * are its counts of values sent and received.
  */
 #include "csp/chan.h"
+#include "csp/chan_impl.h"
 #include "csp/csp.h"
 #include "csp/wait.h"
 
@@ -35,25 +47,10 @@
 /* Selects with up to this many cases keep their bookkeeping on the stack. */
 #define SEL_STACK 16
 
-struct chan {
-	struct csp_lock lock;
-	unsigned char closed;    /* by a sender: chan_close */
-	unsigned char abandoned; /* by the reader: chan_abandon */
-	size_t elem_size;
-	size_t cap;
-	size_t head;             /* ring index of the oldest buffered value */
-	size_t len;              /* values buffered */
-	unsigned char *buf;
-	struct waitq sendq, recvq;
-	struct chan_stats stats;
-};
-
-/* Peers an operation completed: fired once the lock is released, so that a
- * woken thread never runs into a lock its waker still holds. */
-struct wakeup {
-	struct sudog *list;
-	int64_t now; /* read once, when the first parked peer is accounted */
-};
+/* How long a rendezvous send polls for a receiver's offer before it takes
+ * the lock and parks: about a microsecond, the time a receiver that has
+ * just taken a value needs to come back for the next. */
+#define SLOT_SEND_POLLS 32
 
 static _Thread_local uint64_t sel_rng;
 static _Thread_local int sel_seeded;
@@ -63,46 +60,13 @@ static inline size_t min_size(size_t a, size_t b)
 	return a < b ? a : b;
 }
 
-/* Element i of an array of es-byte values; NULL stays NULL (a receive
- * that discards its values, or zero-size values). */
-static inline unsigned char *at(const void *base, size_t i, size_t es)
-{
-	return base ? (unsigned char *)base + i * es : NULL;
-}
-
 static inline void copy(void *dst, const void *src, size_t bytes)
 {
 	if (bytes)
 		memcpy(dst, src, bytes);
 }
 
-static void ring_put(struct chan *ch, const unsigned char *src, size_t n)
-{
-	size_t es = ch->elem_size, tail = ch->head + ch->len, first;
-
-	if (tail >= ch->cap)
-		tail -= ch->cap;
-	first = min_size(n, ch->cap - tail);
-	copy(ch->buf + tail * es, src, first * es);
-	copy(ch->buf, at(src, first, es), (n - first) * es);
-	ch->len += n;
-}
-
-static void ring_get(struct chan *ch, unsigned char *dst, size_t n)
-{
-	size_t es = ch->elem_size, first = min_size(n, ch->cap - ch->head);
-
-	if (dst) {
-		copy(dst, ch->buf + ch->head * es, first * es);
-		copy(dst + first * es, ch->buf, (n - first) * es);
-	}
-	ch->head += n;
-	if (ch->head >= ch->cap)
-		ch->head -= ch->cap;
-	ch->len -= n;
-}
-
-static void count_wait(struct chan *ch, int dir, int64_t since, int64_t now)
+void count_wait(struct chan *ch, int dir, int64_t since, int64_t now)
 {
 	if (dir == SEL_SEND) {
 		ch->stats.send_waits++;
@@ -115,7 +79,7 @@ static void count_wait(struct chan *ch, int dir, int64_t since, int64_t now)
 
 /* Record that this operation completes the parked call sg (on ch's queue
  * for dir) with result, and queue it to be fired after the unlock. */
-static void wake_later(struct chan *ch, struct wakeup *wk, struct sudog *sg,
+void wake_later(struct chan *ch, struct wakeup *wk, struct sudog *sg,
 		       int dir, int result)
 {
 	sg->result = result;
@@ -128,7 +92,7 @@ static void wake_later(struct chan *ch, struct wakeup *wk, struct sudog *sg,
 	wk->list = sg;
 }
 
-static void wake_all(struct wakeup *wk)
+void wake_all(struct wakeup *wk)
 {
 	struct sudog *sg = wk->list, *next;
 
@@ -140,7 +104,7 @@ static void wake_all(struct wakeup *wk)
 	}
 }
 
-static void sudog_init(struct sudog *sg, struct waiter *w, void *elem,
+void sudog_init(struct sudog *sg, struct waiter *w, void *elem,
 		       size_t n, int idx, int64_t since)
 {
 	memset(sg, 0, sizeof *sg);
@@ -152,15 +116,38 @@ static void sudog_init(struct sudog *sg, struct waiter *w, void *elem,
 	sg->result = CSP_OK;
 }
 
-static inline struct waitq *queue(struct chan *ch, int dir)
+/* The queue helpers keep each parked flag equal to "its queue is not
+ * empty"; they run under the lock.  The stores are seq_cst for the
+ * handshake chan_ring.c describes (the one that sets the flag matters;
+ * the others are as cheap on the slow path and need no argument). */
+void q_push(struct chan *ch, int dir, struct sudog *sg)
 {
-	return dir == SEL_SEND ? &ch->sendq : &ch->recvq;
+	waitq_push(queue(ch, dir), sg);
+	atomic_store_explicit(parked(ch, dir), 1, memory_order_seq_cst);
+}
+
+void q_remove(struct chan *ch, int dir, struct sudog *sg)
+{
+	struct waitq *q = queue(ch, dir);
+
+	waitq_remove(q, sg);
+	atomic_store_explicit(parked(ch, dir), q->head != NULL,
+			      memory_order_seq_cst);
+}
+
+struct sudog *q_claim(struct chan *ch, int dir)
+{
+	struct waitq *q = queue(ch, dir);
+	struct sudog *sg = waitq_claim(q);
+
+	atomic_store_explicit(parked(ch, dir), q->head != NULL,
+			      memory_order_seq_cst);
+	return sg;
 }
 
 /*
- * Send up to n values from src without blocking: first to parked
- * receivers (the buffer is empty when there are any), then into the
- * buffer.  Returns CSP_OK with *moved >= 1, CSP_WOULDBLOCK with nothing
+ * Capacity 0: send up to n values from src to parked receivers without
+ * blocking.  Returns CSP_OK with *moved >= 1, CSP_WOULDBLOCK with nothing
  * moved, or CSP_CLOSED when the channel is closed or abandoned.
  */
 static int send_locked(struct chan *ch, const void *src, size_t n,
@@ -172,7 +159,7 @@ static int send_locked(struct chan *ch, const void *src, size_t n,
 	*moved = 0;
 	if (ch->closed || ch->abandoned)
 		return CSP_CLOSED;
-	while (k < n && (sg = waitq_claim(&ch->recvq)) != NULL) {
+	while (k < n && (sg = q_claim(ch, SEL_RECV)) != NULL) {
 		m = min_size(n - k, sg->n);
 		if (sg->elem)
 			copy(sg->elem, at(src, k, es), m * es);
@@ -181,38 +168,16 @@ static int send_locked(struct chan *ch, const void *src, size_t n,
 		wake_later(ch, wk, sg, SEL_RECV, CSP_OK);
 		k += m;
 	}
-	if (k < n && ch->len < ch->cap) {
-		m = min_size(n - k, ch->cap - ch->len);
-		ring_put(ch, at(src, k, es), m);
-		k += m;
-	}
 	ch->stats.sent += k;
 	*moved = k;
 	return k ? CSP_OK : CSP_WOULDBLOCK;
 }
 
-/* A receive made room: parked senders (there are some only while the
- * buffer was full) move their values in behind the ones already there. */
-static void refill(struct chan *ch, struct wakeup *wk)
-{
-	struct sudog *sg;
-	size_t m;
-
-	while (ch->len < ch->cap && (sg = waitq_claim(&ch->sendq)) != NULL) {
-		m = min_size(sg->n, ch->cap - ch->len);
-		ring_put(ch, sg->elem, m);
-		sg->moved = m;
-		ch->stats.sent += m;
-		wake_later(ch, wk, sg, SEL_SEND, CSP_OK);
-	}
-}
-
 /*
- * Receive up to n values into dst (NULL: discard them) without blocking:
- * the buffer first, topped up from parked senders, then (capacity 0)
- * straight from parked senders.  Returns CSP_OK with *moved >= 1,
- * CSP_WOULDBLOCK, or CSP_CLOSED once the channel is closed or abandoned
- * and drained; a one-value receive that gets CSP_CLOSED is zeroed.
+ * Capacity 0: receive up to n values into dst (NULL: discard them) from
+ * parked senders without blocking.  Returns CSP_OK with *moved >= 1,
+ * CSP_WOULDBLOCK, or CSP_CLOSED once the channel is closed or abandoned;
+ * a one-value receive that gets CSP_CLOSED is zeroed.
  */
 static int recv_locked(struct chan *ch, void *dst, size_t n, size_t *moved,
 		       struct wakeup *wk)
@@ -220,23 +185,14 @@ static int recv_locked(struct chan *ch, void *dst, size_t n, size_t *moved,
 	size_t es = ch->elem_size, k = 0, m;
 	struct sudog *sg;
 
-	while (k < n) {
-		if (ch->len > 0) {
-			m = min_size(n - k, ch->len);
-			ring_get(ch, at(dst, k, es), m);
-			k += m;
-			refill(ch, wk);
-		} else if ((sg = waitq_claim(&ch->sendq)) != NULL) {
-			m = min_size(n - k, sg->n);
-			if (dst)
-				copy(at(dst, k, es), sg->elem, m * es);
-			sg->moved = m;
-			ch->stats.sent += m;
-			wake_later(ch, wk, sg, SEL_SEND, CSP_OK);
-			k += m;
-		} else {
-			break;
-		}
+	while (k < n && (sg = q_claim(ch, SEL_SEND)) != NULL) {
+		m = min_size(n - k, sg->n);
+		if (dst)
+			copy(at(dst, k, es), sg->elem, m * es);
+		sg->moved = m;
+		ch->stats.sent += m;
+		wake_later(ch, wk, sg, SEL_SEND, CSP_OK);
+		k += m;
 	}
 	*moved = k;
 	if (k) {
@@ -257,13 +213,13 @@ static void flush_waiters(struct chan *ch, struct wakeup *wk)
 {
 	struct sudog *sg;
 
-	while ((sg = waitq_claim(&ch->recvq)) != NULL) {
+	while ((sg = q_claim(ch, SEL_RECV)) != NULL) {
 		if (sg->n == 1 && sg->elem)
 			memset(sg->elem, 0, ch->elem_size);
 		sg->moved = 0;
 		wake_later(ch, wk, sg, SEL_RECV, CSP_CLOSED);
 	}
-	while ((sg = waitq_claim(&ch->sendq)) != NULL) {
+	while ((sg = q_claim(ch, SEL_SEND)) != NULL) {
 		sg->moved = 0;
 		wake_later(ch, wk, sg, SEL_SEND, CSP_CLOSED);
 	}
@@ -296,7 +252,7 @@ int chan_park(struct waiter *w, struct ctx *ctx, int64_t until)
 			done = NULL;
 		} else {
 			sudog_init(&sg, w, NULL, 1, WAIT_CTX_DONE, 0);
-			waitq_push(&done->recvq, &sg);
+			q_push(done, SEL_RECV, &sg);
 			csp_unlock(&done->lock);
 		}
 	}
@@ -304,32 +260,36 @@ int chan_park(struct waiter *w, struct ctx *ctx, int64_t until)
 	if (done && fired != WAIT_CTX_DONE) {
 		csp_lock(&done->lock);
 		if (sg.queued)
-			waitq_remove(&done->recvq, &sg);
+			q_remove(done, SEL_RECV, &sg);
 		csp_unlock(&done->lock);
 	}
 	return fired;
 }
 
 /*
- * The one path of every single-channel call: move up to n values without
- * blocking if possible; else, when block is set, park until at least one
- * moves, the channel closes, or ctx ends.  Returns CSP_OK, CSP_CLOSED,
- * CSP_WOULDBLOCK (only when !block) or the context's error; *moved says
- * how many values moved in every case.  A context already done wins over
- * a channel that is ready (only its cancellation flag is read here; its
- * deadline is checked by the clock when the call would park).
+ * Capacity 0: move up to n values to or from parked peers; else, when
+ * block is set, park until a peer takes or gives at least one.  See
+ * chan_move for the results.
  */
-static int chan_move(struct chan *ch, int dir, void *elems, size_t n,
-		     size_t *moved, struct ctx *ctx, int block)
+static int rdv_move(struct chan *ch, int dir, void *elems, size_t n,
+		    size_t *moved, struct ctx *ctx, int block)
 {
 	struct wakeup wk = { NULL, 0 };
 	struct sudog sg;
 	struct waiter *w;
 	int r, fired;
 
-	*moved = 0;
-	if (block && ctx && (r = ctx_err_fast(ctx)) != 0)
-		return r;
+	/* The slot first: a peer spinning there is met without the lock. */
+	if (n == 1) {
+		if (dir == SEL_SEND)
+			r = slot_send(ch, elems, block ? SLOT_SEND_POLLS : 0);
+		else
+			r = block ? slot_recv(ch, elems) : CSP_WOULDBLOCK;
+		if (r != CSP_WOULDBLOCK) {
+			*moved = r == CSP_OK;
+			return r;
+		}
+	}
 	csp_lock(&ch->lock);
 	if (dir == SEL_SEND)
 		r = send_locked(ch, elems, n, moved, &wk);
@@ -344,7 +304,15 @@ static int chan_move(struct chan *ch, int dir, void *elems, size_t n,
 	w = waiter_self();
 	waiter_arm(w);
 	sudog_init(&sg, w, elems, n, 0, csp_now());
-	waitq_push(queue(ch, dir), &sg);
+	q_push(ch, dir, &sg);
+	/* An offer made before the flag went up (chan_slot.c). */
+	if (dir == SEL_SEND && n == 1 &&
+	    (r = slot_send(ch, elems, 0)) != CSP_WOULDBLOCK) {
+		q_remove(ch, dir, &sg);
+		csp_unlock(&ch->lock);
+		*moved = r == CSP_OK;
+		return r;
+	}
 	csp_unlock(&ch->lock);
 
 	fired = chan_park(w, ctx, 0);
@@ -355,22 +323,59 @@ static int chan_move(struct chan *ch, int dir, void *elems, size_t n,
 	/* The context ended the wait; no waker can claim sg any more. */
 	csp_lock(&ch->lock);
 	if (sg.queued)
-		waitq_remove(queue(ch, dir), &sg);
+		q_remove(ch, dir, &sg);
 	count_wait(ch, dir, sg.since, csp_now());
 	csp_unlock(&ch->lock);
 	return fired == WAIT_TIMEOUT ? ctx_expire(ctx) : ctx_err_fast(ctx);
 }
 
+/*
+ * The one path of every single-channel call: move up to n values without
+ * blocking if possible; else, when block is set, park until at least one
+ * moves, the channel closes, or ctx ends.  Returns CSP_OK, CSP_CLOSED,
+ * CSP_WOULDBLOCK (only when !block) or the context's error; *moved says
+ * how many values moved in every case.  A context already done wins over
+ * a channel that is ready (only its cancellation flag is read here; its
+ * deadline is checked by the clock when the call would park).
+ */
+static int chan_move(struct chan *ch, int dir, void *elems, size_t n,
+		     size_t *moved, struct ctx *ctx, int block)
+{
+	int r;
+
+	*moved = 0;
+	if (block && ctx && (r = ctx_err_fast(ctx)) != 0)
+		return r;
+	if (ch->cap)
+		return ring_move(ch, dir, elems, n, moved, ctx, block);
+	return rdv_move(ch, dir, elems, n, moved, ctx, block);
+}
+
 /* Never returns NULL (out of memory aborts). */
 struct chan *chan_new(size_t elem_size, size_t cap)
 {
-	struct chan *ch = csp_calloc(1, sizeof *ch);
+	size_t size = (sizeof(struct chan) + 63) / 64 * 64;
+	struct chan *ch;
 
 	if (cap && elem_size > SIZE_MAX / cap)
 		csp_oom();
+	/* Aligned, so that the counters really do sit on lines of their
+	 * own. */
+	ch = aligned_alloc(64, size);
+	if (!ch)
+		csp_oom();
+	memset(ch, 0, size);
 	ch->elem_size = elem_size;
 	ch->cap = cap;
-	ch->buf = csp_malloc(cap * elem_size);
+	atomic_init(&ch->send_parked, 0);
+	atomic_init(&ch->recv_parked, 0);
+	atomic_init(&ch->slot_state, 0);
+	atomic_init(&ch->shut, 0);
+	atomic_init(&ch->slot_moved, 0);
+	if (cap) {
+		ch->buf = csp_malloc(cap * elem_size);
+		ring_init(ch);
+	}
 	return ch;
 }
 
@@ -379,6 +384,7 @@ void chan_free(struct chan *ch)
 {
 	if (!ch)
 		return;
+	free(ch->stamps);
 	free(ch->buf);
 	free(ch);
 }
@@ -442,6 +448,10 @@ int chan_close(struct chan *ch)
 		return CSP_INVALID;
 	}
 	ch->closed = 1;
+	if (ch->cap)
+		ring_shut(ch);
+	else
+		slot_shut(ch);
 	flush_waiters(ch, &wk);
 	csp_unlock(&ch->lock);
 	wake_all(&wk);
@@ -462,6 +472,10 @@ void chan_abandon(struct chan *ch)
 	csp_lock(&ch->lock);
 	if (!ch->abandoned) {
 		ch->abandoned = 1;
+		if (ch->cap)
+			ring_shut(ch);
+		else
+			slot_shut(ch);
 		flush_waiters(ch, &wk);
 	}
 	csp_unlock(&ch->lock);
@@ -488,14 +502,15 @@ int chan_abandoned(struct chan *ch)
 	return r;
 }
 
+/* A snapshot (a rendezvous holds nothing); never above cap. */
 size_t chan_len(struct chan *ch)
 {
 	size_t n;
 
-	csp_lock(&ch->lock);
-	n = ch->len;
-	csp_unlock(&ch->lock);
-	return n;
+	if (!ch->cap)
+		return 0;
+	n = ring_len(ch);
+	return n < ch->cap ? n : ch->cap;
 }
 
 size_t chan_cap(struct chan *ch)
@@ -512,6 +527,13 @@ void chan_stats(struct chan *ch, struct chan_stats *out)
 {
 	csp_lock(&ch->lock);
 	*out = ch->stats;
+	if (ch->cap) {
+		out->sent = ring_sent(ch);
+		out->received = ring_received(ch);
+	} else {
+		out->sent += slot_moved(ch);
+		out->received += slot_moved(ch);
+	}
 	csp_unlock(&ch->lock);
 }
 
@@ -558,14 +580,40 @@ static void unlock_cases(const struct sel_case *cases, const int *order,
 			csp_unlock(&cases[order[k]].ch->lock);
 }
 
-/* Poll one case of a select whose channels are locked. */
+/* Poll one case of a select: a buffered one without its lock, or with it
+ * when wk is given; a rendezvous always with it (wk given). */
 static int sel_poll(struct sel_case *c, struct wakeup *wk)
 {
 	size_t moved;
+	int r;
 
-	if (c->dir == SEL_SEND)
-		return send_locked(c->ch, c->elem, 1, &moved, wk);
+	if (c->ch->cap)
+		return ring_try(c->ch, c->dir, c->elem, 1, &moved, wk);
+	if (c->dir == SEL_SEND) {
+		r = send_locked(c->ch, c->elem, 1, &moved, wk);
+		return r == CSP_WOULDBLOCK ? slot_send(c->ch, c->elem, 0) : r;
+	}
 	return recv_locked(c->ch, c->elem, 1, &moved, wk);
+}
+
+/* Poll the cases in the order perm; the index of the first that is ready
+ * (its result set), or CSP_WOULDBLOCK. */
+static int sel_poll_all(struct sel_case *cases, const int *perm, int n,
+			struct wakeup *wk)
+{
+	int i, r;
+
+	for (int k = 0; k < n; k++) {
+		i = perm[k];
+		if (!cases[i].ch)
+			continue;
+		r = sel_poll(&cases[i], wk);
+		if (r != CSP_WOULDBLOCK) {
+			cases[i].result = r;
+			return i;
+		}
+	}
+	return CSP_WOULDBLOCK;
 }
 
 /*
@@ -575,6 +623,10 @@ static int sel_poll(struct sel_case *c, struct wakeup *wk)
  * SEL_SEND.  A context already done wins over ready cases.  Selects of
  * more than SEL_STACK cases allocate their bookkeeping; the others never
  * allocate.  With no case that can ever fire it waits for ctx alone.
+ *
+ * A buffered case that wakes the select only says that its ring moved:
+ * the select tries that case first, and polls them all again if someone
+ * else got there before it.
  */
 int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
 {
@@ -584,7 +636,7 @@ int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
 	struct sudog *sgs = sg_buf;
 	struct wakeup wk = { NULL, 0 };
 	struct waiter *w;
-	int nl = 0, r, fired, i, j, k;
+	int nl = 0, rdv = 0, step, r, fired, i, j, k;
 	int64_t now;
 
 	if (n < 0)
@@ -598,6 +650,7 @@ int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
 	if (n > SEL_STACK) {
 		perm = csp_malloc(2 * (size_t)n * sizeof *perm);
 		order = perm + n;
+		sgs = NULL;
 	}
 
 	/* Poll order: a uniform random permutation (inside-out Fisher-Yates),
@@ -612,6 +665,8 @@ int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
 	for (i = 0; i < n; i++) {
 		if (!cases[i].ch)
 			continue;
+		if (!cases[i].ch->cap)
+			rdv = 1;
 		for (k = nl; k > 0 && (uintptr_t)cases[order[k - 1]].ch >
 					      (uintptr_t)cases[i].ch; k--)
 			order[k] = order[k - 1];
@@ -619,35 +674,49 @@ int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
 		nl++;
 	}
 
-	lock_cases(cases, order, nl);
-	for (k = 0; k < n; k++) {
-		i = perm[k];
-		if (!cases[i].ch)
-			continue;
-		r = sel_poll(&cases[i], &wk);
-		if (r != CSP_WOULDBLOCK) {
-			cases[i].result = r;
-			unlock_cases(cases, order, nl);
-			wake_all(&wk);
-			r = i;
-			goto out;
-		}
+again:
+	/* Every case buffered: poll without a lock, and back off and poll
+	 * again for a while before parking, as a buffered call does. */
+	if (!rdv) {
+		step = 0;
+		do {
+			r = sel_poll_all(cases, perm, n, NULL);
+			if (r != CSP_WOULDBLOCK || (flags & SEL_NONBLOCK))
+				goto out;
+		} while (ring_backoff(&step));
 	}
-	if (flags & SEL_NONBLOCK) {
+	lock_cases(cases, order, nl);
+	r = sel_poll_all(cases, perm, n, &wk);
+	if (r != CSP_WOULDBLOCK || (flags & SEL_NONBLOCK)) {
 		unlock_cases(cases, order, nl);
-		r = CSP_WOULDBLOCK;
+		wake_all(&wk);
 		goto out;
 	}
 
-	if (n > SEL_STACK)
+	if (!sgs)
 		sgs = csp_malloc((size_t)n * sizeof *sgs);
 	w = waiter_self();
 	waiter_arm(w);
 	now = csp_now();
 	for (k = 0; k < nl; k++) {
 		i = order[k];
-		sudog_init(&sgs[i], w, cases[i].elem, 1, i, now);
-		waitq_push(queue(cases[i].ch, cases[i].dir), &sgs[i]);
+		sudog_init(&sgs[i], w, cases[i].ch->cap ? NULL : cases[i].elem,
+			   1, i, now);
+		q_push(cases[i].ch, cases[i].dir, &sgs[i]);
+	}
+	/* A ring that moved after the poll and before its flag was up. */
+	for (k = 0; k < nl; k++) {
+		i = order[k];
+		if (cases[i].ch->cap && ring_ready(cases[i].ch, cases[i].dir))
+			break;
+	}
+	if (k < nl) {
+		for (k = 0; k < nl; k++) {
+			i = order[k];
+			q_remove(cases[i].ch, cases[i].dir, &sgs[i]);
+		}
+		unlock_cases(cases, order, nl);
+		goto again;
 	}
 	unlock_cases(cases, order, nl);
 
@@ -663,12 +732,18 @@ int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
 			continue;
 		csp_lock(&ch->lock);
 		if (sgs[i].queued)
-			waitq_remove(queue(ch, cases[i].dir), &sgs[i]);
+			q_remove(ch, cases[i].dir, &sgs[i]);
 		if (now)
 			count_wait(ch, cases[i].dir, sgs[i].since, now);
 		csp_unlock(&ch->lock);
 	}
-	if (fired >= 0 && fired < n) {
+	if (fired >= 0 && fired < n && cases[fired].ch->cap) {
+		r = sel_poll(&cases[fired], NULL);
+		if (r == CSP_WOULDBLOCK)
+			goto again;
+		cases[fired].result = r;
+		r = fired;
+	} else if (fired >= 0 && fired < n) {
 		cases[fired].result = sgs[fired].result;
 		r = fired;
 	} else if (fired == WAIT_TIMEOUT) {
@@ -676,9 +751,9 @@ int chan_select(struct sel_case *cases, int n, int flags, struct ctx *ctx)
 	} else {
 		r = ctx_err_fast(ctx);
 	}
+out:
 	if (sgs != sg_buf)
 		free(sgs);
-out:
 	if (perm != perm_buf)
 		free(perm);
 	return r;

@@ -12,11 +12,17 @@
  *
  * Every blocking call takes a context (NULL means never cancelled) and
  * returns CSP_OK, CSP_CLOSED, CSP_CANCELED or CSP_DEADLINE.  Blocked calls
- * spin briefly, then park; they wake when the channel moves, the context is
- * cancelled or its deadline passes, whichever comes first, with no timer
- * thread.  A context already cancelled wins over a channel that is ready
- * (nothing moves); its deadline is read from the clock only when a call
- * would park, so a call that never has to wait is not slowed by it.
+ * spin for a few microseconds, then park; they wake when the channel moves,
+ * the context is cancelled or its deadline passes, whichever comes first,
+ * with no timer thread (a cancellation that lands while a call spins is
+ * seen when the spin ends).  A context already cancelled wins over a
+ * channel that is ready (nothing moves); its deadline is read from the
+ * clock only when a call would park, so a call that never has to wait is
+ * not slowed by it.
+ *
+ * Buffered values move without a lock, and a call wakes a parked peer only
+ * when one is parked; a woken call tries again, so a blocked receiver is
+ * not promised the next value, only that no value waits while it sleeps.
  *
  * After chan_abandon, values already buffered stay receivable; once they
  * are drained a receive gets CSP_CLOSED, as on a closed channel.
@@ -30,15 +36,18 @@
 struct chan;
 struct ctx;
 
-/* Counters kept under the channel's lock (no extra atomics on the hot path);
- * the blocked times are measured only when a call actually parks. */
+/* Counters that cost the hot path nothing: sent and received come from
+ * the buffer's positions (and, at capacity 0, from counts kept under the
+ * lock or by the hand-over slot's owner).  A wait is counted, and its time
+ * read from the clock, only once a call has spun for a few microseconds
+ * without being met: a call met sooner counts nothing. */
 struct chan_stats {
 	uint64_t sent;             /* values sent (received or buffered) */
 	uint64_t received;         /* values received */
 	int64_t send_blocked_ns;   /* time senders spent blocked on a full channel */
 	int64_t recv_blocked_ns;   /* time receivers spent blocked on an empty one */
-	uint64_t send_waits;       /* how many sends had to park */
-	uint64_t recv_waits;       /* how many receives had to park */
+	uint64_t send_waits;       /* how many sends had to wait */
+	uint64_t recv_waits;       /* how many receives had to wait */
 };
 
 struct chan *chan_new(size_t elem_size, size_t cap); /* never NULL */
@@ -49,8 +58,9 @@ int chan_recv(struct chan *ch, void *elem, struct ctx *ctx);  /* CSP_CLOSED: *el
 int chan_try_send(struct chan *ch, const void *elem);         /* CSP_WOULDBLOCK if it would block */
 int chan_try_recv(struct chan *ch, void *elem);
 
-/* Batch-native operations: move up to n values under one lock and at most
- * one wake-up per woken peer.  They block until at least one value moves,
+/* Batch-native operations: move up to n values with one claim of the
+ * buffer (a rendezvous: under one lock) and at most one wake-up per woken
+ * peer.  They block until at least one value moves,
  * then move as many as can move without blocking again.  *moved (may not be
  * NULL) is set to the count even when the result is an error (a send can
  * move some values and then find the channel closed). */
