@@ -3,15 +3,19 @@
  * chan.c - channels and select, after Go's runtime/chan.go and select.go,
  * and the parking every blocking call of the runtime shares (csp_sleep is
  * a park on no channel).  Send, receive, select and park work on the same
- * queues and lock; the lock-free buffer of a buffered channel is in
- * chan_ring.c.
+ * queues and lock, so they stay in one file (about 790 lines); the
+ * lock-free paths are chan_ring.c (a buffered channel's ring) and
+ * chan_slot.c (the hand-over slot of a rendezvous).
  *
  * A channel is a lock, two FIFO queues of parked calls (sudogs, wait.h)
  * and, when buffered, a ring of `cap` values.
  *
- * Capacity 0 (a rendezvous): every operation runs under the lock.  A call
- * that finds a parked peer moves the values straight between its own
- * memory and the peer's and fires the peer; a send returns once a
+ * Capacity 0 (a rendezvous): a receive that finds no parked sender first
+ * offers the channel's hand-over slot and polls it for a few
+ * microseconds; a sender that finds the offer writes its value there,
+ * with no lock (chan_slot.c).  Everything else runs under the lock: a
+ * call that finds a parked peer moves the values straight between its
+ * own memory and the peer's and fires the peer; a send returns once a
  * receiver holds its value.
  *
  * Buffered: values move through the ring without the lock.  A call that
@@ -32,8 +36,9 @@
  * Statistics: a parked call's blocked time and wait count go to the
  * channel that woke it (read from the clock by the waker, once per
  * operation); a call that its context ends counts on every channel it was
- * queued on.  Capacity 0 counts values under the lock; a ring's positions
- * are its counts of values sent and received.
+ * queued on.  Capacity 0 counts values under the lock, and the slot's
+ * hand-overs in its own counter; a ring's positions are its counts of
+ * values sent and received.
  */
 #include "csp/chan.h"
 #include "csp/chan_impl.h"
